@@ -1,0 +1,37 @@
+# The two commands: `make run` and `make check`. See README.md.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run check check-unit check-sanitize clean format tidy
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+
+build: $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: deps build
+	@bash scripts/run-dev.sh $(BUILD_DIR)
+
+check: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+check-sanitize: deps
+	cmake -S . -B build-sanitize -DNTSD_SANITIZE=ON -DNTSD_BUILD_BENCH=OFF
+	cmake --build build-sanitize -j $(JOBS)
+	cd build-sanitize && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+tidy: $(BUILD_DIR)/CMakeCache.txt
+	clang-tidy -p $(BUILD_DIR) $$(git ls-files 'src/*.cpp' 'tools/*.cpp')
+
+clean:
+	rm -rf $(BUILD_DIR) build-sanitize

@@ -1,0 +1,86 @@
+// NTS cookies (RFC 8915 §6): what the server hands a client so that it can keep no state.
+//
+//   cookie = key id (4) ‖ nonce (16) ‖ AEAD_master(nonce, ad = key id, AEAD id (2) ‖ C2S ‖ S2C)
+//
+// The master AEAD is AES-SIV-CMAC-256 whatever the client negotiated.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "core/aead.h"
+#include "core/bytes.h"
+#include "core/nts_keys.h"
+#include "core/random.h"
+
+namespace ntsd::core {
+
+struct CookieKeyId {
+  std::uint32_t value = 0;
+  auto operator<=>(const CookieKeyId&) const = default;
+};
+
+inline constexpr std::size_t kCookieKeyIdLength = 4;
+inline constexpr std::size_t kCookieNonceLength = 16;
+inline constexpr AeadAlgorithm kCookieAead = AeadAlgorithm::AesSivCmac256;
+
+// Length of a cookie carrying keys for `algorithm`.
+std::size_t cookie_length(AeadAlgorithm algorithm);
+// Longest cookie any supported algorithm produces.
+std::size_t max_cookie_length();
+
+// One master key with its id, keyed once.
+class CookieKey {
+ public:
+  static std::optional<CookieKey> create(CookieKeyId id, ByteView key_bytes);
+  [[nodiscard]] CookieKeyId id() const { return id_; }
+  [[nodiscard]] const Aead& aead() const { return aead_; }
+
+ private:
+  CookieKey(CookieKeyId id, Aead aead) : id_(id), aead_(std::move(aead)) {}
+  CookieKeyId id_;
+  Aead aead_;
+};
+
+// The master keys a server accepts cookies for, and the one it mints with.
+// Read-only interface: rotation and persistence live outside the core.
+class CookieKeyring {
+ public:
+  virtual ~CookieKeyring() = default;
+  [[nodiscard]] virtual const CookieKey& current() const = 0;
+  [[nodiscard]] virtual const CookieKey* find(CookieKeyId id) const = 0;
+};
+
+// The simplest keyring: a fixed list, the first one current.
+class StaticCookieKeyring final : public CookieKeyring {
+ public:
+  explicit StaticCookieKeyring(std::vector<CookieKey> keys);  // keys must not be empty
+  [[nodiscard]] const CookieKey& current() const override { return keys_.front(); }
+  [[nodiscard]] const CookieKey* find(CookieKeyId id) const override;
+
+ private:
+  std::vector<CookieKey> keys_;
+};
+
+// Writes cookie_length(keys.algorithm()) bytes to out.
+void seal_cookie(const CookieKey& key, const NtsKeys& keys, RandomSource& random,
+                 std::span<std::uint8_t> out);
+
+enum class CookieError : std::uint8_t {
+  Malformed,    // wrong length or unknown AEAD id inside
+  UnknownKey,   // key id not in the keyring
+  BadTag,       // tag did not verify
+};
+
+struct OpenedCookie {
+  std::optional<NtsKeys> keys;
+  CookieError error = CookieError::Malformed;  // meaningful only when !keys
+};
+
+OpenedCookie open_cookie(const CookieKeyring& keyring, ByteView cookie);
+
+}  // namespace ntsd::core

@@ -1,0 +1,1 @@
+#include "core/extension_field.h"

@@ -1,0 +1,1 @@
+#include "core/ke_record.h"

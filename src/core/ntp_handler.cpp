@@ -1,0 +1,1 @@
+#include "core/ntp_handler.h"

@@ -1,0 +1,1 @@
+#include "core/ntp_packet.h"

@@ -1,0 +1,71 @@
+// The NTPv4 header (RFC 5905 §7.3) and its 32.32 / 16.16 fixed-point types.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "core/bytes.h"
+
+namespace ntsd::core {
+
+inline constexpr std::size_t kNtpHeaderLength = 48;
+
+enum class LeapIndicator : std::uint8_t {
+  NoWarning = 0,
+  InsertSecond = 1,
+  DeleteSecond = 2,
+  Unsynchronized = 3,
+};
+
+enum class NtpMode : std::uint8_t {
+  Reserved = 0,
+  SymmetricActive = 1,
+  SymmetricPassive = 2,
+  Client = 3,
+  Server = 4,
+  Broadcast = 5,
+  Control = 6,
+  Private = 7,
+};
+
+// Seconds since 1900 in the high 32 bits, fraction in the low 32 (era-relative).
+struct NtpTimestamp {
+  std::uint64_t raw = 0;
+  auto operator<=>(const NtpTimestamp&) const = default;
+};
+
+// 16.16 fixed-point seconds, used for root delay and root dispersion.
+struct NtpShort {
+  std::uint32_t raw = 0;
+  auto operator<=>(const NtpShort&) const = default;
+};
+
+using ReferenceId = std::array<std::uint8_t, 4>;
+
+struct NtpHeader {
+  LeapIndicator leap = LeapIndicator::NoWarning;
+  std::uint8_t version = 4;
+  NtpMode mode = NtpMode::Client;
+  std::uint8_t stratum = 0;
+  std::int8_t poll = 0;
+  std::int8_t precision = 0;
+  NtpShort root_delay;
+  NtpShort root_dispersion;
+  ReferenceId reference_id{};
+  NtpTimestamp reference_time;
+  NtpTimestamp origin_time;
+  NtpTimestamp receive_time;
+  NtpTimestamp transmit_time;
+
+  // nullopt when packet is shorter than the header; the rest is not looked at.
+  static std::optional<NtpHeader> parse(ByteView packet);
+  // Writes exactly kNtpHeaderLength bytes.
+  void write(std::uint8_t* out) const;
+};
+
+inline constexpr ReferenceId kRefIdNtsNak{'N', 'T', 'S', 'N'};
+inline constexpr ReferenceId kRefIdRateKod{'R', 'A', 'T', 'E'};
+
+}  // namespace ntsd::core

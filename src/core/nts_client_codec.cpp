@@ -1,0 +1,1 @@
+#include "core/nts_client_codec.h"
