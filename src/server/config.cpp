@@ -1,0 +1,324 @@
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <toml++/toml.h>
+
+namespace ntsd::server {
+
+namespace {
+
+SocketAddress parse_listen(const std::string& setting, const std::string& text) {
+  auto address = SocketAddress::parse(text);
+  if (!address) {
+    throw ConfigError(setting, "'" + text +
+                                   "' is not a numeric ADDRESS:PORT (IPv6 as [::1]:4460)");
+  }
+  return *address;
+}
+
+std::uint16_t parse_port_value(const std::string& setting, std::int64_t value) {
+  if (value < 1 || value > 65535) {
+    throw ConfigError(setting, std::to_string(value) + " is not a port number (1-65535)");
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+std::int64_t parse_integer(const std::string& setting, const std::string& text) {
+  std::int64_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end) {
+    throw ConfigError(setting, "'" + text + "' is not a whole number");
+  }
+  return value;
+}
+
+std::uint8_t parse_stratum(const std::string& setting, std::int64_t value) {
+  if (value < 1 || value > 15) {
+    throw ConfigError(setting, std::to_string(value) + " is not a stratum a server may announce (1-15)");
+  }
+  return static_cast<std::uint8_t>(value);
+}
+
+core::ReferenceId parse_refid_setting(const std::string& setting, const std::string& text) {
+  auto id = parse_reference_id(text);
+  if (!id) {
+    throw ConfigError(setting,
+                      "'" + text + "' is neither 1-4 printable ASCII characters nor an IPv4 address");
+  }
+  return *id;
+}
+
+TimeSourceKind parse_time_source(const std::string& setting, const std::string& text) {
+  if (text == "local") return TimeSourceKind::Local;
+  throw ConfigError(setting, "'" + text + "' is not a time source (supported: local)");
+}
+
+std::string parse_log_level(const std::string& setting, const std::string& text) {
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.contains(text)) {
+    throw ConfigError(setting, "'" + text + "' is not a log level (trace, debug, info, warn, error, off)");
+  }
+  return text;
+}
+
+// Reads one TOML table, refusing keys it does not know so that a typo is an
+// error rather than a silently ignored setting.
+class TableReader {
+ public:
+  TableReader(const toml::table& root, std::string name) : name_(std::move(name)) {
+    const auto* node = root.get(name_);
+    if (node == nullptr) return;
+    table_ = node->as_table();
+    if (table_ == nullptr) throw ConfigError(name_, "must be a table");
+  }
+
+  ~TableReader() = default;
+  TableReader(const TableReader&) = delete;
+  TableReader& operator=(const TableReader&) = delete;
+
+  void check_no_unknown_keys() const {
+    if (table_ == nullptr) return;
+    for (const auto& [key, value] : *table_) {
+      if (!known_.contains(std::string(key.str()))) {
+        throw ConfigError(setting(std::string(key.str())), "unknown setting" + where(value));
+      }
+    }
+  }
+
+  std::optional<std::string> string(const std::string& key) {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    auto value = node->value<std::string>();
+    if (!node->is_string() || !value) throw ConfigError(setting(key), "must be a string" + where(*node));
+    return *value;
+  }
+
+  std::optional<std::int64_t> integer(const std::string& key) {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_integer()) throw ConfigError(setting(key), "must be an integer" + where(*node));
+    return node->value<std::int64_t>();
+  }
+
+  std::optional<std::vector<std::string>> strings(const std::string& key) {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    const auto* array = node->as_array();
+    if (array == nullptr) throw ConfigError(setting(key), "must be an array of strings" + where(*node));
+    std::vector<std::string> out;
+    for (const auto& element : *array) {
+      auto value = element.value<std::string>();
+      if (!element.is_string() || !value) {
+        throw ConfigError(setting(key), "must be an array of strings" + where(element));
+      }
+      out.push_back(*value);
+    }
+    return out;
+  }
+
+  [[nodiscard]] std::string setting(const std::string& key) const { return name_ + "." + key; }
+
+ private:
+  const toml::node* find(const std::string& key) {
+    known_.insert(key);
+    return table_ == nullptr ? nullptr : table_->get(key);
+  }
+  static std::string where(const toml::node& node) {
+    const auto& source = node.source();
+    if (!source.begin) return "";
+    return " (line " + std::to_string(source.begin.line) + ")";
+  }
+
+  std::string name_;
+  const toml::table* table_ = nullptr;
+  std::set<std::string> known_;
+};
+
+void apply_file(Config& config, const std::string& path) {
+  if (access(path.c_str(), R_OK) != 0) throw ConfigError("--config", "cannot read " + path);
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& error) {
+    const auto& begin = error.source().begin;
+    throw ConfigError("--config", path + ":" + std::to_string(begin.line) + ":" +
+                                      std::to_string(begin.column) + ": " +
+                                      std::string(error.description()));
+  }
+  static const std::set<std::string> tables{"tls", "nts-ke", "ntp", "time", "log"};
+  for (const auto& [key, value] : root) {
+    if (!tables.contains(std::string(key.str()))) {
+      throw ConfigError(std::string(key.str()), "unknown section in " + path);
+    }
+  }
+
+  TableReader tls(root, "tls");
+  if (auto v = tls.string("cert")) config.certificate_file = *v;
+  if (auto v = tls.string("key")) config.private_key_file = *v;
+  tls.check_no_unknown_keys();
+
+  TableReader ke(root, "nts-ke");
+  if (auto v = ke.strings("listen")) {
+    config.ke_listen.clear();
+    for (const auto& text : *v) config.ke_listen.push_back(parse_listen(ke.setting("listen"), text));
+  }
+  if (auto v = ke.string("ntp-server")) config.ntp_server = *v;
+  if (auto v = ke.integer("ntp-port")) config.ntp_port = parse_port_value(ke.setting("ntp-port"), *v);
+  if (auto v = ke.integer("timeout-ms")) {
+    if (*v < 100 || *v > 60000) throw ConfigError(ke.setting("timeout-ms"), "must be 100-60000");
+    config.ke_timeout = std::chrono::milliseconds(*v);
+  }
+  ke.check_no_unknown_keys();
+
+  TableReader ntp(root, "ntp");
+  if (auto v = ntp.strings("listen")) {
+    config.ntp_listen.clear();
+    for (const auto& text : *v) config.ntp_listen.push_back(parse_listen(ntp.setting("listen"), text));
+  }
+  if (auto v = ntp.integer("workers")) {
+    if (*v < 1 || *v > 256) throw ConfigError(ntp.setting("workers"), "must be 1-256");
+    config.ntp_workers = static_cast<unsigned>(*v);
+  }
+  ntp.check_no_unknown_keys();
+
+  TableReader time(root, "time");
+  if (auto v = time.string("source")) config.time_source = parse_time_source(time.setting("source"), *v);
+  if (auto v = time.integer("stratum")) config.stratum = parse_stratum(time.setting("stratum"), *v);
+  if (auto v = time.string("refid")) config.reference_id = parse_refid_setting(time.setting("refid"), *v);
+  time.check_no_unknown_keys();
+
+  TableReader log(root, "log");
+  if (auto v = log.string("level")) config.log_level = parse_log_level(log.setting("level"), *v);
+  log.check_no_unknown_keys();
+}
+
+}  // namespace
+
+std::optional<core::ReferenceId> parse_reference_id(const std::string& text) {
+  core::ReferenceId id{};
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    std::memcpy(id.data(), &v4, 4);
+    return id;
+  }
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c > 0x7e) return std::nullopt;
+    id[i] = c;
+  }
+  return id;
+}
+
+Invocation parse_invocation(int argc, char** argv) {
+  CLI::App app{"ntsd: a Network Time Security (RFC 8915) server", "ntsd"};
+  app.set_version_flag("--version", "ntsd 0.1.0");
+
+  std::string config_file, cert, key, ntp_server, ntp_port, time_source, stratum, refid, log_level,
+      workers;
+  std::vector<std::string> ke_listen, ntp_listen;
+  app.add_option("--config", config_file, "TOML configuration file");
+  app.add_option("--cert", cert, "TLS certificate chain (PEM)");
+  app.add_option("--key", key, "TLS private key (PEM)");
+  app.add_option("--ke-listen", ke_listen, "NTS-KE listen address, ADDR:PORT (repeatable)");
+  app.add_option("--ntp-listen", ntp_listen, "NTP listen address, ADDR:PORT (repeatable)");
+  app.add_option("--ntp-server", ntp_server, "NTPv4 server advertised by NTS-KE");
+  app.add_option("--ntp-port", ntp_port, "NTPv4 port advertised by NTS-KE");
+  app.add_option("--ntp-workers", workers, "NTP worker threads");
+  app.add_option("--time-source", time_source, "where time quality comes from (local)");
+  app.add_option("--stratum", stratum, "stratum announced by the local time source (1-15)");
+  app.add_option("--refid", refid, "reference id: up to 4 ASCII characters or an IPv4 address");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
+
+  Invocation invocation;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    invocation.exit_status = app.exit(e);
+    invocation.exit_now = true;
+    return invocation;
+  } catch (const CLI::CallForVersion& e) {
+    invocation.exit_status = app.exit(e);
+    invocation.exit_now = true;
+    return invocation;
+  } catch (const CLI::ParseError& e) {
+    throw ConfigError("command line", e.what());
+  }
+
+  Config& config = invocation.config;
+  if (!config_file.empty()) apply_file(config, config_file);
+
+  if (app.count("--cert") != 0) config.certificate_file = cert;
+  if (app.count("--key") != 0) config.private_key_file = key;
+  if (!ke_listen.empty()) {
+    config.ke_listen.clear();
+    for (const auto& text : ke_listen) config.ke_listen.push_back(parse_listen("--ke-listen", text));
+  }
+  if (!ntp_listen.empty()) {
+    config.ntp_listen.clear();
+    for (const auto& text : ntp_listen) config.ntp_listen.push_back(parse_listen("--ntp-listen", text));
+  }
+  if (app.count("--ntp-server") != 0) {
+    if (ntp_server.empty()) throw ConfigError("--ntp-server", "must not be empty");
+    config.ntp_server = ntp_server;
+  }
+  if (app.count("--ntp-port") != 0) {
+    config.ntp_port = parse_port_value("--ntp-port", parse_integer("--ntp-port", ntp_port));
+  }
+  if (app.count("--ntp-workers") != 0) {
+    auto value = parse_integer("--ntp-workers", workers);
+    if (value < 1 || value > 256) throw ConfigError("--ntp-workers", "must be 1-256");
+    config.ntp_workers = static_cast<unsigned>(value);
+  }
+  if (app.count("--time-source") != 0) config.time_source = parse_time_source("--time-source", time_source);
+  if (app.count("--stratum") != 0) {
+    config.stratum = parse_stratum("--stratum", parse_integer("--stratum", stratum));
+  }
+  if (app.count("--refid") != 0) config.reference_id = parse_refid_setting("--refid", refid);
+  if (app.count("--log-level") != 0) config.log_level = parse_log_level("--log-level", log_level);
+
+  if (config.ke_listen.empty()) {
+    config.ke_listen.push_back(*SocketAddress::parse("0.0.0.0:4460"));
+    config.ke_listen.push_back(*SocketAddress::parse("[::]:4460"));
+  }
+  if (config.ntp_listen.empty()) {
+    config.ntp_listen.push_back(*SocketAddress::parse("0.0.0.0:123"));
+    config.ntp_listen.push_back(*SocketAddress::parse("[::]:123"));
+  }
+  return invocation;
+}
+
+void validate(const Config& config) {
+  if (!config.ke_listen.empty()) {
+    if (config.certificate_file.empty()) throw ConfigError("--cert", "a certificate is required to serve NTS-KE");
+    if (config.private_key_file.empty()) throw ConfigError("--key", "a private key is required to serve NTS-KE");
+    if (access(config.certificate_file.c_str(), R_OK) != 0) {
+      throw ConfigError("--cert", "cannot read " + config.certificate_file + ": " + std::strerror(errno));
+    }
+    if (access(config.private_key_file.c_str(), R_OK) != 0) {
+      throw ConfigError("--key", "cannot read " + config.private_key_file + ": " + std::strerror(errno));
+    }
+  }
+  if (config.ntp_server && config.ntp_server->size() > 255) {
+    throw ConfigError("--ntp-server", "longer than a host name may be");
+  }
+}
+
+std::optional<std::uint16_t> advertised_ntp_port(const Config& config) {
+  if (config.ntp_port) return config.ntp_port;
+  if (config.ntp_server || config.ntp_listen.empty()) return std::nullopt;
+  auto own = config.ntp_listen.front().port();
+  if (own == 123) return std::nullopt;
+  return own;
+}
+
+}  // namespace ntsd::server

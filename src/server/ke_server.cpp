@@ -1,0 +1,307 @@
+#include "server/ke_server.h"
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl.hpp>
+#include <memory>
+#include <thread>
+
+#include "core/ke_record.h"
+#include "core/random.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/openssl_error.h"
+
+namespace ntsd::server {
+
+namespace {
+
+using asio::ip::tcp;
+using SslStream = asio::ssl::stream<tcp::socket>;
+
+constexpr std::size_t kCookiesPerResponse = 8;
+// Awaited operations return (error_code, ...) instead of throwing: a failing
+// client is an ordinary event, not an exception.
+constexpr auto kAwaitTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+tcp::endpoint to_endpoint(const SocketAddress& address) {
+  tcp::endpoint endpoint;
+  std::memcpy(endpoint.data(), address.get(), address.length());
+  endpoint.resize(address.length());
+  return endpoint;
+}
+
+SocketAddress from_endpoint(const tcp::endpoint& endpoint) {
+  return SocketAddress::from_sockaddr(endpoint.data(), static_cast<socklen_t>(endpoint.size()));
+}
+
+// Exports C2S and S2C for `aead` from the finished handshake (RFC 8915 §5.1).
+std::optional<core::NtsKeys> export_keys(SSL* ssl, core::AeadAlgorithm aead) {
+  auto length = core::aead_key_length(aead);
+  std::array<std::uint8_t, core::kMaxAeadKeyLength> c2s{};
+  std::array<std::uint8_t, core::kMaxAeadKeyLength> s2c{};
+  auto exported = [&](std::uint8_t* out, bool server_to_client) {
+    auto context = core::exporter_context(aead, server_to_client);
+    return SSL_export_keying_material(ssl, out, length, core::kNtsExporterLabel.data(),
+                                      core::kNtsExporterLabel.size(), context.data(),
+                                      context.size(), 1) == 1;
+  };
+  std::optional<core::NtsKeys> keys;
+  if (exported(c2s.data(), false) && exported(s2c.data(), true)) {
+    keys = core::NtsKeys::create(aead, {c2s.data(), length}, {s2c.data(), length});
+  }
+  core::secure_wipe(c2s.data(), c2s.size());
+  core::secure_wipe(s2c.data(), s2c.size());
+  return keys;
+}
+
+// Bounds a session's operations in time: when it fires, the socket's pending
+// operation is cancelled and the coroutine sees operation_aborted. The state is
+// shared with the timer's handler, which may run after the session has ended.
+class SessionDeadline {
+ public:
+  SessionDeadline(asio::io_context& io, tcp::socket& socket, std::chrono::milliseconds after)
+      : timer_(io, after), state_(std::make_shared<State>()) {
+    state_->socket = &socket;
+    timer_.async_wait([state = state_](const asio::error_code& ec) {
+      if (ec || state->socket == nullptr) return;
+      state->fired = true;
+      asio::error_code ignored;
+      state->socket->cancel(ignored);
+    });
+  }
+  ~SessionDeadline() { disarm(); }
+  SessionDeadline(const SessionDeadline&) = delete;
+  SessionDeadline& operator=(const SessionDeadline&) = delete;
+
+  [[nodiscard]] bool fired() const { return state_->fired; }
+  void disarm() {
+    state_->socket = nullptr;
+    timer_.cancel();
+  }
+
+ private:
+  struct State {
+    tcp::socket* socket = nullptr;
+    bool fired = false;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+struct KeServer::Impl {
+  Impl(SslCtxPtr tls_ctx, KeServerSettings s, const core::CookieKeyring& k)
+      : tls(tls_ctx.release()), settings(std::move(s)), keyring(k) {}
+
+  asio::io_context io{1};
+  asio::ssl::context tls;  // owns the SSL_CTX
+  KeServerSettings settings;
+  const core::CookieKeyring& keyring;
+  std::vector<tcp::acceptor> acceptors;
+  std::thread thread;
+  KeServerCounters counters;
+  core::SystemRandom random;
+  LogLimiter session_log{10.0, 50.0};
+
+  void bind() {
+    for (const auto& address : settings.listen) {
+      tcp::acceptor acceptor(io);
+      auto endpoint = to_endpoint(address);
+      asio::error_code ec;
+      acceptor.open(endpoint.protocol(), ec);
+      if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec && endpoint.protocol() == tcp::v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+      if (!ec) acceptor.bind(endpoint, ec);
+      if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) throw ConfigError("--ke-listen", address.to_string() + ": " + ec.message());
+      acceptors.push_back(std::move(acceptor));
+    }
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(kAwaitTuple);
+      if (ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        // Out of descriptors or similar: back off briefly instead of spinning.
+        if (session_log.allow()) spdlog::warn("nts-ke: accept failed: {}", ec.message());
+        asio::steady_timer pause(io, std::chrono::milliseconds(50));
+        co_await pause.async_wait(kAwaitTuple);
+        continue;
+      }
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(io, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  // Mints the cookies and builds the response for a decided request.
+  core::Bytes answer(core::KeDecision& decision, SSL* ssl) {
+    std::vector<core::Bytes> cookies;
+    if (decision.outcome == core::KeOutcome::Ok) {
+      auto keys = export_keys(ssl, *decision.aead);
+      if (!keys) {
+        spdlog::error("nts-ke: key export failed: {}", take_openssl_errors());
+        decision = core::KeDecision{core::KeOutcome::BadRequest, core::KeBadRequest::None, {}};
+        core::Bytes response;
+        std::vector<std::uint16_t> code{static_cast<std::uint16_t>(core::KeErrorCode::InternalServerError)};
+        core::append_ke_record_u16s(response, true, core::KeRecordType::Error, code);
+        core::append_ke_record(response, true, core::KeRecordType::EndOfMessage, {});
+        return response;
+      }
+      const auto& key = keyring.current();
+      cookies.reserve(kCookiesPerResponse);
+      for (std::size_t i = 0; i < kCookiesPerResponse; ++i) {
+        core::Bytes cookie(core::cookie_length(keys->algorithm()));
+        core::seal_cookie(key, *keys, random, cookie);
+        cookies.push_back(std::move(cookie));
+      }
+    }
+    return core::build_ke_response(decision, cookies, settings.policy);
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    asio::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto peer = from_endpoint(socket.remote_endpoint(ignored)).to_string();
+    SslStream stream(std::move(socket), tls);
+
+    // One deadline for the handshake and the whole request.
+    SessionDeadline deadline(io, stream.next_layer(), settings.timeout);
+
+    auto [handshake_ec] = co_await stream.async_handshake(SslStream::server,
+                                                          kAwaitTuple);
+    if (handshake_ec) {
+      deadline.disarm();
+      if (deadline.fired()) {
+        counters.timeout.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        counters.tls_failed.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (session_log.allow()) {
+        spdlog::debug("nts-ke: {}: TLS handshake failed: {}", peer,
+                      deadline.fired() ? "timeout" : handshake_ec.message());
+      }
+      co_return;
+    }
+    if (!negotiated_ntske_alpn(stream.native_handle())) {
+      counters.no_alpn.fetch_add(1, std::memory_order_relaxed);
+      if (session_log.allow()) spdlog::debug("nts-ke: {}: no ALPN ntske/1, closing", peer);
+      co_await close(stream);
+      co_return;
+    }
+
+    // Reassemble the request: it may arrive in several TLS records and segments.
+    core::Bytes buffer(settings.max_request_length);
+    std::size_t received = 0;
+    core::KeMessage message;
+    bool eof = false;
+    while (received < buffer.size()) {
+      auto [ec, n] = co_await stream.async_read_some(
+          asio::buffer(buffer.data() + received, buffer.size() - received),
+          kAwaitTuple);
+      received += n;
+      message = core::parse_ke_message({buffer.data(), received});
+      if (message.status != core::KeMessageStatus::Incomplete) break;
+      if (ec) {
+        eof = !deadline.fired();
+        break;
+      }
+    }
+    deadline.disarm();
+
+    core::KeDecision decision;
+    if (message.status == core::KeMessageStatus::Incomplete) {
+      if (received == 0 || eof) {
+        // Nothing to answer: the client went away or never asked.
+        (deadline.fired() ? counters.timeout : counters.closed_early).fetch_add(1, std::memory_order_relaxed);
+        if (session_log.allow()) {
+          spdlog::debug("nts-ke: {}: {} before a whole request", peer,
+                        deadline.fired() ? "timeout" : "connection closed");
+        }
+        if (deadline.fired() || eof) co_return;
+      }
+      // A partial request that timed out, or one larger than we accept: Error 1.
+      decision.outcome = core::KeOutcome::BadRequest;
+      decision.bad_request = deadline.fired() ? core::KeBadRequest::Timeout : core::KeBadRequest::Malformed;
+      if (deadline.fired()) counters.timeout.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      decision = core::decide_ke_request(message, message.trailing_data(received), settings.policy);
+    }
+
+    auto response = answer(decision, stream.native_handle());
+    core::secure_wipe(buffer.data(), received);
+    switch (decision.outcome) {
+      case core::KeOutcome::Ok:
+        counters.ok.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case core::KeOutcome::NoCommonAead:
+      case core::KeOutcome::NoCommonProtocol:
+        counters.negotiation_failed.fetch_add(1, std::memory_order_relaxed);
+        break;
+      default:
+        counters.error_response.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+    if (decision.outcome != core::KeOutcome::Ok && session_log.allow()) {
+      spdlog::debug("nts-ke: {}: {} {}", peer, core::ke_outcome_name(decision.outcome),
+                    core::ke_bad_request_name(decision.bad_request));
+    }
+
+    // The whole response in one write: some clients (NTPsec 1.2) read only once.
+    SessionDeadline write_deadline(io, stream.next_layer(), settings.timeout);
+    auto [write_ec, written] = co_await asio::async_write(stream, asio::buffer(response),
+                                                          kAwaitTuple);
+    (void)written;
+    if (!write_ec) co_await close(stream);
+    write_deadline.disarm();
+  }
+
+  // Sends close_notify and waits for the peer's, within the caller's deadline.
+  static asio::awaitable<void> close(SslStream& stream) {
+    auto [ec] = co_await stream.async_shutdown(kAwaitTuple);
+    (void)ec;
+    asio::error_code ignored;
+    stream.lowest_layer().close(ignored);
+  }
+};
+
+KeServer::KeServer(SslCtxPtr tls, KeServerSettings settings, const core::CookieKeyring& keyring)
+    : impl_(std::make_unique<Impl>(std::move(tls), std::move(settings), keyring)) {
+  impl_->bind();
+}
+
+KeServer::~KeServer() { stop(); }
+
+void KeServer::start() {
+  for (auto& acceptor : impl_->acceptors) {
+    asio::co_spawn(impl_->io, impl_->accept_loop(acceptor), asio::detached);
+  }
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+void KeServer::stop() {
+  if (!impl_) return;
+  asio::post(impl_->io, [this] {
+    for (auto& acceptor : impl_->acceptors) {
+      asio::error_code ignored;
+      acceptor.close(ignored);
+    }
+  });
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+const KeServerCounters& KeServer::counters() const { return impl_->counters; }
+
+std::vector<SocketAddress> KeServer::local_addresses() const {
+  std::vector<SocketAddress> out;
+  for (const auto& acceptor : impl_->acceptors) {
+    asio::error_code ec;
+    out.push_back(from_endpoint(acceptor.local_endpoint(ec)));
+  }
+  return out;
+}
+
+}  // namespace ntsd::server

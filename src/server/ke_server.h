@@ -1,0 +1,61 @@
+// The NTS-KE server (RFC 8915 §4): TLS 1.3 on TCP, one request, one response,
+// close_notify. Asio stays inside ke_server.cpp.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "core/cookie.h"
+#include "core/ke_negotiation.h"
+#include "server/socket_address.h"
+#include "server/tls_server_context.h"
+
+namespace ntsd::server {
+
+struct KeServerSettings {
+  std::vector<SocketAddress> listen;
+  core::KeServerPolicy policy;
+  // From accept to the end of the request: the handshake and the whole request
+  // must arrive within it (a partial request then gets Error 1).
+  std::chrono::milliseconds timeout{2000};
+  // RFC 8915 §4 asks servers to accept requests of at least 1024 bytes.
+  std::size_t max_request_length = 16 * 1024;
+};
+
+struct KeServerCounters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> ok{0};
+  std::atomic<std::uint64_t> tls_failed{0};
+  std::atomic<std::uint64_t> no_alpn{0};
+  std::atomic<std::uint64_t> error_response{0};
+  std::atomic<std::uint64_t> negotiation_failed{0};  // empty Next Protocol or AEAD
+  std::atomic<std::uint64_t> timeout{0};
+  std::atomic<std::uint64_t> closed_early{0};
+};
+
+class KeServer {
+ public:
+  // Binds every listen address; throws ConfigError naming --ke-listen on failure.
+  KeServer(SslCtxPtr tls, KeServerSettings settings, const core::CookieKeyring& keyring);
+  ~KeServer();
+  KeServer(const KeServer&) = delete;
+  KeServer& operator=(const KeServer&) = delete;
+
+  void start();  // serves on its own thread
+  void stop();   // closes listeners and sessions, joins the thread
+
+  [[nodiscard]] const KeServerCounters& counters() const;
+  // The bound addresses (port 0 in a listen address is resolved here).
+  [[nodiscard]] std::vector<SocketAddress> local_addresses() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ntsd::server

@@ -1,0 +1,34 @@
+// Logging: spdlog to stderr, one line per event. Anything a packet from the
+// network can trigger goes through a LogLimiter so floods cannot flood the log.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace ntsd::server {
+
+// Throws ConfigError naming --log-level for an unknown level.
+void init_logging(const std::string& level);
+
+// A token bucket for log lines: `burst` lines at once, `per_second` after that.
+// Single-threaded: each worker owns its own.
+class LogLimiter {
+ public:
+  LogLimiter(double per_second, double burst) : rate_(per_second), burst_(burst), tokens_(burst) {}
+  // True when a line may be written now; counts the lines it refuses.
+  bool allow();
+  // Lines refused since the last call, for a summary line.
+  std::uint64_t take_suppressed();
+
+ private:
+  double rate_;
+  double burst_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::uint64_t suppressed_ = 0;
+};
+
+}  // namespace ntsd::server
