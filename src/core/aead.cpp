@@ -1,1 +1,163 @@
 #include "core/aead.h"
+
+#include <nettle/nettle-meta.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+namespace ntsd::core {
+
+namespace {
+
+static_assert(SIV_DIGEST_SIZE == kAeadTagLength);
+static_assert(SIV_MIN_NONCE_SIZE == 1);
+static_assert(SIV_CMAC_AES128_KEY_SIZE == 32);
+static_assert(2 * AES192_KEY_SIZE == 48);
+static_assert(SIV_CMAC_AES256_KEY_SIZE == kMaxAeadKeyLength);
+
+// Wipes whatever key schedule the variant holds and leaves it empty.
+template <typename Variant>
+void wipe_context(Variant& context) {
+  std::visit(
+      [](auto& alternative) {
+        using T = std::decay_t<decltype(alternative)>;
+        static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+        if constexpr (!std::is_same_v<T, std::monostate>) {
+          secure_wipe(&alternative, sizeof alternative);
+        }
+      },
+      context);
+  context.template emplace<std::monostate>();
+}
+
+}  // namespace
+
+std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
+  switch (id) {
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac256):
+      return AeadAlgorithm::AesSivCmac256;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac384):
+      return AeadAlgorithm::AesSivCmac384;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac512):
+      return AeadAlgorithm::AesSivCmac512;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::size_t aead_key_length(AeadAlgorithm algorithm) {
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      return SIV_CMAC_AES128_KEY_SIZE;
+    case AeadAlgorithm::AesSivCmac384:
+      return 2 * AES192_KEY_SIZE;
+    case AeadAlgorithm::AesSivCmac512:
+      return SIV_CMAC_AES256_KEY_SIZE;
+  }
+  return 0;
+}
+
+std::string_view aead_name(AeadAlgorithm algorithm) {
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      return "AEAD_AES_SIV_CMAC_256";
+    case AeadAlgorithm::AesSivCmac384:
+      return "AEAD_AES_SIV_CMAC_384";
+    case AeadAlgorithm::AesSivCmac512:
+      return "AEAD_AES_SIV_CMAC_512";
+  }
+  return "unknown";
+}
+
+std::optional<Aead> Aead::create(AeadAlgorithm algorithm, ByteView key) {
+  // Reject values outside the enum before trusting aead_key_length().
+  if (!aead_from_id(static_cast<std::uint16_t>(algorithm))) return std::nullopt;
+  if (key.size() != aead_key_length(algorithm)) return std::nullopt;
+
+  Aead aead;
+  aead.algorithm_ = algorithm;
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      siv_cmac_aes128_set_key(&aead.context_.emplace<siv_cmac_aes128_ctx>(), key.data());
+      break;
+    case AeadAlgorithm::AesSivCmac384: {
+      auto& ctx = aead.context_.emplace<SivCmacAes192Ctx>();
+      siv_cmac_set_key(&ctx.cmac_key, &ctx.cmac_cipher, &ctx.ctr_cipher, &nettle_aes192,
+                       key.data());
+      break;
+    }
+    case AeadAlgorithm::AesSivCmac512:
+      siv_cmac_aes256_set_key(&aead.context_.emplace<siv_cmac_aes256_ctx>(), key.data());
+      break;
+  }
+  return aead;
+}
+
+Aead::Aead(Aead&& other) noexcept : algorithm_(other.algorithm_), context_(other.context_) {
+  other.wipe();
+}
+
+Aead& Aead::operator=(Aead&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    algorithm_ = other.algorithm_;
+    context_ = other.context_;
+    other.wipe();
+  }
+  return *this;
+}
+
+Aead::~Aead() { wipe(); }
+
+void Aead::wipe() { wipe_context(context_); }
+
+void Aead::seal(ByteView nonce, ByteView associated_data, ByteView plaintext,
+                std::uint8_t* out) const {
+  if (nonce.empty()) std::abort();  // precondition; see aead.h
+  const std::size_t out_length = kAeadTagLength + plaintext.size();
+  if (const auto* c128 = std::get_if<siv_cmac_aes128_ctx>(&context_)) {
+    siv_cmac_aes128_encrypt_message(c128, nonce.size(), nonce.data(), associated_data.size(),
+                                    associated_data.data(), out_length, out, plaintext.data());
+  } else if (const auto* c192 = std::get_if<SivCmacAes192Ctx>(&context_)) {
+    siv_cmac_encrypt_message(&c192->cmac_key, &c192->cmac_cipher, &nettle_aes192, &c192->ctr_cipher,
+                             nonce.size(), nonce.data(), associated_data.size(),
+                             associated_data.data(), out_length, out, plaintext.data());
+  } else if (const auto* c256 = std::get_if<siv_cmac_aes256_ctx>(&context_)) {
+    siv_cmac_aes256_encrypt_message(c256, nonce.size(), nonce.data(), associated_data.size(),
+                                    associated_data.data(), out_length, out, plaintext.data());
+  } else {
+    std::abort();  // moved-from: no key to seal with
+  }
+}
+
+bool Aead::open(ByteView nonce, ByteView associated_data, ByteView sealed,
+                std::uint8_t* out) const {
+  if (nonce.empty() || sealed.size() < kAeadTagLength) return false;
+  const std::size_t plaintext_length = sealed.size() - kAeadTagLength;
+  int ok = 0;
+  if (const auto* c128 = std::get_if<siv_cmac_aes128_ctx>(&context_)) {
+    ok = siv_cmac_aes128_decrypt_message(c128, nonce.size(), nonce.data(), associated_data.size(),
+                                         associated_data.data(), plaintext_length, out,
+                                         sealed.data());
+  } else if (const auto* c192 = std::get_if<SivCmacAes192Ctx>(&context_)) {
+    ok = siv_cmac_decrypt_message(&c192->cmac_key, &c192->cmac_cipher, &nettle_aes192,
+                                  &c192->ctr_cipher, nonce.size(), nonce.data(),
+                                  associated_data.size(), associated_data.data(), plaintext_length,
+                                  out, sealed.data());
+  } else if (const auto* c256 = std::get_if<siv_cmac_aes256_ctx>(&context_)) {
+    ok = siv_cmac_aes256_decrypt_message(c256, nonce.size(), nonce.data(), associated_data.size(),
+                                         associated_data.data(), plaintext_length, out,
+                                         sealed.data());
+  } else {
+    return false;  // moved-from: nothing verifies
+  }
+  if (ok == 0) {
+    // Nettle has already written the unauthenticated decryption; do not hand it out.
+    if (plaintext_length > 0) secure_wipe(out, plaintext_length);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ntsd::core

@@ -1,10 +1,15 @@
 // AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA AEAD registry), on Nettle's SIV-CMAC.
 #pragma once
 
+#include <nettle/aes.h>
+#include <nettle/cmac.h>
+#include <nettle/siv-cmac.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <variant>
 
 #include "core/bytes.h"
 
@@ -25,9 +30,14 @@ std::string_view aead_name(AeadAlgorithm algorithm);
 
 // A keyed AES-SIV-CMAC context. Keyed once, used for many messages; holds no
 // heap memory, and wipes its key schedule when destroyed or moved from.
+//
+// A moved-from Aead holds no key: open() on it returns false and seal() aborts the
+// process (sealing with a wiped key would emit forgeable output). Assign a keyed
+// Aead to it to use it again.
 class Aead {
  public:
-  // nullopt when key.size() != aead_key_length(algorithm).
+  // nullopt when algorithm is not one of the three above or
+  // key.size() != aead_key_length(algorithm).
   static std::optional<Aead> create(AeadAlgorithm algorithm, ByteView key);
 
   Aead(const Aead&) = delete;
@@ -38,24 +48,39 @@ class Aead {
 
   [[nodiscard]] AeadAlgorithm algorithm() const { return algorithm_; }
 
-  // Writes tag ‖ ciphertext (kAeadTagLength + plaintext.size() bytes) to out.
-  // nonce must not be empty; plaintext may be.
+  // Writes tag ‖ ciphertext (kAeadTagLength + plaintext.size() bytes) to out, which
+  // must not overlap the inputs. plaintext may be empty (the output is then the tag).
+  // Precondition: nonce is not empty (Nettle requires at least one byte). Every
+  // caller passes a nonce it generated itself; an empty one aborts the process
+  // rather than reach Nettle.
   void seal(ByteView nonce, ByteView associated_data, ByteView plaintext, std::uint8_t* out) const;
 
   // Verifies and decrypts tag ‖ ciphertext into out (sealed.size() - kAeadTagLength
-  // bytes). False, with out unspecified, when the tag does not verify or sealed is
-  // shorter than a tag.
+  // bytes), which must not overlap the inputs. False when the tag does not verify,
+  // sealed is shorter than a tag, nonce is empty (a peer may send one), or this Aead
+  // was moved from. On false, out never holds unauthenticated plaintext: a failed
+  // tag check wipes what Nettle decrypted.
   [[nodiscard]] bool open(ByteView nonce, ByteView associated_data, ByteView sealed,
                           std::uint8_t* out) const;
 
  private:
+  // Nettle has ready-made contexts for AES-128 and AES-256 SIV; AES-192 goes through
+  // the generic siv_cmac_* functions with this struct of the same shape.
+  struct SivCmacAes192Ctx {
+    struct cmac128_key cmac_key;
+    struct aes192_ctx cmac_cipher;
+    struct aes192_ctx ctr_cipher;
+  };
+  // monostate = no key (moved from). All alternatives are trivially copyable, so a
+  // move copies the key schedule and then wipes the source.
+  using Context =
+      std::variant<std::monostate, siv_cmac_aes128_ctx, SivCmacAes192Ctx, siv_cmac_aes256_ctx>;
+
   Aead() = default;
   void wipe();
 
   AeadAlgorithm algorithm_ = AeadAlgorithm::AesSivCmac256;
-  // Nettle's context for the largest variant (siv_cmac_aes256_ctx), aligned storage
-  // shared by all three; see aead.cpp.
-  alignas(16) std::uint8_t context_[1024];
+  Context context_;
 };
 
 }  // namespace ntsd::core
