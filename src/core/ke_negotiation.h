@@ -5,6 +5,7 @@
 // build_ke_response(). Client: build_ke_request() and interpret_ke_response().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -35,15 +36,15 @@ enum class KeOutcome : std::uint8_t {
 
 enum class KeBadRequest : std::uint8_t {
   None,
-  Malformed,                // record framing broken
-  ForbiddenRecord,          // Error, Warning or New Cookie from a client
-  NextProtocolCount,        // not exactly one Next Protocol record
-  NextProtocolBody,         // empty or odd-length Next Protocol body
-  AeadCount,                // NTPv4 offered without exactly one AEAD record
-  AeadBody,                 // empty or odd-length AEAD body
-  BadServerOrPort,          // malformed NTPv4 Server or Port record
-  TrailingData,             // data after End of Message
-  Timeout,                  // the whole request did not arrive in time
+  Malformed,          // record framing broken
+  ForbiddenRecord,    // Error, Warning or New Cookie from a client
+  NextProtocolCount,  // not exactly one Next Protocol record
+  NextProtocolBody,   // empty or odd-length Next Protocol body
+  AeadCount,          // NTPv4 offered without exactly one AEAD record
+  AeadBody,           // empty or odd-length AEAD body
+  BadServerOrPort,    // malformed NTPv4 Server or Port record
+  TrailingData,       // data after End of Message
+  Timeout,            // the whole request did not arrive in time
 };
 
 std::string_view ke_outcome_name(KeOutcome outcome);
@@ -55,26 +56,66 @@ struct KeDecision {
   std::optional<AeadAlgorithm> aead;  // set only when outcome == Ok
 };
 
-// `message` must be Complete or Malformed; trailing_data says whether bytes
-// followed End of Message in what was read.
+// `message` must be Complete or Malformed (an Incomplete message is answered as
+// Malformed); trailing_data says whether bytes followed End of Message in what
+// was read.
+//
+// The first rule that applies decides, in this order:
+//   1. status Malformed                                   -> BadRequest/Malformed
+//   2. trailing_data                                      -> BadRequest/TrailingData
+//   3. a critical record of a type RFC 8915 does not define -> UnrecognizedCritical
+//   4. an Error, Warning or New Cookie record             -> BadRequest/ForbiddenRecord
+//   5. not exactly one Next Protocol record               -> BadRequest/NextProtocolCount
+//   6. Next Protocol body empty or odd-length             -> BadRequest/NextProtocolBody
+//   7. any AEAD record with an empty or odd-length body   -> BadRequest/AeadBody
+//   8. NTPv4 offered and not exactly one AEAD record      -> BadRequest/AeadCount
+//   9. a Server record that is empty, not printable ASCII or repeated, or a Port
+//      record that is not 2 bytes or is repeated          -> BadRequest/BadServerOrPort
+//  10. NTPv4 not offered                                  -> NoCommonProtocol
+//  11. no algorithm of policy.aead_preference offered     -> NoCommonAead
+//  12. otherwise Ok, with the first algorithm in policy.aead_preference (ours,
+//      best first) that the client offered.
+// Critical bits on records we know are not checked; non-critical unknown
+// records are ignored; the client's Server and Port hints are checked for
+// shape and otherwise ignored.
 KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
                              const KeServerPolicy& policy);
 
-// The whole response: Next Protocol, AEAD, cookies, Server/Port, End of Message;
+// A BadRequest decision for a reason found outside the message, e.g. Timeout.
+KeDecision ke_bad_request(KeBadRequest reason);
+
+// The whole response: Next Protocol, AEAD, Server/Port, cookies, End of Message;
 // or an Error record and End of Message. cookies are used only when outcome == Ok.
+// Critical: Next Protocol, AEAD, Server, Port, Error, End of Message. Not critical:
+// New Cookie. Server and Port are sent only with Ok.
+// An Ok decision without an AEAD or without any cookie is a caller bug; it is
+// answered with Error 2 (internal server error) rather than a response the
+// client could not use.
 Bytes build_ke_response(const KeDecision& decision, std::span<const Bytes> cookies,
                         const KeServerPolicy& policy);
 
+// Error record with `code` and End of Message, e.g. Error 2 when key export or
+// cookie minting failed.
+Bytes build_ke_error_response(KeErrorCode code);
+
+// An NTPv4 Server record body we accept or send: non-empty printable ASCII
+// without spaces (0x21 to 0x7e), as an address or host name must be. Use it to
+// validate configuration before it reaches KeServerPolicy.
+bool is_valid_ke_server_name(std::string_view name);
+
 // Client side.
+// Next Protocol {NTPv4} and AEAD {offered, best first}, both critical, then End
+// of Message. An empty `offered` yields an empty AEAD record, which servers
+// reject as a bad request: offer at least one.
 Bytes build_ke_request(std::span<const AeadAlgorithm> offered);
 
 enum class KeClientError : std::uint8_t {
   None,
   Malformed,
-  ServerError,         // the server sent an Error record (see error_code)
+  ServerError,  // the server sent an Error record (see error_code)
   NoCommonProtocol,
   NoCommonAead,
-  UnsupportedAead,     // the server chose something we did not offer
+  UnsupportedAead,  // the server chose something we did not offer
   NoCookies,
   UnrecognizedCritical,
 };
@@ -91,12 +132,31 @@ struct KeClientResult {
   std::vector<std::uint16_t> warnings;
 };
 
+// The first rule that applies decides, in this order:
+//   1. status not Complete                                -> Malformed
+//   2. an Error record (error_code = its code; body not 2 bytes -> Malformed)
+//                                                         -> ServerError
+//   3. a critical record of a type RFC 8915 does not define -> UnrecognizedCritical
+//   4. not exactly one Next Protocol record, or odd body  -> Malformed
+//   5. Next Protocol does not contain NTPv4 (e.g. empty)  -> NoCommonProtocol
+//   6. not exactly one AEAD record                        -> Malformed
+//   7. AEAD record empty                                  -> NoCommonAead
+//   8. AEAD record not exactly one value                  -> Malformed
+//   9. the value is not one we offered                    -> UnsupportedAead
+//  10. an empty cookie, a Warning not 2 bytes, a Server record not valid
+//      (is_valid_ke_server_name) or repeated, a Port record not 2 bytes or
+//      repeated                                           -> Malformed
+//  11. no cookie                                          -> NoCookies
+// warnings are collected whenever the message is Complete; aead, cookies, ntp_server and
+// ntp_port are filled only when error == None. Unknown non-critical records are
+// ignored; critical bits on records we know are not checked.
 KeClientResult interpret_ke_response(const KeMessage& message,
                                      std::span<const AeadAlgorithm> offered);
 
 // TLS exporter inputs (RFC 8915 §5.1).
 inline constexpr std::string_view kNtsExporterLabel = "EXPORTER-network-time-security";
 inline constexpr std::string_view kNtsKeAlpn = "ntske/1";
+// 00 00 | AEAD id (u16, big-endian) | 00 for client-to-server, 01 for server-to-client.
 std::array<std::uint8_t, 5> exporter_context(AeadAlgorithm aead, bool server_to_client);
 
 }  // namespace ntsd::core
