@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include "core/ke_negotiation.h"
+
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -308,8 +310,10 @@ void validate(const Config& config) {
       throw ConfigError("--key", "cannot read " + config.private_key_file + ": " + std::strerror(errno));
     }
   }
-  if (config.ntp_server && config.ntp_server->size() > 255) {
-    throw ConfigError("--ntp-server", "longer than a host name may be");
+  if (config.ntp_server && (config.ntp_server->size() > 255 ||
+                            !core::is_valid_ke_server_name(*config.ntp_server))) {
+    throw ConfigError("--ntp-server", "'" + *config.ntp_server +
+                                          "' is not a host name or address (printable ASCII, at most 255)");
   }
 }
 

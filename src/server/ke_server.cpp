@@ -144,11 +144,7 @@ struct KeServer::Impl {
       if (!keys) {
         spdlog::error("nts-ke: key export failed: {}", take_openssl_errors());
         decision = core::KeDecision{core::KeOutcome::BadRequest, core::KeBadRequest::None, {}};
-        core::Bytes response;
-        std::vector<std::uint16_t> code{static_cast<std::uint16_t>(core::KeErrorCode::InternalServerError)};
-        core::append_ke_record_u16s(response, true, core::KeRecordType::Error, code);
-        core::append_ke_record(response, true, core::KeRecordType::EndOfMessage, {});
-        return response;
+        return core::build_ke_error_response(core::KeErrorCode::InternalServerError);
       }
       const auto& key = keyring.current();
       cookies.reserve(kCookiesPerResponse);
@@ -223,8 +219,8 @@ struct KeServer::Impl {
         if (deadline.fired() || eof) co_return;
       }
       // A partial request that timed out, or one larger than we accept: Error 1.
-      decision.outcome = core::KeOutcome::BadRequest;
-      decision.bad_request = deadline.fired() ? core::KeBadRequest::Timeout : core::KeBadRequest::Malformed;
+      decision = core::ke_bad_request(deadline.fired() ? core::KeBadRequest::Timeout
+                                                       : core::KeBadRequest::Malformed);
       if (deadline.fired()) counters.timeout.fetch_add(1, std::memory_order_relaxed);
     } else {
       decision = core::decide_ke_request(message, message.trailing_data(received), settings.policy);
