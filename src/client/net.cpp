@@ -1,0 +1,220 @@
+#include "client/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace ntsd::client {
+
+namespace {
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+struct AddrinfoDeleter {
+  void operator()(addrinfo* info) const noexcept { freeaddrinfo(info); }
+};
+using AddrinfoPtr = std::unique_ptr<addrinfo, AddrinfoDeleter>;
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  if (value == 0 || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+void set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    throw ClientError("fcntl(O_NONBLOCK) failed: " + errno_text(errno));
+  }
+}
+
+}  // namespace
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+std::optional<HostPort> parse_host_port(std::string_view text, std::uint16_t default_port) {
+  HostPort result;
+  result.port = default_port;
+  if (text.empty()) return std::nullopt;
+  if (text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    result.host = std::string(text.substr(1, close - 1));
+    auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      auto port = parse_port(rest.substr(1));
+      if (!port) return std::nullopt;
+      result.port = *port;
+    }
+    if (result.host.empty() || !is_ip_literal(result.host) ||
+        result.host.find(':') == std::string::npos) {
+      return std::nullopt;
+    }
+    return result;
+  }
+  auto first_colon = text.find(':');
+  if (first_colon == std::string_view::npos) {
+    result.host = std::string(text);
+  } else if (text.find(':', first_colon + 1) != std::string_view::npos) {
+    // Two or more colons without brackets: a bare IPv6 address, no port.
+    result.host = std::string(text);
+    if (!is_ip_literal(result.host)) return std::nullopt;
+  } else {
+    result.host = std::string(text.substr(0, first_colon));
+    auto port = parse_port(text.substr(first_colon + 1));
+    if (!port) return std::nullopt;
+    result.port = *port;
+  }
+  if (result.host.empty()) return std::nullopt;
+  return result;
+}
+
+bool is_ip_literal(std::string_view host) {
+  std::string copy(host);
+  in6_addr v6{};
+  in_addr v4{};
+  return inet_pton(AF_INET, copy.c_str(), &v4) == 1 || inet_pton(AF_INET6, copy.c_str(), &v6) == 1;
+}
+
+std::string SocketAddress::ip_string() const {
+  char buffer[INET6_ADDRSTRLEN] = {};
+  if (family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
+    inet_ntop(AF_INET, &in->sin_addr, buffer, sizeof buffer);
+  } else if (family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buffer, sizeof buffer);
+  } else {
+    return "?";
+  }
+  return buffer;
+}
+
+std::uint16_t SocketAddress::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  if (family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return 0;
+}
+
+std::string SocketAddress::to_string() const { return format_host_port(ip_string(), port()); }
+
+std::string format_host_port(std::string_view host, std::uint16_t port) {
+  if (host.find(':') != std::string_view::npos) {
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+std::vector<SocketAddress> resolve(const std::string& host, std::uint16_t port, int socktype) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = socktype;
+  hints.ai_flags = AI_ADDRCONFIG;
+  if (is_ip_literal(host)) hints.ai_flags = AI_NUMERICHOST;
+  addrinfo* raw = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &raw);
+  AddrinfoPtr list(raw);
+  if (rc != 0) {
+    std::string reason = rc == EAI_SYSTEM ? errno_text(errno) : gai_strerror(rc);
+    throw ClientError("cannot resolve " + host + ": " + reason);
+  }
+  std::vector<SocketAddress> out;
+  for (const addrinfo* info = list.get(); info != nullptr; info = info->ai_next) {
+    if (info->ai_family != AF_INET && info->ai_family != AF_INET6) continue;
+    if (info->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress address;
+    std::memcpy(&address.storage, info->ai_addr, info->ai_addrlen);
+    address.length = info->ai_addrlen;
+    out.push_back(address);
+  }
+  if (out.empty()) throw ClientError("cannot resolve " + host + ": no IPv4 or IPv6 address");
+  return out;
+}
+
+std::string format_seconds(std::chrono::milliseconds duration) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g s", static_cast<double>(duration.count()) / 1000.0);
+  return buffer;
+}
+
+int remaining_ms(Deadline deadline) {
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  if (left <= 0) return 0;
+  if (left > 1'000'000'000) return 1'000'000'000;
+  return static_cast<int>(left);
+}
+
+bool wait_fd(int fd, short events, Deadline deadline) {
+  for (;;) {
+    pollfd pfd{fd, events, 0};
+    int rc = ::poll(&pfd, 1, remaining_ms(deadline));
+    if (rc > 0) return true;  // ready, or an error/hangup the next call will report
+    if (rc == 0) {
+      if (Clock::now() >= deadline) return false;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    throw ClientError("poll failed: " + errno_text(errno));
+  }
+}
+
+TcpConnection connect_tcp(const std::string& host, std::uint16_t port,
+                          std::chrono::milliseconds timeout) {
+  auto addresses = resolve(host, port, SOCK_STREAM);
+  std::string last_error;
+  for (const auto& address : addresses) {
+    UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
+    if (!fd.valid()) {
+      last_error = "socket() failed: " + errno_text(errno);
+      continue;
+    }
+    set_nonblocking(fd.get());
+    int one = 1;
+    // Latency over throughput: the request and response are one write each.
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto deadline = Clock::now() + timeout;
+    int rc = ::connect(fd.get(), address.get(), address.length);
+    if (rc != 0 && errno != EINPROGRESS) {
+      last_error = "cannot connect to " + address.to_string() + ": " + errno_text(errno);
+      continue;
+    }
+    if (rc != 0) {
+      if (!wait_fd(fd.get(), POLLOUT, deadline)) {
+        last_error = "cannot connect to " + address.to_string() + ": no answer within " +
+                     format_seconds(timeout);
+        continue;
+      }
+      int error = 0;
+      socklen_t length = sizeof error;
+      if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+      if (error != 0) {
+        last_error = "cannot connect to " + address.to_string() + ": " + errno_text(error);
+        continue;
+      }
+    }
+    return TcpConnection{std::move(fd), address};
+  }
+  throw ClientError(last_error);
+}
+
+}  // namespace ntsd::client

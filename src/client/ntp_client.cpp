@@ -1,0 +1,242 @@
+#include "client/ntp_client.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "core/nts_client_codec.h"
+
+namespace ntsd::client {
+
+namespace {
+
+// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01 (Unix epoch).
+constexpr std::uint64_t kNtpUnixOffset = 2'208'988'800ULL;
+constexpr double kTwoTo32 = 4294967296.0;
+// Requests carry one cookie plus placeholders; responses are never longer.
+constexpr std::size_t kMaxPacketSize = 4096;
+constexpr std::size_t kMaxPlaceholders = 7;  // the server sends at most 8 cookies
+
+core::Aead make_aead(core::AeadAlgorithm algorithm, core::ByteView key) {
+  auto aead = core::Aead::create(algorithm, key);
+  if (!aead) throw ClientError("invalid NTS key for " + std::string(core::aead_name(algorithm)));
+  return std::move(*aead);
+}
+
+SocketAddress resolve_first(const std::string& server, std::uint16_t port) {
+  return resolve(server, port, SOCK_DGRAM).front();
+}
+
+bool is_kiss_code(const core::ReferenceId& refid) {
+  for (auto c : refid) {
+    if (c == 0) break;
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return refid[0] != 0;
+}
+
+}  // namespace
+
+core::NtpTimestamp ntp_timestamp_from_timespec(const struct timespec& ts) {
+  auto seconds = static_cast<std::uint64_t>(ts.tv_sec) + kNtpUnixOffset;
+  auto fraction = (static_cast<std::uint64_t>(ts.tv_nsec) << 32) / 1'000'000'000ULL;
+  return core::NtpTimestamp{((seconds & 0xffffffffULL) << 32) | (fraction & 0xffffffffULL)};
+}
+
+core::NtpTimestamp ntp_now() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ntp_timestamp_from_timespec(ts);
+}
+
+double ntp_difference(core::NtpTimestamp a, core::NtpTimestamp b) {
+  auto difference = static_cast<std::int64_t>(b.raw - a.raw);
+  return static_cast<double>(difference) / kTwoTo32;
+}
+
+std::string format_refid(const core::ReferenceId& refid, std::uint8_t stratum) {
+  if (stratum <= 1) {
+    std::string text;
+    bool printable = true;
+    for (auto c : refid) {
+      if (c == 0) break;
+      if (c < 0x20 || c > 0x7e) printable = false;
+      text.push_back(static_cast<char>(c));
+    }
+    if (printable && !text.empty()) return text;
+    // Not a code (e.g. chrony's local reference 127.127.1.1): fall through.
+  }
+  return std::to_string(refid[0]) + "." + std::to_string(refid[1]) + "." +
+         std::to_string(refid[2]) + "." + std::to_string(refid[3]);
+}
+
+NtsNtpClient::NtsNtpClient(const std::string& server, std::uint16_t port, const core::NtsKeys& keys,
+                           std::vector<core::Bytes> cookies, NtpClientOptions options)
+    : address_(resolve_first(server, port)),
+      c2s_(make_aead(keys.algorithm(), keys.c2s())),
+      s2c_(make_aead(keys.algorithm(), keys.s2c())),
+      cookies_(std::make_move_iterator(cookies.begin()), std::make_move_iterator(cookies.end())),
+      options_(options) {
+  fd_.reset(::socket(address_.family(), SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd_.valid()) throw ClientError(std::string("socket() failed: ") + std::strerror(errno));
+  int one = 1;
+  // Kernel receive timestamps make T4 independent of scheduling delays.
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+  if (::connect(fd_.get(), address_.get(), address_.length) != 0) {
+    throw ClientError("cannot use NTP server " + address_.to_string() + ": " +
+                      std::strerror(errno));
+  }
+}
+
+NtpExchangeResult NtsNtpClient::exchange() {
+  try {
+    return exchange_once();
+  } catch (const std::exception& e) {
+    NtpExchangeResult result;
+    result.error = e.what();
+    return result;
+  }
+}
+
+NtpExchangeResult NtsNtpClient::exchange_once() {
+  NtpExchangeResult result;
+  const std::string server = address_.to_string();
+  if (cookies_.empty()) {
+    result.error = "no cookies left for " + server + " (run NTS-KE again)";
+    return result;
+  }
+  core::Bytes cookie = std::move(cookies_.front());
+  cookies_.pop_front();
+  // Before this exchange we held cookies_.size() + 1; the server returns one for
+  // the cookie we spend plus one per placeholder.
+  std::size_t held = cookies_.size() + 1;
+  std::size_t placeholders =
+      options_.cookie_pool_target > held ? options_.cookie_pool_target - held : 0;
+  placeholders = std::min(placeholders, kMaxPlaceholders);
+  result.placeholders_sent = placeholders;
+
+  // Stale answers to an earlier exchange would fail the origin check anyway; drop them.
+  std::array<std::uint8_t, kMaxPacketSize> buffer{};
+  while (::recv(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT) >= 0) {
+  }
+
+  // T1 is also the transmit timestamp the response must echo as its origin.
+  core::NtpTimestamp t1 = ntp_now();
+  core::NtsRequest request = core::build_nts_request(c2s_, cookie, placeholders, t1, random_);
+  core::secure_wipe(cookie.data(), cookie.size());
+  ssize_t sent = ::send(fd_.get(), request.packet.data(), request.packet.size(), 0);
+  if (sent < 0 || static_cast<std::size_t>(sent) != request.packet.size()) {
+    result.error = "cannot send to " + server + ": " +
+                   (sent < 0 ? std::strerror(errno) : std::string("short write"));
+    return result;
+  }
+
+  auto deadline = Clock::now() + options_.timeout;
+  std::size_t rejected = 0;
+  std::string last_rejection;
+  bool refused = false;
+  for (;;) {
+    if (!wait_fd(fd_.get(), POLLIN, deadline)) break;
+    alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(struct timespec)) + 64> control{};
+    iovec iov{buffer.data(), buffer.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    ssize_t got = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT);
+    core::NtpTimestamp t4 = ntp_now();
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      if (errno == ECONNREFUSED) {
+        // ICMP port unreachable: possibly forged, so keep waiting until the timeout.
+        refused = true;
+        continue;
+      }
+      result.error = "cannot receive from " + server + ": " + std::strerror(errno);
+      return result;
+    }
+    if ((msg.msg_flags & MSG_TRUNC) != 0) {
+      ++rejected;
+      last_rejection = "oversized packet";
+      continue;
+    }
+    for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+      if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS &&
+          cmsg->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+        struct timespec ts {};
+        std::memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
+        t4 = ntp_timestamp_from_timespec(ts);
+      }
+    }
+
+    core::ByteView packet(buffer.data(), static_cast<std::size_t>(got));
+    core::NtsResponse response = core::parse_nts_response(packet, s2c_, request);
+    switch (response.error) {
+      case core::NtsResponseError::None:
+        break;
+      case core::NtsResponseError::OriginMismatch:
+      case core::NtsResponseError::UidMismatch:
+        // Not an answer to this request (late, duplicated or forged): ignore it.
+        ++rejected;
+        last_rejection = std::string(core::nts_response_error_name(response.error));
+        continue;
+      case core::NtsResponseError::Nak:
+        result.error = "server answered NTS NAK";
+        return result;
+      default:
+        ++rejected;
+        last_rejection = std::string(core::nts_response_error_name(response.error));
+        continue;
+    }
+
+    const core::NtpHeader& header = response.header;
+    result.cookies_received = response.cookies.size();
+    for (auto& fresh : response.cookies) cookies_.push_back(std::move(fresh));
+
+    NtpSample sample;
+    core::NtpTimestamp t2 = header.receive_time;
+    core::NtpTimestamp t3 = header.transmit_time;
+    sample.offset = (ntp_difference(t1, t2) + ntp_difference(t4, t3)) / 2.0;
+    sample.delay = ntp_difference(t1, t4) - ntp_difference(t2, t3);
+    sample.stratum = header.stratum;
+    sample.refid = format_refid(header.reference_id, header.stratum);
+    sample.leap = header.leap;
+    sample.poll = header.poll;
+    sample.precision = header.precision;
+    sample.root_delay = static_cast<double>(header.root_delay.raw) / 65536.0;
+    sample.root_dispersion = static_cast<double>(header.root_dispersion.raw) / 65536.0;
+    result.sample = sample;
+
+    if (header.stratum == 0 && is_kiss_code(header.reference_id)) {
+      result.error = "server sent kiss-o'-death " + sample.refid;
+      return result;
+    }
+    if (header.transmit_time.raw == 0) {
+      result.error = "server sent a zero transmit timestamp";
+      return result;
+    }
+    result.ok = true;
+    return result;
+  }
+
+  result.error = (rejected > 0 ? "no valid response from " : "no response from ") + server +
+                 " within " + format_seconds(options_.timeout);
+  if (rejected > 0) {
+    result.error += " (rejected " + std::to_string(rejected) +
+                    (rejected == 1 ? " packet" : " packets") + ", last: " + last_rejection + ")";
+  } else if (refused) {
+    result.error += " (ICMP port unreachable)";
+  }
+  return result;
+}
+
+}  // namespace ntsd::client

@@ -1,0 +1,85 @@
+// NTS-protected NTPv4 client exchanges (RFC 8915 §5) over a connected UDP socket,
+// using the keys and cookies from NTS-KE.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/net.h"
+#include "core/aead.h"
+#include "core/bytes.h"
+#include "core/ntp_packet.h"
+#include "core/nts_keys.h"
+#include "core/random.h"
+
+namespace ntsd::client {
+
+struct NtpClientOptions {
+  std::chrono::milliseconds timeout{2000};  // per exchange
+  // Ask for enough extra cookies (placeholders) to keep this many in the pool.
+  std::size_t cookie_pool_target = 8;
+};
+
+// Time values from one authenticated response.
+struct NtpSample {
+  double offset = 0.0;  // seconds; positive when the server is ahead of us
+  double delay = 0.0;   // seconds, round trip minus the server's processing time
+  std::uint8_t stratum = 0;
+  std::string refid;  // "GPS" for stratum <= 1 when ASCII, else dotted quad
+  core::LeapIndicator leap = core::LeapIndicator::NoWarning;
+  std::int8_t poll = 0;
+  std::int8_t precision = 0;
+  double root_delay = 0.0;       // seconds
+  double root_dispersion = 0.0;  // seconds
+};
+
+struct NtpExchangeResult {
+  bool ok = false;                  // an authenticated response with usable time
+  std::string error;                // one line, when !ok
+  std::optional<NtpSample> sample;  // set when an authenticated response arrived
+  std::size_t cookies_received = 0;
+  std::size_t placeholders_sent = 0;
+};
+
+// Converts between CLOCK_REALTIME and NTP time (seconds since 1900, era 0 wrap).
+core::NtpTimestamp ntp_timestamp_from_timespec(const struct timespec& ts);
+core::NtpTimestamp ntp_now();
+// b - a in seconds, correct across era boundaries for differences under 68 years.
+double ntp_difference(core::NtpTimestamp a, core::NtpTimestamp b);
+// Reference ID text: ASCII for stratum 0 and 1 ("GPS", "NTSN") when it is printable,
+// dotted quad otherwise (also for stratum 1 IDs that are not text, e.g. 127.127.1.1).
+std::string format_refid(const core::ReferenceId& refid, std::uint8_t stratum);
+
+class NtsNtpClient {
+ public:
+  // Resolves server (name or address) and opens a UDP socket connected to it, so
+  // the kernel drops datagrams from other addresses. Throws ClientError.
+  NtsNtpClient(const std::string& server, std::uint16_t port, const core::NtsKeys& keys,
+               std::vector<core::Bytes> cookies, NtpClientOptions options = {});
+
+  // One request/response with a fresh cookie. Never throws for network or
+  // protocol failures.
+  NtpExchangeResult exchange();
+
+  [[nodiscard]] std::size_t cookies_left() const { return cookies_.size(); }
+  [[nodiscard]] const SocketAddress& server_address() const { return address_; }
+
+ private:
+  NtpExchangeResult exchange_once();
+
+  SocketAddress address_;
+  UniqueFd fd_;
+  core::Aead c2s_;
+  core::Aead s2c_;
+  std::deque<core::Bytes> cookies_;
+  NtpClientOptions options_;
+  core::SystemRandom random_;
+};
+
+}  // namespace ntsd::client

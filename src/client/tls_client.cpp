@@ -1,0 +1,272 @@
+#include "client/tls_client.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <limits>
+
+namespace ntsd::client {
+
+void SslCtxDeleter::operator()(ssl_ctx_st* ctx) const noexcept { SSL_CTX_free(ctx); }
+void SslDeleter::operator()(ssl_st* ssl) const noexcept { SSL_free(ssl); }
+void X509Deleter::operator()(x509_st* cert) const noexcept { X509_free(cert); }
+
+namespace {
+
+struct BioDeleter {
+  void operator()(BIO* bio) const noexcept { BIO_free(bio); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+
+// The most specific reason OpenSSL queued, or `fallback`.
+std::string openssl_reason(std::string_view fallback) {
+  unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  if (code == 0) return std::string(fallback);
+  const char* reason = ERR_reason_error_string(code);
+  if (reason != nullptr) return reason;
+  char buffer[256];
+  ERR_error_string_n(code, buffer, sizeof buffer);
+  return buffer;
+}
+
+// Why an SSL call that returned `result` failed, for messages.
+std::string ssl_failure(SSL* ssl, int result) {
+  int error = SSL_get_error(ssl, result);
+  switch (error) {
+    case SSL_ERROR_ZERO_RETURN:
+      ERR_clear_error();
+      return "connection closed by peer";
+    case SSL_ERROR_SYSCALL: {
+      int saved = errno;
+      std::string reason = openssl_reason("");
+      if (!reason.empty()) return reason;
+      if (saved != 0) return std::strerror(saved);
+      return "connection closed by peer";
+    }
+    case SSL_ERROR_SSL: {
+      long verify = SSL_get_verify_result(ssl);
+      if (verify != X509_V_OK) {
+        ERR_clear_error();
+        return std::string("certificate verify failed (") + X509_verify_cert_error_string(verify) +
+               ")";
+      }
+      return openssl_reason("TLS protocol error");
+    }
+    default:
+      return openssl_reason("SSL error " + std::to_string(error));
+  }
+}
+
+std::string asn1_time_iso8601(const ASN1_TIME* time) {
+  std::tm tm{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return {};
+  char buffer[32];
+  if (std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return {};
+  return buffer;
+}
+
+}  // namespace
+
+TlsConnection::TlsConnection(UniqueFd fd, SslCtxPtr ctx, SslPtr ssl)
+    : fd_(std::move(fd)), ctx_(std::move(ctx)), ssl_(std::move(ssl)) {}
+
+TlsConnection::~TlsConnection() = default;
+
+TlsConnection TlsConnection::handshake(UniqueFd tcp, const TlsClientConfig& config,
+                                       Deadline deadline) {
+  const std::string prefix = "TLS handshake failed: ";
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) throw ClientError(prefix + openssl_reason("SSL_CTX_new failed"));
+  if (SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION) != 1) {
+    throw ClientError(prefix + openssl_reason("cannot restrict to TLS 1.3"));
+  }
+  if (config.verify) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    if (config.ca_file) {
+      // OpenSSL reports a missing file as "system lib"; say what went wrong.
+      if (std::FILE* probe = std::fopen(config.ca_file->c_str(), "r")) {
+        std::fclose(probe);
+      } else {
+        throw ClientError("cannot load CA file " + *config.ca_file + ": " + std::strerror(errno));
+      }
+      if (SSL_CTX_load_verify_locations(ctx.get(), config.ca_file->c_str(), nullptr) != 1) {
+        throw ClientError("cannot load CA file " + *config.ca_file + ": " +
+                          openssl_reason("unreadable or not PEM"));
+      }
+    } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
+      throw ClientError(prefix + openssl_reason("cannot load the system trust store"));
+    }
+  } else {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  }
+  if (config.alpn.empty() || config.alpn.size() > 255) {
+    throw ClientError(prefix + "invalid ALPN protocol name");
+  }
+  std::basic_string<unsigned char> alpn_wire;
+  alpn_wire.push_back(static_cast<unsigned char>(config.alpn.size()));
+  alpn_wire.append(config.alpn.begin(), config.alpn.end());
+  // Returns 0 on success, unlike most of OpenSSL.
+  if (SSL_CTX_set_alpn_protos(ctx.get(), alpn_wire.data(),
+                              static_cast<unsigned>(alpn_wire.size())) != 0) {
+    throw ClientError(prefix + openssl_reason("cannot set ALPN"));
+  }
+
+  SslPtr ssl(SSL_new(ctx.get()));
+  if (!ssl) throw ClientError(prefix + openssl_reason("SSL_new failed"));
+  if (SSL_set_fd(ssl.get(), tcp.get()) != 1) {
+    throw ClientError(prefix + openssl_reason("SSL_set_fd failed"));
+  }
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+  if (is_ip_literal(config.host)) {
+    // No SNI for addresses (RFC 6066 §3); match an iPAddress subjectAltName.
+    if (config.verify && X509_VERIFY_PARAM_set1_ip_asc(param, config.host.c_str()) != 1) {
+      throw ClientError(prefix + "cannot check certificate against " + config.host);
+    }
+  } else {
+    if (SSL_set_tlsext_host_name(ssl.get(), config.host.c_str()) != 1) {
+      throw ClientError(prefix + openssl_reason("cannot set SNI"));
+    }
+    if (config.verify) {
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      if (X509_VERIFY_PARAM_set1_host(param, config.host.c_str(), config.host.size()) != 1) {
+        throw ClientError(prefix + "cannot check certificate against " + config.host);
+      }
+    }
+  }
+
+  TlsConnection connection(std::move(tcp), std::move(ctx), std::move(ssl));
+  for (;;) {
+    ERR_clear_error();
+    int rc = SSL_connect(connection.ssl_.get());
+    if (rc == 1) break;
+    int error = SSL_get_error(connection.ssl_.get(), rc);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+      throw ClientError(prefix + ssl_failure(connection.ssl_.get(), rc));
+    }
+    if (!wait_fd(connection.fd_.get(), error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+      throw TimeoutError(prefix + "timed out");
+    }
+  }
+
+  if (SSL_version(connection.ssl_.get()) != TLS1_3_VERSION) {
+    throw ClientError(prefix + "server did not negotiate TLS 1.3");
+  }
+  if (config.verify && SSL_get_verify_result(connection.ssl_.get()) != X509_V_OK) {
+    throw ClientError(prefix + "certificate verify failed");
+  }
+  if (connection.alpn() != config.alpn) {
+    throw ClientError(prefix + "server did not negotiate ALPN " + config.alpn);
+  }
+  return connection;
+}
+
+bool TlsConnection::wait_for_retry(int ssl_result, Deadline deadline, std::string_view what) {
+  int error = SSL_get_error(ssl_.get(), ssl_result);
+  if (error == SSL_ERROR_WANT_READ) return wait_fd(fd_.get(), POLLIN, deadline);
+  if (error == SSL_ERROR_WANT_WRITE) return wait_fd(fd_.get(), POLLOUT, deadline);
+  throw ClientError(std::string(what) + ": " + ssl_failure(ssl_.get(), ssl_result));
+}
+
+void TlsConnection::write_all(std::span<const std::uint8_t> data, Deadline deadline) {
+  if (data.empty()) return;
+  for (;;) {
+    ERR_clear_error();
+    std::size_t written = 0;
+    int rc = SSL_write_ex(ssl_.get(), data.data(), data.size(), &written);
+    if (rc == 1) {
+      // Without SSL_MODE_ENABLE_PARTIAL_WRITE a success means everything was written.
+      return;
+    }
+    if (!wait_for_retry(rc, deadline, "TLS write failed")) {
+      throw TimeoutError("TLS write failed: timed out");
+    }
+  }
+}
+
+std::size_t TlsConnection::read_some(std::span<std::uint8_t> out, Deadline deadline) {
+  if (out.empty()) return 0;
+  for (;;) {
+    ERR_clear_error();
+    std::size_t got = 0;
+    int rc = SSL_read_ex(ssl_.get(), out.data(), out.size(), &got);
+    if (rc == 1) return got;
+    if (SSL_get_error(ssl_.get(), rc) == SSL_ERROR_ZERO_RETURN) return 0;
+    if (!wait_for_retry(rc, deadline, "TLS read failed")) {
+      throw TimeoutError("TLS read failed: timed out");
+    }
+  }
+}
+
+void TlsConnection::shutdown(Deadline deadline) {
+  for (;;) {
+    ERR_clear_error();
+    int rc = SSL_shutdown(ssl_.get());
+    if (rc >= 0) return;  // 0: ours sent, theirs not yet read; 1: both done
+    int error = SSL_get_error(ssl_.get(), rc);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+      ERR_clear_error();
+      return;  // best effort: the peer may already be gone
+    }
+    if (!wait_fd(fd_.get(), error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) return;
+  }
+}
+
+void TlsConnection::export_keying_material(std::span<std::uint8_t> out, std::string_view label,
+                                           std::span<const std::uint8_t> context) const {
+  ERR_clear_error();
+  if (SSL_export_keying_material(ssl_.get(), out.data(), out.size(), label.data(), label.size(),
+                                 context.data(), context.size(), 1) != 1) {
+    throw ClientError("TLS key export failed: " + openssl_reason("SSL_export_keying_material"));
+  }
+}
+
+std::string TlsConnection::version() const { return SSL_get_version(ssl_.get()); }
+
+std::string TlsConnection::cipher() const {
+  const char* name = SSL_get_cipher_name(ssl_.get());
+  return name != nullptr ? name : "";
+}
+
+std::string TlsConnection::alpn() const {
+  const unsigned char* data = nullptr;
+  unsigned length = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &data, &length);
+  if (data == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(data), length);
+}
+
+std::optional<PeerCertificateInfo> TlsConnection::peer_certificate() const {
+  X509Ptr cert(SSL_get1_peer_certificate(ssl_.get()));
+  if (!cert) return std::nullopt;
+  PeerCertificateInfo info;
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio && X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert.get()), 0,
+                                XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+    char* data = nullptr;
+    long length = BIO_get_mem_data(bio.get(), &data);
+    if (data != nullptr && length > 0) info.subject.assign(data, static_cast<std::size_t>(length));
+  }
+  const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
+  info.not_after = asn1_time_iso8601(not_after);
+  int days = 0;
+  int seconds = 0;
+  if (not_after != nullptr && ASN1_TIME_diff(&days, &seconds, nullptr, not_after) == 1) {
+    info.days_left = days;
+  }
+  ERR_clear_error();
+  return info;
+}
+
+}  // namespace ntsd::client

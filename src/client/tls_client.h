@@ -1,0 +1,90 @@
+// A blocking TLS 1.3 client connection with deadlines, on OpenSSL. The OpenSSL
+// types are only forward-declared here so that users need not include its headers.
+//
+// OpenSSL writes to the socket with write(2): a peer that resets the connection
+// raises SIGPIPE. Programs using this must ignore SIGPIPE (nts-query does).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "client/net.h"
+
+struct ssl_ctx_st;
+struct ssl_st;
+struct x509_st;
+
+namespace ntsd::client {
+
+struct SslCtxDeleter {
+  void operator()(ssl_ctx_st* ctx) const noexcept;
+};
+struct SslDeleter {
+  void operator()(ssl_st* ssl) const noexcept;
+};
+struct X509Deleter {
+  void operator()(x509_st* cert) const noexcept;
+};
+using SslCtxPtr = std::unique_ptr<ssl_ctx_st, SslCtxDeleter>;
+using SslPtr = std::unique_ptr<ssl_st, SslDeleter>;
+using X509Ptr = std::unique_ptr<x509_st, X509Deleter>;
+
+struct TlsClientConfig {
+  std::string host;                    // for SNI and the certificate name/IP check
+  std::optional<std::string> ca_file;  // trust only this PEM file; else the system store
+  std::string alpn;                    // required: the handshake fails without it
+  bool verify = true;                  // false only for tests that say so explicitly
+};
+
+struct PeerCertificateInfo {
+  std::string subject;    // RFC 2253, UTF-8
+  std::string not_after;  // "2027-01-31T12:00:00Z"
+  std::int64_t days_left = 0;
+};
+
+class TlsConnection {
+ public:
+  // Performs the TLS 1.3 handshake over `tcp` (non-blocking, connected) before
+  // `deadline`. Throws ClientError: "TLS handshake failed: <reason>".
+  static TlsConnection handshake(UniqueFd tcp, const TlsClientConfig& config, Deadline deadline);
+
+  TlsConnection(TlsConnection&&) noexcept = default;
+  TlsConnection& operator=(TlsConnection&&) noexcept = default;
+  ~TlsConnection();
+
+  // Writes all of data (one SSL_write) before deadline, or throws ClientError.
+  void write_all(std::span<const std::uint8_t> data, Deadline deadline);
+  // Reads what is available (at least one byte) into out; returns 0 when the
+  // peer closed the connection cleanly. Throws ClientError on timeout or error.
+  std::size_t read_some(std::span<std::uint8_t> out, Deadline deadline);
+  // Sends close_notify (best effort, bounded by deadline).
+  void shutdown(Deadline deadline);
+
+  // TLS exporter (RFC 8446 §7.5) with a context; throws ClientError on failure.
+  void export_keying_material(std::span<std::uint8_t> out, std::string_view label,
+                              std::span<const std::uint8_t> context) const;
+
+  [[nodiscard]] std::string version() const;  // "TLSv1.3"
+  [[nodiscard]] std::string cipher() const;   // "TLS_AES_256_GCM_SHA384"
+  [[nodiscard]] std::string alpn() const;     // negotiated protocol
+  [[nodiscard]] std::optional<PeerCertificateInfo> peer_certificate() const;
+
+ private:
+  TlsConnection(UniqueFd fd, SslCtxPtr ctx, SslPtr ssl);
+
+  // Handles SSL_ERROR_WANT_*: waits for the socket; false when the deadline passed.
+  // Throws ClientError (prefixed with `what`) for any other error.
+  bool wait_for_retry(int ssl_result, Deadline deadline, std::string_view what);
+
+  UniqueFd fd_;  // closed last
+  SslCtxPtr ctx_;
+  SslPtr ssl_;
+};
+
+}  // namespace ntsd::client
