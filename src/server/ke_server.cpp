@@ -92,13 +92,13 @@ class SessionDeadline {
 }  // namespace
 
 struct KeServer::Impl {
-  Impl(SslCtxPtr tls_ctx, KeServerSettings s, const core::CookieKeyring& k)
+  Impl(SslCtxPtr tls_ctx, KeServerSettings s, const keys::PublishedKeyring& k)
       : tls(tls_ctx.release()), settings(std::move(s)), keyring(k) {}
 
   asio::io_context io{1};
   asio::ssl::context tls;  // owns the SSL_CTX
   KeServerSettings settings;
-  const core::CookieKeyring& keyring;
+  const keys::PublishedKeyring& keyring;
   std::vector<tcp::acceptor> acceptors;
   std::thread thread;
   KeServerCounters counters;
@@ -146,7 +146,8 @@ struct KeServer::Impl {
         decision = core::KeDecision{core::KeOutcome::BadRequest, core::KeBadRequest::None, {}};
         return core::build_ke_error_response(core::KeErrorCode::InternalServerError);
       }
-      const auto& key = keyring.current();
+      auto current_keys = keyring.load();
+      const auto& key = current_keys->current();
       cookies.reserve(kCookiesPerResponse);
       for (std::size_t i = 0; i < kCookiesPerResponse; ++i) {
         core::Bytes cookie(core::cookie_length(keys->algorithm()));
@@ -263,7 +264,7 @@ struct KeServer::Impl {
   }
 };
 
-KeServer::KeServer(SslCtxPtr tls, KeServerSettings settings, const core::CookieKeyring& keyring)
+KeServer::KeServer(SslCtxPtr tls, KeServerSettings settings, const keys::PublishedKeyring& keyring)
     : impl_(std::make_unique<Impl>(std::move(tls), std::move(settings), keyring)) {
   impl_->bind();
 }

@@ -12,6 +12,7 @@
 
 #include "core/cookie.h"
 #include "core/ke_negotiation.h"
+#include "keys/published_keyring.h"
 #include "server/socket_address.h"
 #include "server/tls_server_context.h"
 
@@ -41,7 +42,7 @@ struct KeServerCounters {
 class KeServer {
  public:
   // Binds every listen address; throws ConfigError naming --ke-listen on failure.
-  KeServer(SslCtxPtr tls, KeServerSettings settings, const core::CookieKeyring& keyring);
+  KeServer(SslCtxPtr tls, KeServerSettings settings, const keys::PublishedKeyring& keyring);
   ~KeServer();
   KeServer(const KeServer&) = delete;
   KeServer& operator=(const KeServer&) = delete;

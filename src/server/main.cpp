@@ -24,7 +24,7 @@ constexpr int kExitConfigError = 2;
 // Until the key store arrives (rotation, persistence, sharing), each start draws
 // a fresh master key: cookies issued before a restart are answered with a NAK and
 // clients run NTS-KE again, as RFC 8915 §5.7 provides.
-core::StaticCookieKeyring make_keyring() {
+std::shared_ptr<const core::CookieKeyring> make_keyring() {
   core::SystemRandom random;
   std::array<std::uint8_t, 32> key{};
   random.fill(key);
@@ -34,7 +34,7 @@ core::StaticCookieKeyring make_keyring() {
   core::secure_wipe(key.data(), key.size());
   std::vector<core::CookieKey> keys;
   keys.push_back(std::move(*cookie_key));
-  return core::StaticCookieKeyring(std::move(keys));
+  return std::make_shared<core::StaticCookieKeyring>(std::move(keys));
 }
 
 std::unique_ptr<server::TimeSource> make_time_source(const server::Config& config) {
@@ -64,7 +64,7 @@ int serve(const server::Config& config) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto keyring = make_keyring();
+  keys::PublishedKeyring keyring(make_keyring());
   auto time_source = make_time_source(config);
 
   std::unique_ptr<server::KeServer> ke;

@@ -69,7 +69,7 @@ core::NtpTimestamp receive_time(msghdr& header) {
 
 class NtpServer::Worker {
  public:
-  Worker(std::vector<UniqueFd> sockets, const TimeSource& time, const core::CookieKeyring& keyring)
+  Worker(std::vector<UniqueFd> sockets, const TimeSource& time, const keys::PublishedKeyring& keyring)
       : sockets_(std::move(sockets)), time_(time), keyring_(keyring),
         stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!stop_fd_.valid()) throw ConfigError("--ntp-workers", std::string("eventfd: ") + std::strerror(errno));
@@ -144,13 +144,15 @@ class NtpServer::Worker {
     int received = recvmmsg(fd, b.rx.data(), kBatchSize, MSG_DONTWAIT, nullptr);
     if (received <= 0) return;
 
+    // One keyring for the batch: a rotation takes effect from the next one.
+    const auto& keyring = keyring_.current();
     unsigned replies = 0;
     for (int i = 0; i < received; ++i) {
       auto& h = b.rx[i].msg_hdr;
       core::ByteView request{b.request[i].data(), b.rx[i].msg_len};
       auto rx_time = receive_time(h);
       auto clock = time_.describe(rx_time);
-      auto decision = core::prepare_response(request, rx_time, clock, keyring_, random_, b.pending);
+      auto decision = core::prepare_response(request, rx_time, clock, keyring, random_, b.pending);
       count(decision);
       if (decision.action != core::Action::Respond) {
         log_reject(decision, h);
@@ -197,7 +199,7 @@ class NtpServer::Worker {
 
   std::vector<UniqueFd> sockets_;
   const TimeSource& time_;
-  const core::CookieKeyring& keyring_;
+  keys::KeyringReader keyring_;
   UniqueFd stop_fd_;
   std::unique_ptr<Buffers> buffers_;
   core::SystemRandom random_;
@@ -209,7 +211,7 @@ class NtpServer::Worker {
 };
 
 NtpServer::NtpServer(const std::vector<SocketAddress>& listen, unsigned workers,
-                     const TimeSource& time, const core::CookieKeyring& keyring) {
+                     const TimeSource& time, const keys::PublishedKeyring& keyring) {
   std::vector<std::vector<UniqueFd>> sockets(workers);
   for (const auto& address : listen) {
     // Port 0 asks the kernel for a port; every worker then binds that same one.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cookie.h"
+#include "keys/published_keyring.h"
 #include "core/ntp_handler.h"
 #include "server/socket_address.h"
 #include "server/time_source.h"
@@ -30,7 +31,7 @@ class NtpServer {
   // Binds `workers` sockets per listen address (SO_REUSEPORT spreads the load);
   // throws ConfigError naming --ntp-listen on failure.
   NtpServer(const std::vector<SocketAddress>& listen, unsigned workers, const TimeSource& time,
-            const core::CookieKeyring& keyring);
+            const keys::PublishedKeyring& keyring);
   ~NtpServer();
   NtpServer(const NtpServer&) = delete;
   NtpServer& operator=(const NtpServer&) = delete;
