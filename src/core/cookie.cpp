@@ -10,7 +10,10 @@ namespace ntsd::core {
 
 namespace {
 
-constexpr std::size_t kAeadIdLength = 2;
+// The AEAD id is stored in 4 bytes, not the 2 of the registry, so that every
+// cookie length is a multiple of 4: chrony 4.3 rejects other cookies, and NTPsec
+// 1.2.2 sends them back padded.
+constexpr std::size_t kAeadIdLength = 4;
 constexpr std::size_t kCookieHeaderLength = kCookieKeyIdLength + kCookieNonceLength;
 constexpr std::size_t kMaxCookiePlaintextLength = kAeadIdLength + 2 * kMaxAeadKeyLength;
 
@@ -87,7 +90,7 @@ void seal_cookie(const CookieKey& key, const NtsKeys& keys, RandomSource& random
   random.fill(out.subspan(kCookieKeyIdLength, kCookieNonceLength));
 
   WipedBuffer plaintext;
-  store_be16(plaintext.data(), static_cast<std::uint16_t>(algorithm));
+  store_be32(plaintext.data(), static_cast<std::uint32_t>(algorithm));
   std::copy(keys.c2s().begin(), keys.c2s().end(), plaintext.data() + kAeadIdLength);
   std::copy(keys.s2c().begin(), keys.s2c().end(), plaintext.data() + kAeadIdLength + key_length);
 
@@ -127,7 +130,9 @@ OpenedCookie open_cookie(const CookieKeyring& keyring, ByteView cookie) {
 
   // Authentic, so minted by us; still refuse an inner id that disagrees with the length
   // rather than read keys of the wrong size.
-  const auto inner = aead_from_id(load_be16(plaintext.data()));
+  const std::uint32_t inner_id = load_be32(plaintext.data());
+  const auto inner = inner_id > 0xffff ? std::nullopt
+                                       : aead_from_id(static_cast<std::uint16_t>(inner_id));
   if (!inner || *inner != *by_length) {
     result.error = CookieError::Malformed;
     return result;

@@ -1,6 +1,9 @@
 // NTS cookies (RFC 8915 §6): what the server hands a client so that it can keep no state.
 //
-//   cookie = key id (4) ‖ nonce (16) ‖ AEAD_master(nonce, ad = key id, AEAD id (2) ‖ C2S ‖ S2C)
+//   cookie = key id (4) ‖ nonce (16) ‖ AEAD_master(nonce, ad = key id, AEAD id (4) ‖ C2S ‖ S2C)
+//
+// The AEAD id takes 4 bytes so that cookies are 104, 136 or 168 bytes: a multiple
+// of 4, which chrony requires and NTPsec assumes.
 //
 // The master AEAD is AES-SIV-CMAC-256 whatever the client negotiated.
 #pragma once

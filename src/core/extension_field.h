@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/bytes.h"
 
@@ -21,6 +22,8 @@ inline constexpr std::size_t kExtensionFieldHeaderLength = 4;
 inline constexpr std::size_t kMinExtensionFieldLength = 16;
 // A bound on how many fields one packet may carry; more is a malformed packet.
 inline constexpr std::size_t kMaxExtensionFields = 32;
+// The field length is a u16 and includes the header.
+inline constexpr std::size_t kMaxExtensionFieldLength = 0xFFFC;
 
 struct ExtensionField {
   std::uint16_t type = 0;
@@ -41,6 +44,10 @@ struct ExtensionFieldList {
   std::array<ExtensionField, kMaxExtensionFields> fields{};
   std::size_t count = 0;
   ExtensionFieldError error = ExtensionFieldError::None;
+  // Offset just past the last field parsed successfully (== start when none was).
+  // On error, the bytes from here on are the ones that did not parse; the NTP
+  // handler uses this to recognise a legacy MAC after the fields (RFC 7822 §7.5).
+  std::size_t parsed_end = 0;
 
   [[nodiscard]] bool ok() const { return error == ExtensionFieldError::None; }
   [[nodiscard]] const ExtensionField* begin() const { return fields.data(); }
@@ -48,12 +55,19 @@ struct ExtensionFieldList {
 };
 
 // Parses every field in `packet` from `start` (normally kNtpHeaderLength) to its end.
+// start > packet.size() is reported as Truncated. Field contents are not looked at:
+// unknown types are listed like any other (RFC 7822 §3 leaves them to the caller).
 ExtensionFieldList parse_extension_fields(ByteView packet, std::size_t start);
 
 // Appends one field, padding the body with zeros to a multiple of 4 and to the
-// 16-byte minimum.
+// 16-byte minimum. Throws std::length_error when the field would exceed
+// kMaxExtensionFieldLength.
 void append_extension_field(Bytes& out, ExtensionFieldType type, ByteView body);
 // Length of the field append_extension_field would write for a body of body_length.
 std::size_t extension_field_length(std::size_t body_length);
+// The same field written into caller memory without allocating: returns its
+// length, or 0 (nothing written) when it does not fit in out or exceeds
+// kMaxExtensionFieldLength.
+std::size_t write_extension_field(std::span<std::uint8_t> out, std::uint16_t type, ByteView body);
 
 }  // namespace ntsd::core

@@ -25,6 +25,10 @@ namespace ntsd::core {
 inline constexpr std::size_t kMaxNtpPacketLength = 2048;
 inline constexpr std::size_t kMaxCookiesPerResponse = 8;
 inline constexpr std::size_t kMinUniqueIdentifierLength = 32;
+// RFC 8915 §5.6: the nonce (at least one byte) plus its padding plus the
+// Additional Padding must span at least N_REQ = min(16, N_MAX) bytes; N_MAX is
+// unbounded for AES-SIV-CMAC, so 16. A client may use a shorter nonce as long as
+// it pads, which guarantees room for the server's own 16-byte nonce.
 inline constexpr std::size_t kMinNonceLength = 16;
 inline constexpr std::size_t kResponseNonceLength = 16;
 
@@ -61,7 +65,6 @@ enum class Reason : std::uint8_t {
   BadNonceLength,
   FieldAfterAuthenticator,
   BadPlaceholderLength,
-  UnknownCriticalField,
   // Answered with an NTS NAK (kiss-o'-death "NTSN").
   MalformedCookie,
   UnknownCookieKey,
@@ -84,21 +87,55 @@ class PendingResponse {
  public:
   PendingResponse() = default;
 
+  [[nodiscard]] const Decision& decision() const { return decision_; }
+  // Number of new cookies the response will carry (0 unless an answered NTS request).
+  [[nodiscard]] std::size_t cookie_count() const { return cookie_count_; }
+  // Length complete_response() will write (0 when nothing is to be sent).
+  [[nodiscard]] std::size_t response_length() const { return response_length_; }
+
  private:
-  friend Decision prepare_response(ByteView, NtpTimestamp, const ServerClock&,
-                                   const CookieKeyring&, RandomSource&, PendingResponse&);
+  friend Decision prepare_response(ByteView, NtpTimestamp, const ServerClock&, const CookieKeyring&,
+                                   RandomSource&, PendingResponse&);
   friend std::size_t complete_response(PendingResponse&, NtpTimestamp, std::span<std::uint8_t>);
 
   Decision decision_;
   std::size_t request_length_ = 0;
-  NtpHeader header_;
+  std::size_t response_length_ = 0;
+  NtpHeader header_;                                           // all but the transmit time
   std::array<std::uint8_t, kMaxNtpPacketLength> uid_field_{};  // echoed verbatim
   std::size_t uid_field_length_ = 0;
   std::optional<Aead> s2c_;
   std::array<std::uint8_t, kResponseNonceLength> nonce_{};
-  std::array<std::uint8_t, kMaxNtpPacketLength> plaintext_{};  // new cookie fields
+  // Decrypted request fields while verifying, then the new cookie fields.
+  std::array<std::uint8_t, kMaxNtpPacketLength> plaintext_{};
   std::size_t plaintext_length_ = 0;
+  std::size_t cookie_count_ = 0;
 };
+
+// The parts of an NTS Authenticator and Encrypted Extension Fields body (RFC 8915 §5.6).
+struct NtsAuthenticatorParts {
+  ByteView nonce;       // without its padding
+  ByteView ciphertext;  // tag ‖ ciphertext, without padding
+};
+
+enum class NtsAuthenticatorError : std::uint8_t {
+  None,
+  Malformed,       // lengths do not fit the field, or ciphertext shorter than a tag
+  BadNonceLength,  // empty nonce, or nonce + padding + additional padding < kMinNonceLength
+};
+
+// Splits the body of an authenticator field (the field's value, header excluded).
+NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts);
+
+// Length of an authenticator field holding a nonce_length-byte nonce and a
+// plaintext_length-byte plaintext, without additional padding.
+std::size_t nts_authenticator_field_length(std::size_t nonce_length, std::size_t plaintext_length);
+
+// The cookie inside a Cookie field's body: the field pads the cookie to a multiple
+// of 4 (RFC 7822), and ours are 2 mod 4 long, so a body whose length is a padded
+// cookie length is trimmed back to that cookie length; any other body is returned
+// whole (open_cookie() then rejects it if it is no cookie of ours).
+ByteView cookie_from_field_body(ByteView body);
 
 // Phase one. Whatever the outcome, the caller calls complete_response() only when
 // the decision's action is Respond.
@@ -107,7 +144,8 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
                           PendingResponse& pending);
 
 // Phase two: writes the response with transmit_time into out (at least as large as
-// the request) and returns its length, which never exceeds the request's.
+// the request) and returns its length, which never exceeds the request's. Returns
+// 0 and writes nothing when the decision was Ignore or out is too small.
 std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_time,
                               std::span<std::uint8_t> out);
 

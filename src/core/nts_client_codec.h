@@ -28,11 +28,11 @@ NtsRequest build_nts_request(const Aead& c2s, ByteView cookie, std::size_t place
 
 enum class NtsResponseError : std::uint8_t {
   None,
-  Malformed,        // not a valid NTP packet with extension fields
+  Malformed,  // not a valid NTP packet with extension fields
   NotServerMode,
-  OriginMismatch,   // origin timestamp is not our transmit timestamp
+  OriginMismatch,  // origin timestamp is not our transmit timestamp
   UidMismatch,
-  Nak,              // kiss-o'-death NTSN with our UID
+  Nak,  // kiss-o'-death NTSN with our UID
   MissingAuthenticator,
   AuthenticatorFailed,
   UnauthenticatedField,  // a field other than the UID outside the authenticator

@@ -120,10 +120,12 @@ TEST(NtsKeys, CreateRejectsWrongLengths) {
 // Lengths and keys.
 
 TEST(CookieLength, FollowsTheLayout) {
-  EXPECT_EQ(cookie_length(AeadAlgorithm::AesSivCmac256), 4U + 16U + 16U + 2U + 64U);
-  EXPECT_EQ(cookie_length(AeadAlgorithm::AesSivCmac384), 4U + 16U + 16U + 2U + 96U);
-  EXPECT_EQ(cookie_length(AeadAlgorithm::AesSivCmac512), 4U + 16U + 16U + 2U + 128U);
-  EXPECT_EQ(max_cookie_length(), 166U);
+  EXPECT_EQ(cookie_length(AeadAlgorithm::AesSivCmac256), 4U + 16U + 16U + 4U + 64U);
+  EXPECT_EQ(cookie_length(AeadAlgorithm::AesSivCmac384), 4U + 16U + 16U + 4U + 96U);
+  EXPECT_EQ(cookie_length(AeadAlgorithm::AesSivCmac512), 4U + 16U + 16U + 4U + 128U);
+  EXPECT_EQ(max_cookie_length(), 168U);
+  // chrony 4.3 refuses cookies whose length is not a multiple of 4.
+  for (auto algorithm : kAll) EXPECT_EQ(cookie_length(algorithm) % 4, 0U) << aead_name(algorithm);
   EXPECT_EQ(cookie_length(static_cast<AeadAlgorithm>(30)), 0U);
 }
 
@@ -187,11 +189,11 @@ TEST(Cookie, LayoutIsKeyIdNonceThenSealedAeadIdAndKeys) {
     const Bytes nonce(cookie.begin() + 4, cookie.begin() + 20);
     EXPECT_EQ(nonce, counting(0x30, 16));
     // The rest opens under the master key with AD = key id, and holds
-    // AEAD id (u16 BE) ‖ C2S ‖ S2C.
+    // AEAD id (u32 BE) ‖ C2S ‖ S2C.
     Bytes plaintext(cookie.size() - 20 - kAeadTagLength);
     ASSERT_TRUE(keyring.current().aead().open(nonce, ByteView(cookie).first(4),
                                               ByteView(cookie).subspan(20), plaintext.data()));
-    Bytes expected{0x00, static_cast<std::uint8_t>(algorithm)};
+    Bytes expected{0x00, 0x00, 0x00, static_cast<std::uint8_t>(algorithm)};
     expected.insert(expected.end(), keys.c2s().begin(), keys.c2s().end());
     expected.insert(expected.end(), keys.s2c().begin(), keys.s2c().end());
     EXPECT_EQ(plaintext, expected);
@@ -287,7 +289,7 @@ TEST(Cookie, EveryWrongLengthIsMalformed) {
     EXPECT_EQ(opened.error, valid_shape ? CookieError::BadTag : CookieError::Malformed) << length;
   }
   // The untruncated prefix really is the good cookie.
-  EXPECT_TRUE(open_cookie(keyring, ByteView(longest).first(166)).keys.has_value());
+  EXPECT_TRUE(open_cookie(keyring, ByteView(longest).first(168)).keys.has_value());
 }
 
 TEST(Cookie, InnerAeadIdMustMatchTheLength) {
@@ -295,13 +297,13 @@ TEST(Cookie, InnerAeadIdMustMatchTheLength) {
   const CookieKey& key = keyring.current();
   for (auto algorithm : kAll) {
     const std::size_t key_length = aead_key_length(algorithm);
-    for (int inner : {0, 1, 14, 15, 16, 17, 18, 30, 0xffff}) {
-      Bytes plaintext(2 + 2 * key_length, 0x33);
-      store_be16(plaintext.data(), static_cast<std::uint16_t>(inner));
+    for (std::uint32_t inner : {0U, 1U, 14U, 15U, 16U, 17U, 18U, 30U, 0xffffU, 0x1000fU, 0xf000fU}) {
+      Bytes plaintext(4 + 2 * key_length, 0x33);
+      store_be32(plaintext.data(), inner);
       const Bytes cookie = forge(key, 0x01020304, plaintext);
       ASSERT_EQ(cookie.size(), cookie_length(algorithm));
       const OpenedCookie opened = open_cookie(keyring, cookie);
-      if (inner == static_cast<int>(algorithm)) {
+      if (inner == static_cast<std::uint32_t>(algorithm)) {
         ASSERT_TRUE(opened.keys.has_value()) << inner;
         EXPECT_EQ(opened.keys->algorithm(), algorithm);
         EXPECT_TRUE(std::ranges::equal(opened.keys->c2s(), Bytes(key_length, 0x33)));
@@ -317,7 +319,7 @@ TEST(Cookie, AssociatedDataIsTheKeyId) {
   // A cookie sealed with AD other than its key id must not open.
   const auto keyring = ring(0x01020304, kMasterA);
   const NtsKeys keys = nts_keys(AeadAlgorithm::AesSivCmac256);
-  Bytes plaintext{0x00, 0x0f};
+  Bytes plaintext{0x00, 0x00, 0x00, 0x0f};
   plaintext.insert(plaintext.end(), keys.c2s().begin(), keys.c2s().end());
   plaintext.insert(plaintext.end(), keys.s2c().begin(), keys.s2c().end());
   ASSERT_TRUE(open_cookie(keyring, forge(keyring.current(), 0x01020304, plaintext)).keys);
