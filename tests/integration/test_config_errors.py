@@ -1,0 +1,91 @@
+"""ntsd start-up with bad settings.
+
+Proves: each bad setting (missing certificate file, unreadable key, unparsable --ke-listen
+address, out-of-range or non-numeric --stratum, a key file that holds no key) makes ntsd
+exit promptly (within 10 s) with status 2 and exactly one line on stderr, "ntsd: ...",
+naming the offending setting -- so nothing was logged as started.  A control case with
+the same arguments minus the fault starts and keeps running, so each failure is caused by
+the fault alone.
+"""
+
+import os
+import subprocess
+import unittest
+
+from ntsd_harness import NtsdTestCase, free_port, host_port
+
+
+class ConfigErrorTest(NtsdTestCase):
+    def setUp(self):
+        super().setUp()
+        self.require_file(self.ntsd_bin, "ntsd")
+        self.ke_port = free_port("tcp")
+        self.ntp_port = free_port("udp")
+
+    def _argv(self, cert=None, key=None, ke_listen=None, stratum="2", extra=()):
+        return [self.ntsd_bin,
+                "--cert", cert or self.cert,
+                "--key", key or self.key,
+                "--ke-listen", ke_listen or host_port("127.0.0.1", self.ke_port),
+                "--ntp-listen", host_port("127.0.0.1", self.ntp_port),
+                "--time-source", "local", "--stratum", stratum] + list(extra)
+
+    def _expect_config_error(self, argv, setting):
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            self.fail("ntsd kept running with a bad %s (expected exit 2): %s" % (setting, argv))
+        self.assertEqual(res.returncode, 2,
+                         "bad %s: exit %d, stderr=%r" % (setting, res.returncode, res.stderr))
+        lines = [l for l in res.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, "expected one stderr line, got %r" % res.stderr)
+        self.assertIn(setting, lines[0])
+        self.assertTrue(lines[0].startswith("ntsd: "), lines[0])
+        return lines[0]
+
+    def test_control_good_config_starts(self):
+        p = self.spawn("ntsd", self._argv())
+        try:
+            p.wait(timeout=2)
+            self.fail("ntsd exited with %s on a good configuration:\n%s" % (p.poll(), p.logs()))
+        except subprocess.TimeoutExpired:
+            pass
+
+    def test_missing_cert_file(self):
+        line = self._expect_config_error(
+            self._argv(cert=os.path.join(self.tmp, "no-such-cert.pem")), "--cert")
+        self.assertIn("no-such-cert.pem", line)
+
+    def test_unreadable_key(self):
+        key = os.path.join(self.tmp, "unreadable-key.pem")
+        with open(self.key, "rb") as src, open(key, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(key, 0)
+        # Tests run as root, and root reads any file through CAP_DAC_OVERRIDE; drop the
+        # DAC capabilities so that mode 000 means unreadable, as it would for a service user.
+        argv = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                "--bounding-set=-dac_override,-dac_read_search"] + self._argv(key=key)
+        self._expect_config_error(argv, "--key")
+
+    def test_key_is_not_a_key(self):
+        key = os.path.join(self.tmp, "garbage-key.pem")
+        with open(key, "w") as f:
+            f.write("this is not a PEM private key\n")
+        self._expect_config_error(self._argv(key=key), "--key")
+
+    def test_bad_ke_listen_address(self):
+        for bad in ("127.0.0.1", "256.0.0.1:4460", "127.0.0.1:99999", "localhost-ish:4460",
+                    "::1:4460", "[::1]"):
+            with self.subTest(bad):
+                line = self._expect_config_error(self._argv(ke_listen=bad), "--ke-listen")
+                self.assertIn(bad, line)
+
+    def test_bad_stratum(self):
+        for bad in ("0", "16", "-1", "two", "300"):
+            with self.subTest(bad):
+                self._expect_config_error(self._argv(stratum=bad), "--stratum")
+
+
+if __name__ == "__main__":
+    unittest.main()
