@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include "core/ke_negotiation.h"
+#include "keys/ratchet.h"
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -24,6 +25,20 @@ SocketAddress parse_listen(const std::string& setting, const std::string& text) 
                                    "' is not a numeric ADDRESS:PORT (IPv6 as [::1]:4460)");
   }
   return *address;
+}
+
+// A listen list: addresses, or the single word "none" (no listener at all).
+std::vector<SocketAddress> parse_listen_list(const std::string& setting,
+                                             const std::vector<std::string>& texts) {
+  std::vector<SocketAddress> out;
+  for (const auto& text : texts) {
+    if (text == "none") {
+      if (texts.size() != 1) throw ConfigError(setting, "'none' cannot be combined with addresses");
+      return out;
+    }
+    out.push_back(parse_listen(setting, text));
+  }
+  return out;
 }
 
 std::uint16_t parse_port_value(const std::string& setting, std::int64_t value) {
@@ -62,6 +77,41 @@ core::ReferenceId parse_refid_setting(const std::string& setting, const std::str
 TimeSourceKind parse_time_source(const std::string& setting, const std::string& text) {
   if (text == "local") return TimeSourceKind::Local;
   throw ConfigError(setting, "'" + text + "' is not a time source (supported: local)");
+}
+
+ServerChoice parse_server_choice(const std::string& setting, const std::string& text) {
+  if (text == "hash") return ServerChoice::Hash;
+  if (text == "round-robin") return ServerChoice::RoundRobin;
+  throw ConfigError(setting, "'" + text + "' is not a server choice (hash, round-robin)");
+}
+
+NtpServerEntry parse_ntp_server_setting(const std::string& setting, const std::string& text) {
+  auto entry = parse_ntp_server(text);
+  if (!entry) {
+    throw ConfigError(setting, "'" + text +
+                                   "' is not HOST or HOST:PORT (IPv6 as [2001:db8::1]:123, port 1-65535)");
+  }
+  if (entry->host.size() > 255 || !core::is_valid_ke_server_name(entry->host)) {
+    throw ConfigError(setting, "'" + entry->host +
+                                   "' is not a host name or address (printable ASCII, at most 255)");
+  }
+  return *entry;
+}
+
+std::uint32_t parse_rotation(const std::string& setting, std::int64_t value) {
+  if (value < 1 || value > keys::kMaxRotationSeconds) {
+    throw ConfigError(setting, std::to_string(value) + " is not a rotation interval in seconds (1-" +
+                                   std::to_string(keys::kMaxRotationSeconds) + ")");
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
+std::uint32_t parse_keys_kept(const std::string& setting, std::int64_t value) {
+  if (value < 1 || value > keys::kMaxKeysKept) {
+    throw ConfigError(setting, std::to_string(value) + " is not a number of old keys to keep (1-" +
+                                   std::to_string(keys::kMaxKeysKept) + ")");
+  }
+  return static_cast<std::uint32_t>(value);
 }
 
 std::string parse_log_level(const std::string& setting, const std::string& text) {
@@ -145,7 +195,13 @@ class TableReader {
   std::set<std::string> known_;
 };
 
-void apply_file(Config& config, const std::string& path) {
+// Which listen lists the file or the flags set (an empty list then means "none").
+struct ListenGiven {
+  bool ke = false;
+  bool ntp = false;
+};
+
+void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (access(path.c_str(), R_OK) != 0) throw ConfigError("--config", "cannot read " + path);
   toml::table root;
   try {
@@ -156,7 +212,7 @@ void apply_file(Config& config, const std::string& path) {
                                       std::to_string(begin.column) + ": " +
                                       std::string(error.description()));
   }
-  static const std::set<std::string> tables{"tls", "nts-ke", "ntp", "time", "log"};
+  static const std::set<std::string> tables{"tls", "nts-ke", "ntp", "time", "log", "keys"};
   for (const auto& [key, value] : root) {
     if (!tables.contains(std::string(key.str()))) {
       throw ConfigError(std::string(key.str()), "unknown section in " + path);
@@ -170,10 +226,26 @@ void apply_file(Config& config, const std::string& path) {
 
   TableReader ke(root, "nts-ke");
   if (auto v = ke.strings("listen")) {
-    config.ke_listen.clear();
-    for (const auto& text : *v) config.ke_listen.push_back(parse_listen(ke.setting("listen"), text));
+    config.ke_listen = parse_listen_list(ke.setting("listen"), *v);
+    given.ke = true;
   }
-  if (auto v = ke.string("ntp-server")) config.ntp_server = *v;
+  auto single_server = ke.string("ntp-server");
+  auto servers = ke.strings("ntp-servers");
+  if (single_server && servers) {
+    throw ConfigError(ke.setting("ntp-servers"), "set either ntp-server or ntp-servers, not both");
+  }
+  if (single_server) {
+    config.ntp_servers = {parse_ntp_server_setting(ke.setting("ntp-server"), *single_server)};
+  }
+  if (servers) {
+    config.ntp_servers.clear();
+    for (const auto& text : *servers) {
+      config.ntp_servers.push_back(parse_ntp_server_setting(ke.setting("ntp-servers"), text));
+    }
+  }
+  if (auto v = ke.string("server-choice")) {
+    config.server_choice = parse_server_choice(ke.setting("server-choice"), *v);
+  }
   if (auto v = ke.integer("ntp-port")) config.ntp_port = parse_port_value(ke.setting("ntp-port"), *v);
   if (auto v = ke.integer("timeout-ms")) {
     if (*v < 100 || *v > 60000) throw ConfigError(ke.setting("timeout-ms"), "must be 100-60000");
@@ -183,8 +255,8 @@ void apply_file(Config& config, const std::string& path) {
 
   TableReader ntp(root, "ntp");
   if (auto v = ntp.strings("listen")) {
-    config.ntp_listen.clear();
-    for (const auto& text : *v) config.ntp_listen.push_back(parse_listen(ntp.setting("listen"), text));
+    config.ntp_listen = parse_listen_list(ntp.setting("listen"), *v);
+    given.ntp = true;
   }
   if (auto v = ntp.integer("workers")) {
     if (*v < 1 || *v > 256) throw ConfigError(ntp.setting("workers"), "must be 1-256");
@@ -201,9 +273,63 @@ void apply_file(Config& config, const std::string& path) {
   TableReader log(root, "log");
   if (auto v = log.string("level")) config.log_level = parse_log_level(log.setting("level"), *v);
   log.check_no_unknown_keys();
+
+  TableReader keys_table(root, "keys");
+  if (auto v = keys_table.string("file")) {
+    if (v->empty()) throw ConfigError(keys_table.setting("file"), "must not be empty");
+    config.keys_file = *v;
+  }
+  if (auto v = keys_table.integer("rotation-seconds")) {
+    config.key_rotation_seconds = parse_rotation(keys_table.setting("rotation-seconds"), *v);
+  }
+  if (auto v = keys_table.integer("kept")) config.keys_kept = parse_keys_kept(keys_table.setting("kept"), *v);
+  keys_table.check_no_unknown_keys();
 }
 
 }  // namespace
+
+std::optional<NtpServerEntry> parse_ntp_server(const std::string& text) {
+  NtpServerEntry entry;
+  std::string_view port_text;
+  bool has_port = false;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close == 1) return std::nullopt;
+    entry.host = text.substr(1, close - 1);
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, entry.host.c_str(), &v6) != 1) return std::nullopt;
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return std::nullopt;
+      port_text = std::string_view(text).substr(close + 2);
+      has_port = true;
+    }
+  } else {
+    auto first = text.find(':');
+    if (first != std::string::npos && text.find(':', first + 1) != std::string::npos) {
+      // Two colons or more: a bare IPv6 address, without a port.
+      in6_addr v6{};
+      if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return std::nullopt;
+      entry.host = text;
+    } else if (first != std::string::npos) {
+      entry.host = text.substr(0, first);
+      port_text = std::string_view(text).substr(first + 1);
+      has_port = true;
+    } else {
+      entry.host = text;
+    }
+  }
+  if (entry.host.empty()) return std::nullopt;
+  if (has_port) {
+    unsigned value = 0;
+    const auto* end = port_text.data() + port_text.size();
+    auto [ptr, ec] = std::from_chars(port_text.data(), end, value);
+    if (port_text.empty() || ec != std::errc{} || ptr != end || value < 1 || value > 65535) {
+      return std::nullopt;
+    }
+    entry.port = static_cast<std::uint16_t>(value);
+  }
+  return entry;
+}
 
 std::optional<core::ReferenceId> parse_reference_id(const std::string& text) {
   core::ReferenceId id{};
@@ -225,16 +351,25 @@ Invocation parse_invocation(int argc, char** argv) {
   CLI::App app{"ntsd: a Network Time Security (RFC 8915) server", "ntsd"};
   app.set_version_flag("--version", "ntsd 0.1.0");
 
-  std::string config_file, cert, key, ntp_server, ntp_port, time_source, stratum, refid, log_level,
-      workers;
-  std::vector<std::string> ke_listen, ntp_listen;
+  std::string config_file, cert, key, ntp_port, time_source, stratum, refid, log_level, workers,
+      server_choice, keys_file, key_rotation, keys_kept;
+  std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
   app.add_option("--config", config_file, "TOML configuration file");
   app.add_option("--cert", cert, "TLS certificate chain (PEM)");
   app.add_option("--key", key, "TLS private key (PEM)");
-  app.add_option("--ke-listen", ke_listen, "NTS-KE listen address, ADDR:PORT (repeatable)");
-  app.add_option("--ntp-listen", ntp_listen, "NTP listen address, ADDR:PORT (repeatable)");
-  app.add_option("--ntp-server", ntp_server, "NTPv4 server advertised by NTS-KE");
+  app.add_option("--ke-listen", ke_listen,
+                 "NTS-KE listen address, ADDR:PORT (repeatable), or none: no NTS-KE");
+  app.add_option("--ntp-listen", ntp_listen,
+                 "NTP listen address, ADDR:PORT (repeatable), or none: no NTP");
+  app.add_option("--ntp-server", ntp_servers,
+                 "NTPv4 server advertised by NTS-KE, HOST[:PORT] (repeatable)");
+  app.add_option("--ntp-server-choice", server_choice,
+                 "how NTS-KE picks among several --ntp-server: hash (of the client address) or "
+                 "round-robin");
   app.add_option("--ntp-port", ntp_port, "NTPv4 port advertised by NTS-KE");
+  app.add_option("--keys", keys_file, "cookie key file: created if missing, shared by a fleet");
+  app.add_option("--key-rotation", key_rotation, "cookie key rotation interval in seconds");
+  app.add_option("--keys-kept", keys_kept, "old cookie keys still accepted after a rotation");
   app.add_option("--ntp-workers", workers, "NTP worker threads");
   app.add_option("--time-source", time_source, "where time quality comes from (local)");
   app.add_option("--stratum", stratum, "stratum announced by the local time source (1-15)");
@@ -257,21 +392,38 @@ Invocation parse_invocation(int argc, char** argv) {
   }
 
   Config& config = invocation.config;
-  if (!config_file.empty()) apply_file(config, config_file);
+  ListenGiven given;
+  if (!config_file.empty()) apply_file(config, config_file, given);
 
   if (app.count("--cert") != 0) config.certificate_file = cert;
   if (app.count("--key") != 0) config.private_key_file = key;
   if (!ke_listen.empty()) {
-    config.ke_listen.clear();
-    for (const auto& text : ke_listen) config.ke_listen.push_back(parse_listen("--ke-listen", text));
+    config.ke_listen = parse_listen_list("--ke-listen", ke_listen);
+    given.ke = true;
   }
   if (!ntp_listen.empty()) {
-    config.ntp_listen.clear();
-    for (const auto& text : ntp_listen) config.ntp_listen.push_back(parse_listen("--ntp-listen", text));
+    config.ntp_listen = parse_listen_list("--ntp-listen", ntp_listen);
+    given.ntp = true;
   }
   if (app.count("--ntp-server") != 0) {
-    if (ntp_server.empty()) throw ConfigError("--ntp-server", "must not be empty");
-    config.ntp_server = ntp_server;
+    config.ntp_servers.clear();
+    for (const auto& text : ntp_servers) {
+      config.ntp_servers.push_back(parse_ntp_server_setting("--ntp-server", text));
+    }
+  }
+  if (app.count("--ntp-server-choice") != 0) {
+    config.server_choice = parse_server_choice("--ntp-server-choice", server_choice);
+  }
+  if (app.count("--keys") != 0) {
+    if (keys_file.empty()) throw ConfigError("--keys", "must not be empty");
+    config.keys_file = keys_file;
+  }
+  if (app.count("--key-rotation") != 0) {
+    config.key_rotation_seconds =
+        parse_rotation("--key-rotation", parse_integer("--key-rotation", key_rotation));
+  }
+  if (app.count("--keys-kept") != 0) {
+    config.keys_kept = parse_keys_kept("--keys-kept", parse_integer("--keys-kept", keys_kept));
   }
   if (app.count("--ntp-port") != 0) {
     config.ntp_port = parse_port_value("--ntp-port", parse_integer("--ntp-port", ntp_port));
@@ -288,11 +440,11 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--refid") != 0) config.reference_id = parse_refid_setting("--refid", refid);
   if (app.count("--log-level") != 0) config.log_level = parse_log_level("--log-level", log_level);
 
-  if (config.ke_listen.empty()) {
+  if (!given.ke) {
     config.ke_listen.push_back(*SocketAddress::parse("0.0.0.0:4460"));
     config.ke_listen.push_back(*SocketAddress::parse("[::]:4460"));
   }
-  if (config.ntp_listen.empty()) {
+  if (!given.ntp) {
     config.ntp_listen.push_back(*SocketAddress::parse("0.0.0.0:123"));
     config.ntp_listen.push_back(*SocketAddress::parse("[::]:123"));
   }
@@ -300,6 +452,9 @@ Invocation parse_invocation(int argc, char** argv) {
 }
 
 void validate(const Config& config) {
+  if (config.ke_listen.empty() && config.ntp_listen.empty()) {
+    throw ConfigError("--ke-listen", "NTS-KE and NTP are both 'none': nothing left to serve");
+  }
   if (!config.ke_listen.empty()) {
     if (config.certificate_file.empty()) throw ConfigError("--cert", "a certificate is required to serve NTS-KE");
     if (config.private_key_file.empty()) throw ConfigError("--key", "a private key is required to serve NTS-KE");
@@ -310,19 +465,33 @@ void validate(const Config& config) {
       throw ConfigError("--key", "cannot read " + config.private_key_file + ": " + std::strerror(errno));
     }
   }
-  if (config.ntp_server && (config.ntp_server->size() > 255 ||
-                            !core::is_valid_ke_server_name(*config.ntp_server))) {
-    throw ConfigError("--ntp-server", "'" + *config.ntp_server +
-                                          "' is not a host name or address (printable ASCII, at most 255)");
+  for (const auto& server : config.ntp_servers) {
+    if (server.host.size() > 255 || !core::is_valid_ke_server_name(server.host)) {
+      throw ConfigError("--ntp-server", "'" + server.host +
+                                            "' is not a host name or address (printable ASCII, at most 255)");
+    }
   }
 }
 
 std::optional<std::uint16_t> advertised_ntp_port(const Config& config) {
   if (config.ntp_port) return config.ntp_port;
-  if (config.ntp_server || config.ntp_listen.empty()) return std::nullopt;
+  if (!config.ntp_servers.empty() || config.ntp_listen.empty()) return std::nullopt;
   auto own = config.ntp_listen.front().port();
   if (own == 123) return std::nullopt;
   return own;
+}
+
+std::vector<AdvertisedNtpServer> advertised_ntp_servers(const Config& config) {
+  std::vector<AdvertisedNtpServer> out;
+  for (const auto& server : config.ntp_servers) {
+    out.push_back({server.host, server.port ? server.port : config.ntp_port});
+  }
+  if (out.empty()) out.push_back({std::nullopt, advertised_ntp_port(config)});
+  return out;
+}
+
+std::uint32_t keys_kept_or_default(const Config& config) {
+  return config.keys_kept ? *config.keys_kept : keys::default_keys_kept(config.key_rotation_seconds);
 }
 
 }  // namespace ntsd::server

@@ -16,20 +16,42 @@ namespace ntsd::server {
 
 enum class TimeSourceKind { Local };
 
+// How NTS-KE picks among several advertised NTP servers.
+enum class ServerChoice {
+  Hash,        // by a hash of the client's IP address: the same client, the same server
+  RoundRobin,  // each session the next one in turn
+};
+
+// One --ntp-server HOST[:PORT]: HOST goes into the NTPv4 Server record; PORT, when
+// given, into the Port record (else --ntp-port, else none: the client uses 123).
+struct NtpServerEntry {
+  std::string host;
+  std::optional<std::uint16_t> port;
+  bool operator==(const NtpServerEntry&) const = default;
+};
+
+// What one NTS-KE response advertises.
+struct AdvertisedNtpServer {
+  std::optional<std::string> host;    // Server record; none: the client uses the KE host
+  std::optional<std::uint16_t> port;  // Port record; none: the client uses 123
+  bool operator==(const AdvertisedNtpServer&) const = default;
+};
+
 struct Config {
   // [tls]
   std::string certificate_file;
   std::string private_key_file;
   // [nts-ke]
-  std::vector<SocketAddress> ke_listen;
-  std::optional<std::string> ntp_server;   // advertised in the NTPv4 Server record
-  std::optional<std::uint16_t> ntp_port;   // advertised in the NTPv4 Port record
+  std::vector<SocketAddress> ke_listen;     // empty: no NTS-KE (--ke-listen none)
+  std::vector<NtpServerEntry> ntp_servers;  // advertised in the NTPv4 Server record
+  ServerChoice server_choice = ServerChoice::Hash;
+  std::optional<std::uint16_t> ntp_port;    // advertised in the NTPv4 Port record
   std::chrono::milliseconds ke_timeout{2000};
   std::vector<core::AeadAlgorithm> aead_preference{core::AeadAlgorithm::AesSivCmac256,
                                                    core::AeadAlgorithm::AesSivCmac512,
                                                    core::AeadAlgorithm::AesSivCmac384};
   // [ntp]
-  std::vector<SocketAddress> ntp_listen;
+  std::vector<SocketAddress> ntp_listen;  // empty: no NTP (--ntp-listen none)
   unsigned ntp_workers = 1;
   // [time]
   TimeSourceKind time_source = TimeSourceKind::Local;
@@ -37,6 +59,10 @@ struct Config {
   core::ReferenceId reference_id{'L', 'O', 'C', 'L'};
   // [log]
   std::string log_level = "info";
+  // [keys]
+  std::optional<std::string> keys_file;  // none: keys in memory only
+  std::uint32_t key_rotation_seconds = 86400;
+  std::optional<std::uint32_t> keys_kept;  // none: enough for 24 h (keys_kept_or_default)
 };
 
 // A setting that cannot be used: `setting` names it as the operator wrote it.
@@ -66,6 +92,18 @@ void validate(const Config& config);
 // The port the KE server advertises when the operator configured none: ntsd's
 // own NTP port when it is not the standard 123.
 std::optional<std::uint16_t> advertised_ntp_port(const Config& config);
+
+// What NTS-KE hands out: one entry per configured NTP server (its own port, else
+// --ntp-port), or, with none configured, one entry without a host and with
+// advertised_ntp_port().
+std::vector<AdvertisedNtpServer> advertised_ntp_servers(const Config& config);
+
+// --keys-kept, or the number of old keys that keeps every cookie valid for at
+// least 24 hours with the configured rotation.
+std::uint32_t keys_kept_or_default(const Config& config);
+
+// "host", "host:port", "1.2.3.4:port", "[v6]", "[v6]:port" or a bare IPv6 address.
+std::optional<NtpServerEntry> parse_ntp_server(const std::string& text);
 
 std::optional<core::ReferenceId> parse_reference_id(const std::string& text);
 

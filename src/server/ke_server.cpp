@@ -89,7 +89,39 @@ class SessionDeadline {
   std::shared_ptr<State> state_;
 };
 
+// 64-bit FNV-1a, then a finalizer so that addresses differing in one low bit
+// spread over the servers.
+std::uint64_t address_hash(const std::uint8_t* bytes, std::size_t size) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < size; ++i) {
+    h ^= bytes[i];
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
 }  // namespace
+
+std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, std::size_t count,
+                              std::uint64_t turn) {
+  if (count <= 1) return 0;
+  if (choice == ServerChoice::RoundRobin) return static_cast<std::size_t>(turn % count);
+  std::uint64_t h = 0;
+  if (peer.family() == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(peer.get());
+    h = address_hash(reinterpret_cast<const std::uint8_t*>(&v4->sin_addr), 4);
+  } else if (peer.family() == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(peer.get());
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(&v6->sin6_addr);
+    h = IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) ? address_hash(bytes + 12, 4) : address_hash(bytes, 16);
+  }
+  return static_cast<std::size_t>(h % count);
+}
 
 struct KeServer::Impl {
   Impl(SslCtxPtr tls_ctx, KeServerSettings s, const keys::PublishedKeyring& k)
@@ -104,6 +136,7 @@ struct KeServer::Impl {
   KeServerCounters counters;
   core::SystemRandom random;
   LogLimiter session_log{10.0, 50.0};
+  std::atomic<std::uint64_t> sessions_answered{0};  // the round-robin turn
 
   void bind() {
     for (const auto& address : settings.listen) {
@@ -137,7 +170,20 @@ struct KeServer::Impl {
   }
 
   // Mints the cookies and builds the response for a decided request.
-  core::Bytes answer(core::KeDecision& decision, SSL* ssl) {
+  // The response policy for a client at `peer`: the NTP server it is handed.
+  core::KeServerPolicy policy_for(const SocketAddress& peer) {
+    core::KeServerPolicy policy = settings.policy;
+    if (!settings.ntp_servers.empty()) {
+      auto turn = sessions_answered.fetch_add(1, std::memory_order_relaxed);
+      const auto& chosen = settings.ntp_servers[choose_ntp_server(
+          settings.server_choice, peer, settings.ntp_servers.size(), turn)];
+      policy.ntp_server = chosen.host;
+      policy.ntp_port = chosen.port;
+    }
+    return policy;
+  }
+
+  core::Bytes answer(core::KeDecision& decision, SSL* ssl, const SocketAddress& peer) {
     std::vector<core::Bytes> cookies;
     if (decision.outcome == core::KeOutcome::Ok) {
       auto keys = export_keys(ssl, *decision.aead);
@@ -155,13 +201,17 @@ struct KeServer::Impl {
         cookies.push_back(std::move(cookie));
       }
     }
-    return core::build_ke_response(decision, cookies, settings.policy);
+    if (decision.outcome != core::KeOutcome::Ok) {
+      return core::build_ke_response(decision, cookies, settings.policy);
+    }
+    return core::build_ke_response(decision, cookies, policy_for(peer));
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto peer = from_endpoint(socket.remote_endpoint(ignored)).to_string();
+    auto peer_address = from_endpoint(socket.remote_endpoint(ignored));
+    auto peer = peer_address.to_string();
     SslStream stream(std::move(socket), tls);
 
     // One deadline for the handshake and the whole request.
@@ -227,7 +277,7 @@ struct KeServer::Impl {
       decision = core::decide_ke_request(message, message.trailing_data(received), settings.policy);
     }
 
-    auto response = answer(decision, stream.native_handle());
+    auto response = answer(decision, stream.native_handle(), peer_address);
     core::secure_wipe(buffer.data(), received);
     switch (decision.outcome) {
       case core::KeOutcome::Ok:

@@ -13,6 +13,7 @@
 #include "core/cookie.h"
 #include "core/ke_negotiation.h"
 #include "keys/published_keyring.h"
+#include "server/config.h"
 #include "server/socket_address.h"
 #include "server/tls_server_context.h"
 
@@ -20,7 +21,12 @@ namespace ntsd::server {
 
 struct KeServerSettings {
   std::vector<SocketAddress> listen;
+  // AEAD preference. Its ntp_server/ntp_port are filled per session from
+  // ntp_servers when that is not empty.
   core::KeServerPolicy policy;
+  // The NTP servers handed out, one per session, picked by server_choice.
+  std::vector<AdvertisedNtpServer> ntp_servers;
+  ServerChoice server_choice = ServerChoice::Hash;
   // From accept to the end of the request: the handshake and the whole request
   // must arrive within it (a partial request then gets Error 1).
   std::chrono::milliseconds timeout{2000};
@@ -38,6 +44,13 @@ struct KeServerCounters {
   std::atomic<std::uint64_t> timeout{0};
   std::atomic<std::uint64_t> closed_early{0};
 };
+
+// Which of `count` (> 0) NTP servers a session gets. Hash: a hash of the client's
+// IP address alone (not its port; an IPv4-mapped IPv6 address counts as the IPv4
+// address), the same on every KE host and across restarts. RoundRobin: `turn`
+// modulo count, the caller counting sessions.
+std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, std::size_t count,
+                              std::uint64_t turn);
 
 class KeServer {
  public:

@@ -8,6 +8,7 @@
 
 #include "core/cookie.h"
 #include "core/random.h"
+#include "keys/key_service.h"
 #include "server/config.h"
 #include "server/ke_server.h"
 #include "server/log.h"
@@ -21,22 +22,6 @@ using namespace ntsd;
 
 constexpr int kExitConfigError = 2;
 
-// Until the key store arrives (rotation, persistence, sharing), each start draws
-// a fresh master key: cookies issued before a restart are answered with a NAK and
-// clients run NTS-KE again, as RFC 8915 §5.7 provides.
-std::shared_ptr<const core::CookieKeyring> make_keyring() {
-  core::SystemRandom random;
-  std::array<std::uint8_t, 32> key{};
-  random.fill(key);
-  std::array<std::uint8_t, 4> id_bytes{};
-  random.fill(id_bytes);
-  auto cookie_key = core::CookieKey::create(core::CookieKeyId{core::load_be32(id_bytes.data())}, key);
-  core::secure_wipe(key.data(), key.size());
-  std::vector<core::CookieKey> keys;
-  keys.push_back(std::move(*cookie_key));
-  return std::make_shared<core::StaticCookieKeyring>(std::move(keys));
-}
-
 std::unique_ptr<server::TimeSource> make_time_source(const server::Config& config) {
   switch (config.time_source) {
     case server::TimeSourceKind::Local:
@@ -48,9 +33,13 @@ std::unique_ptr<server::TimeSource> make_time_source(const server::Config& confi
 core::KeServerPolicy make_policy(const server::Config& config) {
   core::KeServerPolicy policy;
   policy.aead_preference = config.aead_preference;
-  policy.ntp_server = config.ntp_server;
-  policy.ntp_port = server::advertised_ntp_port(config);
   return policy;
+}
+
+std::string describe(const server::AdvertisedNtpServer& server) {
+  std::string text = server.host ? *server.host : "(the NTS-KE host)";
+  text += server.port ? " port " + std::to_string(*server.port) : " port 123";
+  return text;
 }
 
 int serve(const server::Config& config) {
@@ -64,7 +53,19 @@ int serve(const server::Config& config) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  keys::PublishedKeyring keyring(make_keyring());
+  // The certificate first: a bad one must stop ntsd before the key file is created.
+  server::SslCtxPtr tls;
+  if (!config.ke_listen.empty()) {
+    tls = server::make_tls_server_context(config.certificate_file, config.private_key_file);
+  }
+  // Key file problems are configuration errors: nothing has started yet.
+  keys::KeySettings key_settings;
+  key_settings.file = config.keys_file;
+  key_settings.rotation_seconds = config.key_rotation_seconds;
+  key_settings.kept = server::keys_kept_or_default(config);
+  core::SystemRandom key_random;
+  keys::KeyService key_service(key_settings, keys::unix_now(), key_random);
+  const keys::PublishedKeyring& keyring = key_service.published();
   auto time_source = make_time_source(config);
 
   std::unique_ptr<server::KeServer> ke;
@@ -72,10 +73,10 @@ int serve(const server::Config& config) {
     server::KeServerSettings settings;
     settings.listen = config.ke_listen;
     settings.policy = make_policy(config);
+    settings.ntp_servers = server::advertised_ntp_servers(config);
+    settings.server_choice = config.server_choice;
     settings.timeout = config.ke_timeout;
-    ke = std::make_unique<server::KeServer>(
-        server::make_tls_server_context(config.certificate_file, config.private_key_file),
-        std::move(settings), keyring);
+    ke = std::make_unique<server::KeServer>(std::move(tls), std::move(settings), keyring);
   }
   std::unique_ptr<server::NtpServer> ntp;
   if (!config.ntp_listen.empty()) {
@@ -87,25 +88,38 @@ int serve(const server::Config& config) {
     for (const auto& address : ke->local_addresses()) {
       spdlog::info("NTS-KE listening on {} (TCP)", address.to_string());
     }
-    auto policy = make_policy(config);
-    if (policy.ntp_server) spdlog::info("NTS-KE advertises NTPv4 server {}", *policy.ntp_server);
-    if (policy.ntp_port) spdlog::info("NTS-KE advertises NTPv4 port {}", *policy.ntp_port);
+    auto servers = server::advertised_ntp_servers(config);
+    for (const auto& advertised : servers) {
+      spdlog::info("NTS-KE advertises NTPv4 server {}", describe(advertised));
+    }
+    if (servers.size() > 1) {
+      spdlog::info("NTS-KE picks the NTPv4 server {}",
+                   config.server_choice == server::ServerChoice::Hash ? "by client address"
+                                                                      : "round robin");
+    }
+  } else {
+    spdlog::info("NTS-KE disabled (--ke-listen none): serving NTP only");
   }
   if (ntp) {
     for (const auto& address : ntp->local_addresses()) {
       spdlog::info("NTP listening on {} (UDP, {} worker{})", address.to_string(),
                    config.ntp_workers, config.ntp_workers == 1 ? "" : "s");
     }
+  } else {
+    spdlog::info("NTP disabled (--ntp-listen none): serving NTS-KE only");
   }
   spdlog::info("time source {}: stratum {}", time_source->name(), config.stratum);
+  spdlog::info("cookie keys: {}", key_service.describe());
 
   if (ke) ke->start();
   if (ntp) ntp->start();
+  key_service.start();
   spdlog::info("ready");
 
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  key_service.stop();
   if (ke) ke->stop();
   if (ntp) ntp->stop();
   if (ke) {
@@ -131,6 +145,9 @@ int main(int argc, char** argv) {
     if (invocation.exit_now) return invocation.exit_status;
     return serve(invocation.config);
   } catch (const server::ConfigError& error) {
+    std::cerr << "ntsd: " << error.what() << '\n';
+    return kExitConfigError;
+  } catch (const keys::KeyFileError& error) {
     std::cerr << "ntsd: " << error.what() << '\n';
     return kExitConfigError;
   } catch (const std::exception& error) {

@@ -66,7 +66,8 @@ TEST(Config, FlagsAreRepeatableAndParsed) {
   EXPECT_EQ(config.ke_listen[1].to_string(), "[::1]:2");
   EXPECT_EQ(config.stratum, 2);
   EXPECT_EQ(config.reference_id, (core::ReferenceId{'G', 'P', 'S', 0}));
-  EXPECT_EQ(config.ntp_server, "time.example");
+  ASSERT_EQ(config.ntp_servers.size(), 1U);
+  EXPECT_EQ(config.ntp_servers[0], (NtpServerEntry{"time.example", std::nullopt}));
   EXPECT_EQ(advertised_ntp_port(config), 1234);
 }
 
@@ -171,6 +172,158 @@ TEST(Config, ValidateRequiresReadableCertificateAndKey) {
     FAIL() << "missing certificate file accepted";
   } catch (const ConfigError& error) {
     EXPECT_EQ(error.setting(), "--cert");
+  }
+}
+
+TEST(Config, ListenNoneDisablesAListener) {
+  auto ntp_only = parse({"--ke-listen", "none", "--ntp-listen", "127.0.0.1:4123"}).config;
+  EXPECT_TRUE(ntp_only.ke_listen.empty());
+  ASSERT_EQ(ntp_only.ntp_listen.size(), 1U);
+  // NTP only: no certificate needed.
+  EXPECT_NO_THROW(validate(ntp_only));
+
+  auto ke_only = parse({"--ntp-listen", "none"}).config;
+  EXPECT_TRUE(ke_only.ntp_listen.empty());
+  EXPECT_EQ(ke_only.ke_listen.size(), 2U);  // the default stays
+
+  EXPECT_EQ(failing_setting({"--ke-listen", "none", "--ke-listen", "127.0.0.1:1"}), "--ke-listen");
+  auto neither = parse({"--ke-listen", "none", "--ntp-listen", "none"}).config;
+  try {
+    validate(neither);
+    FAIL() << "a configuration serving nothing was accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(error.setting(), "--ke-listen");
+  }
+}
+
+TEST(Config, ListenNoneInTheFile) {
+  TempFile file("[nts-ke]\nlisten = []\n[ntp]\nlisten = [\"none\"]\n");
+  auto config = parse({"--config", file.path()}).config;
+  EXPECT_TRUE(config.ke_listen.empty());
+  EXPECT_TRUE(config.ntp_listen.empty());
+  // A flag still overrides the file.
+  auto overridden = parse({"--config", file.path(), "--ntp-listen", "127.0.0.1:5"}).config;
+  ASSERT_EQ(overridden.ntp_listen.size(), 1U);
+  EXPECT_TRUE(overridden.ke_listen.empty());
+}
+
+TEST(Config, NtpServerHostAndPort) {
+  EXPECT_EQ(parse_ntp_server("time.example"), (NtpServerEntry{"time.example", std::nullopt}));
+  EXPECT_EQ(parse_ntp_server("time.example:4123"), (NtpServerEntry{"time.example", 4123}));
+  EXPECT_EQ(parse_ntp_server("192.0.2.1:123"), (NtpServerEntry{"192.0.2.1", 123}));
+  EXPECT_EQ(parse_ntp_server("[2001:db8::1]:8123"), (NtpServerEntry{"2001:db8::1", 8123}));
+  EXPECT_EQ(parse_ntp_server("[2001:db8::1]"), (NtpServerEntry{"2001:db8::1", std::nullopt}));
+  EXPECT_EQ(parse_ntp_server("2001:db8::1"), (NtpServerEntry{"2001:db8::1", std::nullopt}));
+  EXPECT_FALSE(parse_ntp_server(""));
+  EXPECT_FALSE(parse_ntp_server(":123"));
+  EXPECT_FALSE(parse_ntp_server("host:"));
+  EXPECT_FALSE(parse_ntp_server("host:0"));
+  EXPECT_FALSE(parse_ntp_server("host:65536"));
+  EXPECT_FALSE(parse_ntp_server("[nothex::zz]:1"));
+  EXPECT_FALSE(parse_ntp_server("[::1]x"));
+  EXPECT_FALSE(parse_ntp_server("1:2:zz"));
+}
+
+TEST(Config, SeveralNtpServersAreAdvertisedWithTheirPorts) {
+  auto config = parse({"--ntp-server", "a.example:4123", "--ntp-server", "b.example",
+                       "--ntp-server", "[2001:db8::2]:5123", "--ntp-port", "6123",
+                       "--ntp-server-choice", "round-robin"})
+                    .config;
+  EXPECT_EQ(config.server_choice, ServerChoice::RoundRobin);
+  auto advertised = advertised_ntp_servers(config);
+  ASSERT_EQ(advertised.size(), 3U);
+  EXPECT_EQ(advertised[0], (AdvertisedNtpServer{"a.example", 4123}));
+  // Without its own port a server gets --ntp-port.
+  EXPECT_EQ(advertised[1], (AdvertisedNtpServer{"b.example", 6123}));
+  EXPECT_EQ(advertised[2], (AdvertisedNtpServer{"2001:db8::2", 5123}));
+
+  auto no_port = parse({"--ntp-server", "b.example"}).config;
+  EXPECT_EQ(advertised_ntp_servers(no_port),
+            (std::vector<AdvertisedNtpServer>{{"b.example", std::nullopt}}));
+}
+
+TEST(Config, WithoutNtpServerTheOwnPortIsAdvertised) {
+  auto config = parse({"--ntp-listen", "127.0.0.1:4123"}).config;
+  EXPECT_EQ(config.server_choice, ServerChoice::Hash);
+  EXPECT_EQ(advertised_ntp_servers(config),
+            (std::vector<AdvertisedNtpServer>{{std::nullopt, 4123}}));
+  auto standard = parse({}).config;
+  EXPECT_EQ(advertised_ntp_servers(standard),
+            (std::vector<AdvertisedNtpServer>{{std::nullopt, std::nullopt}}));
+}
+
+TEST(Config, NtpServersInTheFile) {
+  TempFile file(R"([nts-ke]
+ntp-servers = ["ntp1.example:4123", "ntp2.example"]
+server-choice = "round-robin"
+ntp-port = 5000
+)");
+  auto config = parse({"--config", file.path()}).config;
+  EXPECT_EQ(config.server_choice, ServerChoice::RoundRobin);
+  EXPECT_EQ(advertised_ntp_servers(config),
+            (std::vector<AdvertisedNtpServer>{{"ntp1.example", 4123}, {"ntp2.example", 5000}}));
+  // The single-server key still works, with a port.
+  TempFile single("[nts-ke]\nntp-server = \"ntp3.example:7\"\n");
+  EXPECT_EQ(advertised_ntp_servers(parse({"--config", single.path()}).config),
+            (std::vector<AdvertisedNtpServer>{{"ntp3.example", 7}}));
+  // A flag replaces the file's list.
+  auto flags = parse({"--config", file.path(), "--ntp-server", "x.example"}).config;
+  ASSERT_EQ(flags.ntp_servers.size(), 1U);
+  EXPECT_EQ(flags.ntp_servers[0].host, "x.example");
+}
+
+TEST(Config, KeySettingsDefaultsFlagsAndFile) {
+  auto defaults = parse({}).config;
+  EXPECT_FALSE(defaults.keys_file);
+  EXPECT_EQ(defaults.key_rotation_seconds, 86400U);
+  EXPECT_FALSE(defaults.keys_kept);
+  // Daily rotation: one old key keeps a cookie minted at the end of a day valid for 24 h.
+  EXPECT_EQ(keys_kept_or_default(defaults), 1U);
+
+  auto hourly = parse({"--key-rotation", "3600"}).config;
+  EXPECT_EQ(keys_kept_or_default(hourly), 24U);
+  auto odd = parse({"--key-rotation", "7000"}).config;
+  EXPECT_EQ(keys_kept_or_default(odd), 13U);  // ceil(86400 / 7000)
+
+  auto flags = parse({"--keys", "/var/lib/ntsd/keys.toml", "--key-rotation", "4", "--keys-kept", "2"})
+                   .config;
+  EXPECT_EQ(flags.keys_file, "/var/lib/ntsd/keys.toml");
+  EXPECT_EQ(flags.key_rotation_seconds, 4U);
+  EXPECT_EQ(keys_kept_or_default(flags), 2U);
+
+  TempFile file("[keys]\nfile = \"k.toml\"\nrotation-seconds = 60\nkept = 5\n");
+  auto from_file = parse({"--config", file.path(), "--keys-kept", "7"}).config;
+  EXPECT_EQ(from_file.keys_file, "k.toml");
+  EXPECT_EQ(from_file.key_rotation_seconds, 60U);
+  EXPECT_EQ(from_file.keys_kept, 7U);
+}
+
+TEST(Config, BadKeyAndServerSettingsNameTheSetting) {
+  EXPECT_EQ(failing_setting({"--key-rotation", "0"}), "--key-rotation");
+  EXPECT_EQ(failing_setting({"--key-rotation", "daily"}), "--key-rotation");
+  EXPECT_EQ(failing_setting({"--key-rotation", "99999999"}), "--key-rotation");
+  EXPECT_EQ(failing_setting({"--keys-kept", "0"}), "--keys-kept");
+  EXPECT_EQ(failing_setting({"--keys-kept", "1001"}), "--keys-kept");
+  EXPECT_EQ(failing_setting({"--keys", ""}), "--keys");
+  EXPECT_EQ(failing_setting({"--ntp-server", "host:0"}), "--ntp-server");
+  EXPECT_EQ(failing_setting({"--ntp-server", "bad host"}), "--ntp-server");
+  EXPECT_EQ(failing_setting({"--ntp-server-choice", "random"}), "--ntp-server-choice");
+  struct Case {
+    const char* toml;
+    const char* setting;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"[keys]\nrotation-seconds = 0\n", "keys.rotation-seconds"},
+           {"[keys]\nkept = 0\n", "keys.kept"},
+           {"[keys]\nfile = 3\n", "keys.file"},
+           {"[keys]\nrotation = 3\n", "keys.rotation"},
+           {"[nts-ke]\nserver-choice = \"first\"\n", "nts-ke.server-choice"},
+           {"[nts-ke]\nntp-servers = [\"a:0\"]\n", "nts-ke.ntp-servers"},
+           {"[nts-ke]\nntp-server = \"a\"\nntp-servers = [\"b\"]\n", "nts-ke.ntp-servers"},
+           {"[ntp]\nlisten = [\"none\", \"127.0.0.1:1\"]\n", "ntp.listen"},
+       }) {
+    TempFile file(c.toml);
+    EXPECT_EQ(failing_setting({"--config", file.path()}), c.setting) << c.toml;
   }
 }
 

@@ -1,0 +1,174 @@
+#include "keys/key_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+namespace ntsd::keys {
+
+namespace {
+
+// The longest the rotation thread sleeps before looking at the clock again, so
+// that a clock stepped forward is noticed even if a wait missed the step.
+constexpr std::chrono::seconds kMaxSleep{30};
+
+std::string window_text(const EpochKeyring& keyring) {
+  return "minting with key " + std::to_string(keyring.current_epoch()) + ", accepting keys " +
+         std::to_string(keyring.first_epoch()) + "-" + std::to_string(keyring.last_epoch());
+}
+
+}  // namespace
+
+std::int64_t unix_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec);
+}
+
+KeyService::KeyService(KeySettings settings, std::int64_t now, core::RandomSource& random)
+    : settings_(std::move(settings)) {
+  auto current = epoch_at(now, settings_.rotation_seconds);
+  if (!current) {
+    throw KeyFileError("--key-rotation", "the clock (" + std::to_string(now) +
+                                             " s since 1970) gives no usable epoch with a " +
+                                             std::to_string(settings_.rotation_seconds) +
+                                             " s rotation");
+  }
+  const std::uint32_t wanted_oldest = oldest_kept_epoch(*current, settings_.kept);
+  bool changed = false;
+
+  if (settings_.file) {
+    const std::string& path = *settings_.file;
+    auto state = read_key_file(path);
+    if (state) {
+      if (state->rotation_seconds != settings_.rotation_seconds) {
+        throw KeyFileError(
+            "--key-rotation",
+            path + " was written with a rotation of " + std::to_string(state->rotation_seconds) +
+                " s, but this ntsd rotates every " + std::to_string(settings_.rotation_seconds) +
+                " s: every host sharing the keys must use the same --key-rotation");
+      }
+      if (state->ratchet.epoch() > *current) {
+        throw KeyFileError(
+            "--keys", path + " starts at epoch " + std::to_string(state->ratchet.epoch()) + " (" +
+                          format_utc(epoch_start(state->ratchet.epoch(), settings_.rotation_seconds)) +
+                          "), later than the current epoch " + std::to_string(*current) + " (" +
+                          format_utc(now) +
+                          "): the clock of this host or of the host that wrote the file is wrong");
+      }
+      ratchet_.emplace(std::move(state->ratchet));
+    } else {
+      ratchet_.emplace(*current, MasterKey::random(random));
+      created_file_ = true;
+      changed = true;
+    }
+  } else {
+    ratchet_.emplace(*current, MasterKey::random(random));
+  }
+
+  if (ratchet_->epoch() < wanted_oldest) {
+    ratchet_->advance_to(wanted_oldest);
+    changed = true;
+  }
+  current_ = *current;
+  auto keyring = build_keyring(*ratchet_, current_);
+  published_ = std::make_unique<PublishedKeyring>(keyring);
+  // A failed write here is a start-up error (exit 2): the file stays as it was.
+  if (settings_.file && changed) write_key_file(*settings_.file, KeyFileState{settings_.rotation_seconds, ratchet_->copy()});
+
+}
+
+std::string KeyService::describe() const {
+  std::lock_guard lock(mutex_);
+  auto keyring = published_->load();
+  const auto& ring = static_cast<const EpochKeyring&>(*keyring);
+  std::string text = window_text(ring) + " (" + std::to_string(settings_.rotation_seconds) +
+                     " s rotation, " + std::to_string(settings_.kept) + " old key" +
+                     (settings_.kept == 1 ? "" : "s") + " kept), ";
+  if (!settings_.file) return text + "in memory only: a restart invalidates every cookie";
+  return text + (created_file_ ? "created " : "from ") + *settings_.file;
+}
+
+KeyService::~KeyService() { stop(); }
+
+std::uint32_t KeyService::current_epoch() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+std::uint32_t KeyService::oldest_epoch() const {
+  std::lock_guard lock(mutex_);
+  return ratchet_->epoch();
+}
+
+void KeyService::persist() {
+  if (!settings_.file) return;
+  try {
+    write_key_file(*settings_.file, KeyFileState{settings_.rotation_seconds, ratchet_->copy()});
+    if (file_stale_) spdlog::info("cookie keys: {} written again", *settings_.file);
+    file_stale_ = false;
+  } catch (const KeyFileError& error) {
+    // Serving goes on with the keys in memory; the file on disk still holds an
+    // older key, from which a restart ratchets forward correctly.
+    file_stale_ = true;
+    spdlog::error("cookie keys: {} (retrying at the next rotation)", error.message());
+  }
+}
+
+bool KeyService::rotate(std::int64_t now) {
+  auto epoch = epoch_at(now, settings_.rotation_seconds);
+  std::lock_guard lock(mutex_);
+  if (!epoch || *epoch <= current_) {
+    if (epoch && *epoch < current_) {
+      spdlog::warn("cookie keys: the clock went back to epoch {} (current {}); keeping the keys "
+                   "in force",
+                   *epoch, current_);
+    }
+    if (file_stale_) persist();
+    return false;
+  }
+  current_ = *epoch;
+  auto wanted_oldest = oldest_kept_epoch(current_, settings_.kept);
+  bool dropped = ratchet_->epoch() < wanted_oldest;
+  if (dropped) ratchet_->advance_to(wanted_oldest);
+  auto keyring = build_keyring(*ratchet_, current_);
+  published_->publish(keyring);
+  if (dropped || file_stale_) persist();
+  spdlog::info("cookie keys rotated: {}", window_text(*keyring));
+  return true;
+}
+
+void KeyService::start() {
+  std::lock_guard lock(stop_mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void KeyService::stop() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void KeyService::run() {
+  using std::chrono::system_clock;
+  std::unique_lock lock(stop_mutex_);
+  while (!stopping_) {
+    auto boundary = system_clock::time_point(
+        std::chrono::seconds(epoch_start(current_epoch() + 1, settings_.rotation_seconds)));
+    auto wake = std::min(boundary, system_clock::now() + kMaxSleep);
+    stop_cv_.wait_until(lock, wake, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    rotate(unix_now());
+    lock.lock();
+  }
+}
+
+}  // namespace ntsd::keys
