@@ -6,6 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${1:-build}
 cd "$root"
 bash scripts/make-dev-cert.sh dev-certs >/dev/null
+mkdir -p run
 cat <<MSG
 ntsd: NTS-KE on 127.0.0.1:4460 and [::1]:4460, NTP on port 4123 (config/dev.toml).
 Query it from another terminal with:
