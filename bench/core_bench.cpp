@@ -1,6 +1,7 @@
-// CPU cost of the NTP server's per-request work in the core: the whole
-// prepare_response() + complete_response() for NTS and plain requests, and its
-// crypto steps on their own.
+// CPU cost of the server's per-request work in the core: the whole
+// prepare_response() + complete_response() for NTS and plain requests (and the NAK
+// path), its crypto steps on their own, the NTS-KE work after the TLS handshake,
+// and the client side that nts-bench and nts-query pay. See bench/README.md.
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -8,6 +9,8 @@
 
 #include "core/aead.h"
 #include "core/cookie.h"
+#include "core/ke_negotiation.h"
+#include "core/ke_record.h"
 #include "core/ntp_handler.h"
 #include "core/nts_client_codec.h"
 #include "core/random.h"
@@ -96,6 +99,84 @@ void BM_SealCookie(benchmark::State& state) {
   }
 }
 
+// A request whose cookie was sealed under a key the server does not have: the
+// server answers with an NTS NAK after failing to find the key.
+void BM_HandleNtsUnknownKeyNak(benchmark::State& state) {
+  Fixture f(AeadAlgorithm::AesSivCmac256);
+  Fixture other(AeadAlgorithm::AesSivCmac256);
+  // other's keyring has a different master key under the same id: the cookie
+  // does not open (bad tag), the path a stale or forged cookie takes.
+  for (auto _ : state) {
+    auto decision = prepare_response(f.request.packet, NtpTimestamp{1}, f.clock, *other.keyring,
+                                     f.random, f.pending);
+    if (!decision.is_nak()) state.SkipWithError("request not NAKed");
+    benchmark::DoNotOptimize(complete_response(f.pending, NtpTimestamp{2}, f.out));
+  }
+}
+
+// The NTS-KE server's work after the TLS handshake and key export: parse the
+// request, decide, mint 8 cookies, write the response (ke_server.cpp's path).
+void BM_KeResponseEightCookies(benchmark::State& state) {
+  Fixture f(AeadAlgorithm::AesSivCmac256);
+  std::array<AeadAlgorithm, 1> offered{AeadAlgorithm::AesSivCmac256};
+  Bytes request = build_ke_request(offered);
+  KeServerPolicy policy;
+  policy.aead_preference = {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac512};
+  std::vector<std::uint8_t> key(32, 1);
+  auto keys = *NtsKeys::create(AeadAlgorithm::AesSivCmac256, key, key);
+  std::vector<Bytes> cookies(8, Bytes(cookie_length(AeadAlgorithm::AesSivCmac256)));
+  for (auto _ : state) {
+    auto message = parse_ke_message(request);
+    auto decision = decide_ke_request(message, message.trailing_data(request.size()), policy);
+    if (decision.outcome != KeOutcome::Ok) state.SkipWithError("KE request refused");
+    for (auto& cookie : cookies) seal_cookie(f.keyring->current(), keys, f.random, cookie);
+    benchmark::DoNotOptimize(build_ke_response(decision, cookies, policy));
+  }
+}
+
+// Client side: what nts-bench pre-computes per request, and what --verify costs.
+void BM_ClientBuildNtsRequest(benchmark::State& state) {
+  Fixture f(AeadAlgorithm::AesSivCmac256);
+  Bytes cookie(cookie_length(AeadAlgorithm::AesSivCmac256), 7);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        build_nts_request(*f.client_c2s, cookie, 0, NtpTimestamp{0x1234}, f.random));
+  }
+}
+
+void BM_ClientParseNtsResponse(benchmark::State& state) {
+  // The server's S2C equals the client's: both come from NtsKeys in the cookie.
+  std::array<std::uint8_t, 32> master{};
+  SystemRandom random;
+  random.fill(master);
+  std::vector<CookieKey> ring;
+  ring.push_back(*CookieKey::create(CookieKeyId{7}, master));
+  StaticCookieKeyring keyring(std::move(ring));
+  std::vector<std::uint8_t> c2s(32), s2c(32);
+  random.fill(c2s);
+  random.fill(s2c);
+  auto keys = *NtsKeys::create(AeadAlgorithm::AesSivCmac256, c2s, s2c);
+  auto client_c2s = *Aead::create(AeadAlgorithm::AesSivCmac256, c2s);
+  auto client_s2c = *Aead::create(AeadAlgorithm::AesSivCmac256, s2c);
+  Bytes cookie(cookie_length(AeadAlgorithm::AesSivCmac256));
+  seal_cookie(keyring.current(), keys, random, cookie);
+  auto request = build_nts_request(client_c2s, cookie, 0, NtpTimestamp{0x1234}, random);
+  ServerClock clock;
+  clock.stratum = 2;
+  PendingResponse pending;
+  std::array<std::uint8_t, kMaxNtpPacketLength> out{};
+  auto decision =
+      prepare_response(request.packet, NtpTimestamp{1}, clock, keyring, random, pending);
+  if (decision.reason != Reason::Answered) state.SkipWithError("request not answered");
+  auto length = complete_response(pending, NtpTimestamp{2}, out);
+  ByteView response{out.data(), length};
+  for (auto _ : state) {
+    auto parsed = parse_nts_response(response, client_s2c, request);
+    if (parsed.error != NtsResponseError::None) state.SkipWithError("response did not verify");
+    benchmark::DoNotOptimize(parsed);
+  }
+}
+
 void BM_AeadKeySetup256(benchmark::State& state) {
   std::vector<std::uint8_t> key(32, 1);
   for (auto _ : state) benchmark::DoNotOptimize(Aead::create(AeadAlgorithm::AesSivCmac256, key));
@@ -106,9 +187,13 @@ void BM_AeadKeySetup256(benchmark::State& state) {
 BENCHMARK(BM_HandleNts256);
 BENCHMARK(BM_HandleNts256FourPlaceholders);
 BENCHMARK(BM_HandleNts512);
+BENCHMARK(BM_HandleNtsUnknownKeyNak);
 BENCHMARK(BM_HandlePlain);
 BENCHMARK(BM_OpenCookie);
 BENCHMARK(BM_SealCookie);
 BENCHMARK(BM_AeadKeySetup256);
+BENCHMARK(BM_KeResponseEightCookies);
+BENCHMARK(BM_ClientBuildNtsRequest);
+BENCHMARK(BM_ClientParseNtsResponse);
 
 BENCHMARK_MAIN();
