@@ -118,10 +118,16 @@ std::uint16_t SocketAddress::port() const {
 std::string SocketAddress::to_string() const { return format_host_port(ip_string(), port()); }
 
 std::string format_host_port(std::string_view host, std::uint16_t port) {
-  if (host.find(':') != std::string_view::npos) {
-    return "[" + std::string(host) + "]:" + std::to_string(port);
-  }
-  return std::string(host) + ":" + std::to_string(port);
+  // Built by append: g++ 12 at -O3 warns falsely (-Wrestrict) on "[" + std::string.
+  const bool bracket = host.find(':') != std::string_view::npos;
+  std::string out;
+  out.reserve(host.size() + 8);
+  if (bracket) out += '[';
+  out += host;
+  if (bracket) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 std::vector<SocketAddress> resolve(const std::string& host, std::uint16_t port, int socktype) {
