@@ -106,6 +106,8 @@ std::string_view reason_name(Reason reason) {
       return "cookie_tag_failed";
     case Reason::AuthenticatorFailed:
       return "authenticator_failed";
+    case Reason::RateLimited:
+      return "rate_limited";
   }
   return "unknown";
 }
@@ -159,7 +161,11 @@ ByteView cookie_from_field_body(ByteView body) {
 
 Decision prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
                           const CookieKeyring& keyring, RandomSource& random,
-                          PendingResponse& pending) {
+                          PendingResponse& pending, Reply reply) {
+  pending.interleaved_transmit_.reset();
+  pending.request_origin_ = NtpTimestamp{};
+  pending.request_receive_ = NtpTimestamp{};
+  pending.request_transmit_ = NtpTimestamp{};
   pending.decision_ = Decision{};
   pending.request_length_ = request.size();
   pending.response_length_ = 0;
@@ -187,8 +193,23 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   if (header.mode != NtpMode::Client) return ignore(RequestKind::Plain, Reason::NotClientMode);
 
   fill_server_header(pending.header_, header, receive_time, clock);
+  pending.request_origin_ = header.origin_time;
+  pending.request_receive_ = header.receive_time;
+  pending.request_transmit_ = header.transmit_time;
+  // A RATE kiss (RFC 5905 §7.4): stratum 0, the kiss code as reference id, and a
+  // poll interval one step longer than the client's, as a hint.
+  auto make_rate_kiss = [&]() {
+    pending.header_.leap = LeapIndicator::Unsynchronized;
+    pending.header_.stratum = 0;
+    pending.header_.reference_id = kRefIdRateKiss;
+    pending.header_.poll = static_cast<std::int8_t>(std::clamp<int>(header.poll + 1, 4, 17));
+  };
   auto answer_plain = [&]() {
     pending.response_length_ = kNtpHeaderLength;
+    if (reply == Reply::RateKiss) {
+      make_rate_kiss();
+      return decide(Action::Respond, RequestKind::Plain, Reason::RateLimited);
+    }
     return decide(Action::Respond, RequestKind::Plain, Reason::Answered);
   };
 
@@ -277,6 +298,8 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   std::memcpy(pending.uid_field_.data(), request.data() + uid->offset, uid->length);
   pending.uid_field_length_ = uid->length;
   auto nak = [&](Reason reason) {
+    // Over the rate limit, a NAK (which costs nothing to provoke) is not sent.
+    if (reply == Reply::RateKiss) return ignore_nts(reason);
     pending.header_.leap = LeapIndicator::Unsynchronized;
     pending.header_.stratum = 0;
     pending.header_.reference_id = kRefIdNtsNak;
@@ -295,6 +318,23 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   if (!c2s->open(parts.nonce, request.first(authenticator->offset), parts.ciphertext,
                  pending.plaintext_.data())) {
     return nak(Reason::AuthenticatorFailed);
+  }
+
+  // Over the rate limit: an authenticated RATE kiss, the UID echoed, no cookies
+  // (the client keeps the one it used; RFC 8915 §5.7 asks it to discard only
+  // cookies it sent), shorter than the request.
+  if (reply == Reply::RateKiss) {
+    make_rate_kiss();
+    pending.plaintext_length_ = 0;
+    pending.cookie_count_ = 0;
+    random.fill(pending.nonce_);
+    pending.s2c_ = std::move(s2c);
+    pending.response_length_ = kNtpHeaderLength + pending.uid_field_length_ +
+                               nts_authenticator_field_length(kResponseNonceLength, 0);
+    // Never longer than the request (it cannot be: the request also carries a
+    // cookie and an authenticator at least as long as ours).
+    if (pending.response_length_ > request.size()) return ignore_nts(Reason::RateLimited);
+    return decide(Action::Respond, RequestKind::Nts, Reason::RateLimited);
   }
 
   // Encrypted extension fields: count the placeholders among them, ignore the rest.
@@ -348,6 +388,20 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   return decide(Action::Respond, RequestKind::Nts, Reason::Answered);
 }
 
+bool PendingResponse::interleaved_candidate() const {
+  return request_origin_.raw != 0 && request_receive_ != request_transmit_;
+}
+
+bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit) {
+  const Decision& decision = pending.decision_;
+  if (decision.action != Action::Respond || decision.reason != Reason::Answered ||
+      !pending.interleaved_candidate()) {
+    return false;
+  }
+  pending.interleaved_transmit_ = previous_transmit;
+  return true;
+}
+
 std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_time,
                               std::span<std::uint8_t> out) {
   const Decision& decision = pending.decision_;
@@ -356,13 +410,18 @@ std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_ti
 
   NtpHeader header = pending.header_;
   header.transmit_time = transmit_time;
+  if (pending.interleaved_transmit_) {
+    header.origin_time = pending.request_receive_;
+    header.transmit_time = *pending.interleaved_transmit_;
+  }
   header.write(out.data());
   std::size_t offset = kNtpHeaderLength;
   if (decision.kind == RequestKind::Nts) {
     std::memcpy(out.data() + offset, pending.uid_field_.data(), pending.uid_field_length_);
     offset += pending.uid_field_length_;
   }
-  if (decision.kind == RequestKind::Nts && decision.reason == Reason::Answered) {
+  if (decision.kind == RequestKind::Nts &&
+      (decision.reason == Reason::Answered || decision.reason == Reason::RateLimited)) {
     std::uint8_t* field = out.data() + offset;
     const std::size_t field_length = length - offset;
     const std::size_t ciphertext_length = kAeadTagLength + pending.plaintext_length_;

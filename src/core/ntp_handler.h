@@ -70,6 +70,17 @@ enum class Reason : std::uint8_t {
   UnknownCookieKey,
   CookieTagFailed,
   AuthenticatorFailed,
+  // Answered with a RATE kiss-o'-death (Reply::RateKiss): authenticated for a
+  // valid NTS request, a bare header for a plain one.
+  RateLimited,
+};
+
+// How prepare_response() answers a request that would be answered.
+enum class Reply : std::uint8_t {
+  Normal,
+  // The client is over its rate limit: answer a valid request with a RATE kiss
+  // (no new cookies), and drop what would otherwise get an NTS NAK.
+  RateKiss,
 };
 
 std::string_view reason_name(Reason reason);
@@ -92,11 +103,18 @@ class PendingResponse {
   [[nodiscard]] std::size_t cookie_count() const { return cookie_count_; }
   // Length complete_response() will write (0 when nothing is to be sent).
   [[nodiscard]] std::size_t response_length() const { return response_length_; }
+  // The request's origin timestamp, and whether the request could be an
+  // interleaved-mode one (RFC 9769: its receive and transmit fields differ and
+  // its origin is not zero). Valid after prepare_response() parsed the header.
+  [[nodiscard]] NtpTimestamp request_origin() const { return request_origin_; }
+  [[nodiscard]] bool interleaved_candidate() const;
+  [[nodiscard]] bool interleaved() const { return interleaved_transmit_.has_value(); }
 
  private:
   friend Decision prepare_response(ByteView, NtpTimestamp, const ServerClock&, const CookieKeyring&,
-                                   RandomSource&, PendingResponse&);
+                                   RandomSource&, PendingResponse&, Reply);
   friend std::size_t complete_response(PendingResponse&, NtpTimestamp, std::span<std::uint8_t>);
+  friend bool make_interleaved(PendingResponse&, NtpTimestamp);
 
   Decision decision_;
   std::size_t request_length_ = 0;
@@ -110,6 +128,12 @@ class PendingResponse {
   std::array<std::uint8_t, kMaxNtpPacketLength> plaintext_{};
   std::size_t plaintext_length_ = 0;
   std::size_t cookie_count_ = 0;
+  // Interleaved mode (RFC 9769): the request's own origin and receive fields,
+  // and, once make_interleaved() accepted it, the previous transmit timestamp.
+  NtpTimestamp request_origin_;
+  NtpTimestamp request_receive_;
+  NtpTimestamp request_transmit_;
+  std::optional<NtpTimestamp> interleaved_transmit_;
 };
 
 // The parts of an NTS Authenticator and Encrypted Extension Fields body (RFC 8915 §5.6).
@@ -139,13 +163,22 @@ ByteView cookie_from_field_body(ByteView body);
 
 // Phase one. Whatever the outcome, the caller calls complete_response() only when
 // the decision's action is Respond.
+// `reply` RateKiss turns an answer into a RATE kiss-o'-death (see Reply).
 Decision prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
                           const CookieKeyring& keyring, RandomSource& random,
-                          PendingResponse& pending);
+                          PendingResponse& pending, Reply reply = Reply::Normal);
 
 // Phase two: writes the response with transmit_time into out (at least as large as
 // the request) and returns its length, which never exceeds the request's. Returns
 // 0 and writes nothing when the decision was Ignore or out is too small.
+// Interleaved mode (RFC 9769), between the two phases: answer with the request's
+// receive field as origin and `previous_transmit` (the precise transmit time of
+// the response to the exchange the request's origin names, which the caller
+// looked up) as transmit; complete_response() then ignores its transmit_time.
+// Only an answered request that is an interleaved candidate qualifies; returns
+// false and changes nothing otherwise (NAKs and kisses stay basic).
+bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit);
+
 std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_time,
                               std::span<std::uint8_t> out);
 

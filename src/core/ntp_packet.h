@@ -66,6 +66,8 @@ struct NtpHeader {
 };
 
 inline constexpr ReferenceId kRefIdNtsNak{'N', 'T', 'S', 'N'};
+// Kiss code RATE (RFC 5905 §7.4): the client must reduce its polling rate.
+inline constexpr ReferenceId kRefIdRateKiss{'R', 'A', 'T', 'E'};
 inline constexpr ReferenceId kRefIdRateKod{'R', 'A', 'T', 'E'};
 
 }  // namespace ntsd::core

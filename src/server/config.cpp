@@ -76,7 +76,39 @@ core::ReferenceId parse_refid_setting(const std::string& setting, const std::str
 
 TimeSourceKind parse_time_source(const std::string& setting, const std::string& text) {
   if (text == "local") return TimeSourceKind::Local;
-  throw ConfigError(setting, "'" + text + "' is not a time source (supported: local)");
+  if (text == "kernel") return TimeSourceKind::Kernel;
+  if (text == "upstream") return TimeSourceKind::Upstream;
+  throw ConfigError(setting, "'" + text + "' is not a time source (local, kernel, upstream)");
+}
+
+UpstreamEntry parse_upstream_setting(const std::string& setting, const std::string& text) {
+  auto entry = parse_upstream(text);
+  if (!entry) {
+    throw ConfigError(setting, "'" + text +
+                                   "' is not HOST[:PORT] or nts:HOST[:KEPORT] (IPv6 in brackets)");
+  }
+  return *entry;
+}
+
+bool parse_on_off(const std::string& setting, const std::string& text) {
+  if (text == "on") return true;
+  if (text == "off") return false;
+  throw ConfigError(setting, "'" + text + "' is neither on nor off");
+}
+
+bool parse_unsynchronised(const std::string& setting, const std::string& text) {
+  if (text == "answer") return true;
+  if (text == "drop") return false;
+  throw ConfigError(setting, "'" + text + "' is neither answer nor drop");
+}
+
+std::uint32_t parse_bounded(const std::string& setting, std::int64_t value, std::int64_t low,
+                            std::int64_t high, const char* unit) {
+  if (value < low || value > high) {
+    throw ConfigError(setting, std::to_string(value) + " is out of range (" + std::to_string(low) + "-" +
+                                   std::to_string(high) + " " + unit + ")");
+  }
+  return static_cast<std::uint32_t>(value);
 }
 
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text) {
@@ -112,6 +144,26 @@ std::uint32_t parse_keys_kept(const std::string& setting, std::int64_t value) {
                                    std::to_string(keys::kMaxKeysKept) + ")");
   }
   return static_cast<std::uint32_t>(value);
+}
+
+// A whole number setting within [low, high].
+std::int64_t in_range(const std::string& setting, std::int64_t value, std::int64_t low,
+                      std::int64_t high) {
+  if (value < low || value > high) {
+    throw ConfigError(setting, std::to_string(value) + " is out of range (" + std::to_string(low) +
+                                   "-" + std::to_string(high) + ")");
+  }
+  return value;
+}
+
+std::uint32_t as_u32(const std::string& setting, std::int64_t value, std::int64_t low,
+                     std::int64_t high) {
+  return static_cast<std::uint32_t>(in_range(setting, value, low, high));
+}
+
+std::string parse_name(const std::string& setting, const std::string& text) {
+  if (text.empty()) throw ConfigError(setting, "must not be empty");
+  return text;
 }
 
 std::string parse_log_level(const std::string& setting, const std::string& text) {
@@ -159,6 +211,13 @@ class TableReader {
     if (node == nullptr) return std::nullopt;
     if (!node->is_integer()) throw ConfigError(setting(key), "must be an integer" + where(*node));
     return node->value<std::int64_t>();
+  }
+
+  std::optional<bool> boolean(const std::string& key) {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_boolean()) throw ConfigError(setting(key), "must be true or false" + where(*node));
+    return node->value<bool>();
   }
 
   std::optional<std::vector<std::string>> strings(const std::string& key) {
@@ -212,7 +271,7 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
                                       std::to_string(begin.column) + ": " +
                                       std::string(error.description()));
   }
-  static const std::set<std::string> tables{"tls", "nts-ke", "ntp", "time", "log", "keys"};
+  static const std::set<std::string> tables{"tls", "nts-ke", "ntp", "time", "log", "keys", "process"};
   for (const auto& [key, value] : root) {
     if (!tables.contains(std::string(key.str()))) {
       throw ConfigError(std::string(key.str()), "unknown section in " + path);
@@ -251,6 +310,11 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
     if (*v < 100 || *v > 60000) throw ConfigError(ke.setting("timeout-ms"), "must be 100-60000");
     config.ke_timeout = std::chrono::milliseconds(*v);
   }
+  if (auto v = ke.integer("max-sessions")) {
+    config.ke_max_sessions = as_u32(ke.setting("max-sessions"), *v, 1, 1000000);
+  }
+  if (auto v = ke.integer("rate-limit")) config.ke_rate_limit.rate = as_u32(ke.setting("rate-limit"), *v, 0, 1000000);
+  if (auto v = ke.integer("rate-burst")) config.ke_rate_limit.burst = as_u32(ke.setting("rate-burst"), *v, 1, 1000000);
   ke.check_no_unknown_keys();
 
   TableReader ntp(root, "ntp");
@@ -262,16 +326,42 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
     if (*v < 1 || *v > 256) throw ConfigError(ntp.setting("workers"), "must be 1-256");
     config.ntp_workers = static_cast<unsigned>(*v);
   }
+  if (auto v = ntp.integer("rate-limit")) config.ntp_rate_limit.rate = as_u32(ntp.setting("rate-limit"), *v, 0, 10000000);
+  if (auto v = ntp.integer("rate-burst")) config.ntp_rate_limit.burst = as_u32(ntp.setting("rate-burst"), *v, 1, 10000000);
+  if (auto v = ntp.integer("rate-prefix-v4")) config.ntp_rate_limit.ipv4_prefix = as_u32(ntp.setting("rate-prefix-v4"), *v, 1, 32);
+  if (auto v = ntp.integer("rate-prefix-v6")) config.ntp_rate_limit.ipv6_prefix = as_u32(ntp.setting("rate-prefix-v6"), *v, 1, 64);
+  if (auto v = ntp.boolean("interleaved")) config.interleaved = *v;
   ntp.check_no_unknown_keys();
 
   TableReader time(root, "time");
   if (auto v = time.string("source")) config.time_source = parse_time_source(time.setting("source"), *v);
   if (auto v = time.integer("stratum")) config.stratum = parse_stratum(time.setting("stratum"), *v);
   if (auto v = time.string("refid")) config.reference_id = parse_refid_setting(time.setting("refid"), *v);
+  if (auto v = time.strings("upstreams")) {
+    config.upstreams.clear();
+    for (const auto& text : *v) config.upstreams.push_back(parse_upstream_setting(time.setting("upstreams"), text));
+  }
+  if (auto v = time.integer("unsync-after")) {
+    config.unsync_after_seconds = parse_bounded(time.setting("unsync-after"), *v, 1, 86400, "seconds");
+  }
+  if (auto v = time.string("leap-file")) {
+    if (v->empty()) throw ConfigError(time.setting("leap-file"), "must not be empty");
+    config.leap_file = *v;
+  }
+  if (auto v = time.integer("max-error-ms")) {
+    config.max_error_ms = parse_bounded(time.setting("max-error-ms"), *v, 1, 16000, "ms");
+  }
+  if (auto v = time.string("unsynchronised")) {
+    config.answer_unsynchronised = parse_unsynchronised(time.setting("unsynchronised"), *v);
+  }
+  if (auto v = time.string("upstream-ca")) config.upstream_ca = *v;
   time.check_no_unknown_keys();
 
   TableReader log(root, "log");
   if (auto v = log.string("level")) config.log_level = parse_log_level(log.setting("level"), *v);
+  if (auto v = log.integer("summary-seconds")) {
+    config.log_summary_seconds = as_u32(log.setting("summary-seconds"), *v, 0, 86400);
+  }
   log.check_no_unknown_keys();
 
   TableReader keys_table(root, "keys");
@@ -284,6 +374,11 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   }
   if (auto v = keys_table.integer("kept")) config.keys_kept = parse_keys_kept(keys_table.setting("kept"), *v);
   keys_table.check_no_unknown_keys();
+
+  TableReader process(root, "process");
+  if (auto v = process.string("user")) config.user = parse_name(process.setting("user"), *v);
+  if (auto v = process.string("group")) config.group = parse_name(process.setting("group"), *v);
+  process.check_no_unknown_keys();
 }
 
 }  // namespace
@@ -331,6 +426,20 @@ std::optional<NtpServerEntry> parse_ntp_server(const std::string& text) {
   return entry;
 }
 
+std::optional<UpstreamEntry> parse_upstream(const std::string& text) {
+  UpstreamEntry entry;
+  std::string rest = text;
+  if (rest.rfind("nts:", 0) == 0) {
+    entry.nts = true;
+    rest = rest.substr(4);
+  }
+  auto parsed = parse_ntp_server(rest);
+  if (!parsed) return std::nullopt;
+  entry.host = parsed->host;
+  entry.port = parsed->port ? *parsed->port : static_cast<std::uint16_t>(entry.nts ? 4460 : 123);
+  return entry;
+}
+
 std::optional<core::ReferenceId> parse_reference_id(const std::string& text) {
   core::ReferenceId id{};
   in_addr v4{};
@@ -350,10 +459,17 @@ std::optional<core::ReferenceId> parse_reference_id(const std::string& text) {
 Invocation parse_invocation(int argc, char** argv) {
   CLI::App app{"ntsd: a Network Time Security (RFC 8915) server", "ntsd"};
   app.set_version_flag("--version", "ntsd 0.1.0");
+  bool check_only = false;
+  app.add_flag("--check-config", check_only,
+               "check the configuration, certificate and key file, then exit (0: good, 2: not)");
 
   std::string config_file, cert, key, ntp_port, time_source, stratum, refid, log_level, workers,
-      server_choice, keys_file, key_rotation, keys_kept;
+      server_choice, keys_file, key_rotation, keys_kept, ke_max_sessions, ke_rate_limit,
+      ke_rate_burst, ntp_rate_limit, ntp_rate_burst, ntp_rate_prefix_v4, ntp_rate_prefix_v6, user,
+      group, log_summary;
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
+  std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
+  std::vector<std::string> upstreams;
   app.add_option("--config", config_file, "TOML configuration file");
   app.add_option("--cert", cert, "TLS certificate chain (PEM)");
   app.add_option("--key", key, "TLS private key (PEM)");
@@ -371,10 +487,37 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--key-rotation", key_rotation, "cookie key rotation interval in seconds");
   app.add_option("--keys-kept", keys_kept, "old cookie keys still accepted after a rotation");
   app.add_option("--ntp-workers", workers, "NTP worker threads");
-  app.add_option("--time-source", time_source, "where time quality comes from (local)");
+  app.add_option("--time-source", time_source,
+                 "where the clock's quality comes from: local, kernel or upstream");
+  app.add_option("--upstream", upstreams,
+                 "NTP server polled by the upstream time source: HOST[:PORT] or nts:HOST[:KEPORT] "
+                 "(repeatable)");
+  app.add_option("--unsync-after", unsync_after,
+                 "seconds without a good upstream sample before serving unsynchronised");
+  app.add_option("--leap-file", leap_file, "leap-seconds.list announcing leap seconds");
+  app.add_option("--max-error-ms", max_error_ms,
+                 "kernel source: a maximum error past this many ms counts as unsynchronised");
+  app.add_option("--unsynchronised", unsynchronised,
+                 "when the clock is unsynchronised: answer (LI 3, stratum 16) or drop");
+  app.add_option("--upstream-ca", upstream_ca, "CA file for nts: upstreams (default: system store)");
+  app.add_option("--interleaved", interleaved, "RFC 9769 interleaved mode: on or off");
   app.add_option("--stratum", stratum, "stratum announced by the local time source (1-15)");
   app.add_option("--refid", refid, "reference id: up to 4 ASCII characters or an IPv4 address");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
+  app.add_option("--ke-max-sessions", ke_max_sessions,
+                 "NTS-KE sessions open at once (default: sized to this machine)");
+  app.add_option("--ke-rate-limit", ke_rate_limit,
+                 "new NTS-KE connections per second per client address (0: no limit)");
+  app.add_option("--ke-rate-burst", ke_rate_burst, "NTS-KE connections per address at once");
+  app.add_option("--ntp-rate-limit", ntp_rate_limit,
+                 "NTP requests per second per client prefix and worker (0: no limit)");
+  app.add_option("--ntp-rate-burst", ntp_rate_burst, "NTP requests per prefix at once");
+  app.add_option("--ntp-rate-prefix-v4", ntp_rate_prefix_v4, "IPv4 prefix length for NTP rate limits");
+  app.add_option("--ntp-rate-prefix-v6", ntp_rate_prefix_v6, "IPv6 prefix length for NTP rate limits");
+  app.add_option("--log-summary", log_summary,
+                 "seconds between traffic summary lines (0: none; default 60)");
+  app.add_option("--user", user, "user to run as after binding the sockets");
+  app.add_option("--group", group, "group to run as (default: the user's primary group)");
 
   Invocation invocation;
   try {
@@ -391,6 +534,7 @@ Invocation parse_invocation(int argc, char** argv) {
     throw ConfigError("command line", e.what());
   }
 
+  invocation.check_only = check_only;
   Config& config = invocation.config;
   ListenGiven given;
   if (!config_file.empty()) apply_file(config, config_file, given);
@@ -434,11 +578,62 @@ Invocation parse_invocation(int argc, char** argv) {
     config.ntp_workers = static_cast<unsigned>(value);
   }
   if (app.count("--time-source") != 0) config.time_source = parse_time_source("--time-source", time_source);
+  if (app.count("--upstream") != 0) {
+    config.upstreams.clear();
+    for (const auto& text : upstreams) config.upstreams.push_back(parse_upstream_setting("--upstream", text));
+  }
+  if (app.count("--unsync-after") != 0) {
+    config.unsync_after_seconds =
+        parse_bounded("--unsync-after", parse_integer("--unsync-after", unsync_after), 1, 86400, "seconds");
+  }
+  if (app.count("--leap-file") != 0) {
+    if (leap_file.empty()) throw ConfigError("--leap-file", "must not be empty");
+    config.leap_file = leap_file;
+  }
+  if (app.count("--max-error-ms") != 0) {
+    config.max_error_ms =
+        parse_bounded("--max-error-ms", parse_integer("--max-error-ms", max_error_ms), 1, 16000, "ms");
+  }
+  if (app.count("--unsynchronised") != 0) {
+    config.answer_unsynchronised = parse_unsynchronised("--unsynchronised", unsynchronised);
+  }
+  if (app.count("--upstream-ca") != 0) config.upstream_ca = upstream_ca;
+  if (app.count("--interleaved") != 0) config.interleaved = parse_on_off("--interleaved", interleaved);
   if (app.count("--stratum") != 0) {
     config.stratum = parse_stratum("--stratum", parse_integer("--stratum", stratum));
   }
   if (app.count("--refid") != 0) config.reference_id = parse_refid_setting("--refid", refid);
   if (app.count("--log-level") != 0) config.log_level = parse_log_level("--log-level", log_level);
+  auto integer_flag = [&](const char* flag, const std::string& text, std::int64_t low,
+                          std::int64_t high) {
+    return as_u32(flag, parse_integer(flag, text), low, high);
+  };
+  if (app.count("--ke-max-sessions") != 0) {
+    config.ke_max_sessions = integer_flag("--ke-max-sessions", ke_max_sessions, 1, 1000000);
+  }
+  if (app.count("--ke-rate-limit") != 0) {
+    config.ke_rate_limit.rate = integer_flag("--ke-rate-limit", ke_rate_limit, 0, 1000000);
+  }
+  if (app.count("--ke-rate-burst") != 0) {
+    config.ke_rate_limit.burst = integer_flag("--ke-rate-burst", ke_rate_burst, 1, 1000000);
+  }
+  if (app.count("--ntp-rate-limit") != 0) {
+    config.ntp_rate_limit.rate = integer_flag("--ntp-rate-limit", ntp_rate_limit, 0, 10000000);
+  }
+  if (app.count("--ntp-rate-burst") != 0) {
+    config.ntp_rate_limit.burst = integer_flag("--ntp-rate-burst", ntp_rate_burst, 1, 10000000);
+  }
+  if (app.count("--ntp-rate-prefix-v4") != 0) {
+    config.ntp_rate_limit.ipv4_prefix = integer_flag("--ntp-rate-prefix-v4", ntp_rate_prefix_v4, 1, 32);
+  }
+  if (app.count("--ntp-rate-prefix-v6") != 0) {
+    config.ntp_rate_limit.ipv6_prefix = integer_flag("--ntp-rate-prefix-v6", ntp_rate_prefix_v6, 1, 64);
+  }
+  if (app.count("--log-summary") != 0) {
+    config.log_summary_seconds = integer_flag("--log-summary", log_summary, 0, 86400);
+  }
+  if (app.count("--user") != 0) config.user = parse_name("--user", user);
+  if (app.count("--group") != 0) config.group = parse_name("--group", group);
 
   if (!given.ke) {
     config.ke_listen.push_back(*SocketAddress::parse("0.0.0.0:4460"));
@@ -452,6 +647,18 @@ Invocation parse_invocation(int argc, char** argv) {
 }
 
 void validate(const Config& config) {
+  if (config.time_source == TimeSourceKind::Upstream && config.upstreams.empty()) {
+    throw ConfigError("--upstream", "the upstream time source needs at least one --upstream");
+  }
+  if (config.time_source != TimeSourceKind::Upstream && !config.upstreams.empty()) {
+    throw ConfigError("--upstream", "upstreams are only polled with --time-source upstream");
+  }
+  if (config.leap_file && access(config.leap_file->c_str(), R_OK) != 0) {
+    throw ConfigError("--leap-file", "cannot read " + *config.leap_file + ": " + std::strerror(errno));
+  }
+  if (config.upstream_ca && access(config.upstream_ca->c_str(), R_OK) != 0) {
+    throw ConfigError("--upstream-ca", "cannot read " + *config.upstream_ca + ": " + std::strerror(errno));
+  }
   if (config.ke_listen.empty() && config.ntp_listen.empty()) {
     throw ConfigError("--ke-listen", "NTS-KE and NTP are both 'none': nothing left to serve");
   }

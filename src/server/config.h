@@ -10,11 +10,21 @@
 
 #include "core/aead.h"
 #include "core/ntp_packet.h"
+#include "server/rate_limit.h"
 #include "server/socket_address.h"
 
 namespace ntsd::server {
 
-enum class TimeSourceKind { Local };
+enum class TimeSourceKind { Local, Kernel, Upstream };
+
+// One --upstream: an NTP server ntsd polls for the `upstream` time source.
+// "HOST[:PORT]" plain NTP (port 123), "nts:HOST[:KEPORT]" NTS (NTS-KE port 4460).
+struct UpstreamEntry {
+  bool nts = false;
+  std::string host;
+  std::uint16_t port = 123;  // NTP port, or the NTS-KE port with nts
+  bool operator==(const UpstreamEntry&) const = default;
+};
 
 // How NTS-KE picks among several advertised NTP servers.
 enum class ServerChoice {
@@ -47,22 +57,36 @@ struct Config {
   ServerChoice server_choice = ServerChoice::Hash;
   std::optional<std::uint16_t> ntp_port;    // advertised in the NTPv4 Port record
   std::chrono::milliseconds ke_timeout{2000};
+  std::size_t ke_max_sessions = 0;  // 0: sized to the machine (default_ke_max_sessions)
+  RateLimitSettings ke_rate_limit = default_ke_rate_limit();  // new connections per address
   std::vector<core::AeadAlgorithm> aead_preference{core::AeadAlgorithm::AesSivCmac256,
                                                    core::AeadAlgorithm::AesSivCmac512,
                                                    core::AeadAlgorithm::AesSivCmac384};
   // [ntp]
   std::vector<SocketAddress> ntp_listen;  // empty: no NTP (--ntp-listen none)
   unsigned ntp_workers = 1;
+  RateLimitSettings ntp_rate_limit = default_ntp_rate_limit();  // requests per prefix, per worker
   // [time]
   TimeSourceKind time_source = TimeSourceKind::Local;
   std::uint8_t stratum = 10;
   core::ReferenceId reference_id{'L', 'O', 'C', 'L'};
+  std::vector<UpstreamEntry> upstreams;       // --upstream (time source `upstream`)
+  std::uint32_t unsync_after_seconds = 600;   // no good upstream sample for this long: unsynchronised
+  std::optional<std::string> leap_file;       // leap-seconds.list
+  std::uint32_t max_error_ms = 1000;          // kernel maxerror past this: unsynchronised
+  bool answer_unsynchronised = true;          // --unsynchronised answer|drop
+  std::optional<std::string> upstream_ca;     // CA file for nts: upstreams (else the system store)
+  bool interleaved = true;                    // [ntp] interleaved: RFC 9769 interleaved mode
   // [log]
   std::string log_level = "info";
+  std::uint32_t log_summary_seconds = 60;  // traffic summary line interval; 0: none
   // [keys]
   std::optional<std::string> keys_file;  // none: keys in memory only
   std::uint32_t key_rotation_seconds = 86400;
   std::optional<std::uint32_t> keys_kept;  // none: enough for 24 h (keys_kept_or_default)
+  // [process]
+  std::optional<std::string> user;   // switch to it after binding (privileges.h)
+  std::optional<std::string> group;  // none: the user's primary group
 };
 
 // A setting that cannot be used: `setting` names it as the operator wrote it.
@@ -81,6 +105,7 @@ struct Invocation {
   Config config;
   bool exit_now = false;  // --help or --version was printed
   int exit_status = 0;
+  bool check_only = false;  // --check-config: validate, report, exit
 };
 
 // Parses argv and the file it names; throws ConfigError on any bad setting.
@@ -106,5 +131,8 @@ std::uint32_t keys_kept_or_default(const Config& config);
 std::optional<NtpServerEntry> parse_ntp_server(const std::string& text);
 
 std::optional<core::ReferenceId> parse_reference_id(const std::string& text);
+
+// "HOST[:PORT]" (plain NTP, port 123) or "nts:HOST[:KEPORT]" (NTS-KE port 4460).
+std::optional<UpstreamEntry> parse_upstream(const std::string& text);
 
 }  // namespace ntsd::server

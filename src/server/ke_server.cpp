@@ -3,8 +3,12 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ssl.hpp>
+#include <algorithm>
 #include <memory>
 #include <thread>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "core/ke_record.h"
 #include "core/random.h"
@@ -105,7 +109,40 @@ std::uint64_t address_hash(const std::uint8_t* bytes, std::size_t size) {
   return h;
 }
 
+// Releases the session slot admit() took, however the session ends.
+class ActiveSession {
+ public:
+  explicit ActiveSession(std::atomic<std::uint64_t>& active) : active_(active) {}
+  ~ActiveSession() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  ActiveSession(const ActiveSession&) = delete;
+  ActiveSession& operator=(const ActiveSession&) = delete;
+
+ private:
+  std::atomic<std::uint64_t>& active_;
+};
+
+constexpr std::size_t kSessionMemory = 64 * 1024;
+constexpr std::size_t kReservedDescriptors = 128;  // listeners, NTP sockets, key files, logs
+
 }  // namespace
+
+std::size_t default_ke_max_sessions() {
+  std::size_t by_descriptors = 65536;
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    auto limit = static_cast<std::size_t>(files.rlim_cur);
+    by_descriptors = limit > kReservedDescriptors + 16 ? limit - kReservedDescriptors : 16;
+  }
+  std::size_t by_memory = 65536;
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) {
+    // At most an eighth of physical memory for sessions.
+    by_memory = static_cast<std::size_t>(pages) / 8 * static_cast<std::size_t>(page_size) /
+                kSessionMemory;
+  }
+  return std::clamp<std::size_t>(std::min(by_descriptors, by_memory), 16, 65536);
+}
 
 std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, std::size_t count,
                               std::uint64_t turn) {
@@ -125,7 +162,10 @@ std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, st
 
 struct KeServer::Impl {
   Impl(SslCtxPtr tls_ctx, KeServerSettings s, const keys::PublishedKeyring& k)
-      : tls(tls_ctx.release()), settings(std::move(s)), keyring(k) {}
+      : tls(tls_ctx.release()), settings(std::move(s)), keyring(k),
+        connection_limit(settings.rate_limit) {
+    if (settings.max_sessions == 0) settings.max_sessions = default_ke_max_sessions();
+  }
 
   asio::io_context io{1};
   asio::ssl::context tls;  // owns the SSL_CTX
@@ -137,6 +177,7 @@ struct KeServer::Impl {
   core::SystemRandom random;
   LogLimiter session_log{10.0, 50.0};
   std::atomic<std::uint64_t> sessions_answered{0};  // the round-robin turn
+  RateLimiter connection_limit;  // per client address; only the io thread uses it
 
   void bind() {
     for (const auto& address : settings.listen) {
@@ -165,8 +206,35 @@ struct KeServer::Impl {
         continue;
       }
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      if (!admit(socket)) continue;
       asio::co_spawn(io, session(std::move(socket)), asio::detached);
     }
+  }
+
+  // Whether a just-accepted connection gets a session: not when max_sessions are
+  // open, nor when its address is over the connection rate limit. A refused one
+  // is reset at once (no TLS, no TIME_WAIT left here), counted, never logged per
+  // connection.
+  bool admit(tcp::socket& socket) {
+    std::atomic<std::uint64_t>* refused = nullptr;
+    if (counters.active.load(std::memory_order_relaxed) >= settings.max_sessions) {
+      refused = &counters.refused_busy;
+    } else if (connection_limit.settings().enabled()) {
+      asio::error_code ec;
+      auto peer = socket.remote_endpoint(ec);
+      if (!ec && connection_limit.check(peer.data()) != RateVerdict::Allow) {
+        refused = &counters.refused_rate;
+      }
+    }
+    if (refused == nullptr) {
+      counters.active.fetch_add(1, std::memory_order_relaxed);  // released by ActiveSession
+      return true;
+    }
+    refused->fetch_add(1, std::memory_order_relaxed);
+    asio::error_code ignored;
+    socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    socket.close(ignored);
+    return false;
   }
 
   // Mints the cookies and builds the response for a decided request.
@@ -208,6 +276,7 @@ struct KeServer::Impl {
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
+    ActiveSession active(counters.active);
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto peer_address = from_endpoint(socket.remote_endpoint(ignored));

@@ -14,6 +14,7 @@
 #include "core/ke_negotiation.h"
 #include "keys/published_keyring.h"
 #include "server/config.h"
+#include "server/rate_limit.h"
 #include "server/socket_address.h"
 #include "server/tls_server_context.h"
 
@@ -32,7 +33,18 @@ struct KeServerSettings {
   std::chrono::milliseconds timeout{2000};
   // RFC 8915 §4 asks servers to accept requests of at least 1024 bytes.
   std::size_t max_request_length = 16 * 1024;
+  // Sessions open at once (TLS handshake to close); a connection beyond it is
+  // closed at once. 0: default_ke_max_sessions().
+  std::size_t max_sessions = 0;
+  // New connections per client address (server/rate_limit.h); over it the
+  // connection is closed at once. Disabled unless rate_limit.rate > 0.
+  RateLimitSettings rate_limit;
 };
+
+// Concurrent NTS-KE sessions this machine can hold: bounded by the descriptors
+// left under RLIMIT_NOFILE and by a share of physical memory (about 64 KiB per
+// session), between 16 and 65536.
+std::size_t default_ke_max_sessions();
 
 struct KeServerCounters {
   std::atomic<std::uint64_t> accepted{0};
@@ -43,6 +55,9 @@ struct KeServerCounters {
   std::atomic<std::uint64_t> negotiation_failed{0};  // empty Next Protocol or AEAD
   std::atomic<std::uint64_t> timeout{0};
   std::atomic<std::uint64_t> closed_early{0};
+  std::atomic<std::uint64_t> refused_busy{0};  // max_sessions reached
+  std::atomic<std::uint64_t> refused_rate{0};  // over the per-address rate limit
+  std::atomic<std::uint64_t> active{0};        // sessions open now
 };
 
 // Which of `count` (> 0) NTP servers a session gets. Hash: a hash of the client's

@@ -8,11 +8,14 @@
 
 #include "core/cookie.h"
 #include "core/random.h"
+#include "keys/key_file.h"
 #include "keys/key_service.h"
 #include "server/config.h"
 #include "server/ke_server.h"
 #include "server/log.h"
 #include "server/ntp_server.h"
+#include "server/privileges.h"
+#include "server/systemd_notify.h"
 #include "server/time_source.h"
 #include "server/tls_server_context.h"
 
@@ -23,11 +26,7 @@ using namespace ntsd;
 constexpr int kExitConfigError = 2;
 
 std::unique_ptr<server::TimeSource> make_time_source(const server::Config& config) {
-  switch (config.time_source) {
-    case server::TimeSourceKind::Local:
-      return std::make_unique<server::LocalTimeSource>(config.stratum, config.reference_id);
-  }
-  return nullptr;
+  return std::make_unique<server::TimeSource>(config);
 }
 
 core::KeServerPolicy make_policy(const server::Config& config) {
@@ -42,9 +41,82 @@ std::string describe(const server::AdvertisedNtpServer& server) {
   return text;
 }
 
+// One line per interval with what happened since the last (only when something
+// did): what floods would otherwise write one line per packet for.
+struct TrafficTotals {
+  std::uint64_t ke_accepted = 0, ke_ok = 0, ke_failed = 0, ke_refused = 0;
+  std::uint64_t ntp_answered = 0, ntp_nak = 0, ntp_dropped = 0, ntp_rate_kissed = 0,
+                ntp_rate_dropped = 0;
+  bool operator==(const TrafficTotals&) const = default;
+};
+
+TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer* ntp) {
+  TrafficTotals t;
+  if (ke) {
+    const auto& c = ke->counters();
+    t.ke_accepted = c.accepted.load();
+    t.ke_ok = c.ok.load();
+    t.ke_failed = c.tls_failed.load() + c.no_alpn.load() + c.error_response.load() +
+                  c.negotiation_failed.load() + c.timeout.load() + c.closed_early.load();
+    t.ke_refused = c.refused_busy.load() + c.refused_rate.load();
+  }
+  if (ntp) {
+    auto c = ntp->counters();
+    for (std::size_t r = 0; r < server::kReasonCount; ++r) {
+      auto reason = static_cast<core::Reason>(r);
+      std::uint64_t n = c.plain[r] + c.nts[r];
+      core::Decision answered{core::Action::Respond, core::RequestKind::Nts, reason};
+      if (reason == core::Reason::Answered) {
+        t.ntp_answered += n;
+      } else if (reason == core::Reason::RateLimited) {
+        t.ntp_rate_kissed += n;
+      } else if (answered.is_nak()) {
+        t.ntp_nak += n;
+      } else {
+        t.ntp_dropped += n;
+      }
+    }
+    t.ntp_rate_dropped = c.rate_limited_dropped;
+  }
+  return t;
+}
+
+void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned seconds) {
+  if (now == before) return;
+  spdlog::info(
+      "last {} s: NTS-KE {} connections, {} ok, {} failed, {} refused (busy or rate); "
+      "NTP {} answered, {} NTS NAKs, {} dropped, rate limit: {} dropped, {} RATE kisses",
+      seconds, now.ke_accepted - before.ke_accepted, now.ke_ok - before.ke_ok,
+      now.ke_failed - before.ke_failed, now.ke_refused - before.ke_refused,
+      now.ntp_answered - before.ntp_answered, now.ntp_nak - before.ntp_nak,
+      now.ntp_dropped - before.ntp_dropped, now.ntp_rate_dropped - before.ntp_rate_dropped,
+      now.ntp_rate_kissed - before.ntp_rate_kissed);
+}
+
+// --check-config: everything start-up would check, without binding or writing.
+int check_config(const server::Config& config) {
+  server::validate(config);
+  if (!config.ke_listen.empty()) {
+    server::make_tls_server_context(config.certificate_file, config.private_key_file);
+  }
+  if (config.keys_file) {
+    auto state = keys::read_key_file(*config.keys_file);
+    if (state && state->rotation_seconds != config.key_rotation_seconds) {
+      throw server::ConfigError("--key-rotation",
+                                std::to_string(config.key_rotation_seconds) + " s, but " +
+                                    *config.keys_file + " was made for " +
+                                    std::to_string(state->rotation_seconds) + " s");
+    }
+  }
+  std::cout << "ntsd: configuration OK\n";
+  return 0;
+}
+
 int serve(const server::Config& config) {
   server::validate(config);
   server::init_logging(config.log_level);
+  auto privilege_target = server::resolve_privilege_target(config.user, config.group);
+  server::raise_descriptor_limit();
 
   // Signals are taken by sigwait below, never delivered to a worker thread.
   sigset_t signals;
@@ -76,12 +148,25 @@ int serve(const server::Config& config) {
     settings.ntp_servers = server::advertised_ntp_servers(config);
     settings.server_choice = config.server_choice;
     settings.timeout = config.ke_timeout;
+    settings.max_sessions = config.ke_max_sessions;
+    settings.rate_limit = config.ke_rate_limit;
     ke = std::make_unique<server::KeServer>(std::move(tls), std::move(settings), keyring);
   }
   std::unique_ptr<server::NtpServer> ntp;
   if (!config.ntp_listen.empty()) {
-    ntp = std::make_unique<server::NtpServer>(config.ntp_listen, config.ntp_workers, *time_source,
-                                              keyring);
+    ntp = std::make_unique<server::NtpServer>(config.ntp_listen, config.ntp_workers,
+                                              time_source->published(), keyring,
+                                              config.ntp_rate_limit, config.interleaved);
+  }
+
+  // Every socket is bound and every key read: drop to the configured user.
+  if (privilege_target) {
+    if (config.keys_file) server::hand_over_key_file(*config.keys_file, *privilege_target);
+    server::drop_privileges(*privilege_target);
+    if (config.keys_file) server::check_key_directory_writable(*config.keys_file, *privilege_target);
+    spdlog::info("running as user {} (uid {}), group {} (gid {}), without capabilities",
+                 privilege_target->user, privilege_target->uid, privilege_target->group,
+                 privilege_target->gid);
   }
 
   if (ke) {
@@ -108,17 +193,33 @@ int serve(const server::Config& config) {
   } else {
     spdlog::info("NTP disabled (--ntp-listen none): serving NTS-KE only");
   }
-  spdlog::info("time source {}: stratum {}", time_source->name(), config.stratum);
+  spdlog::info("time source {}; interleaved mode {}", time_source->name(),
+               config.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service.describe());
 
+  time_source->start();  // publishes the first clock state before any worker runs
   if (ke) ke->start();
   if (ntp) ntp->start();
   key_service.start();
   spdlog::info("ready");
+  if (!server::notify_systemd("READY=1")) spdlog::warn("could not notify systemd of readiness");
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  TrafficTotals reported = traffic_totals(ke.get(), ntp.get());
+  for (;;) {
+    if (config.log_summary_seconds == 0) {
+      sigwait(&signals, &signal);
+      break;
+    }
+    timespec interval{static_cast<time_t>(config.log_summary_seconds), 0};
+    signal = sigtimedwait(&signals, nullptr, &interval);
+    if (signal > 0) break;
+    auto now = traffic_totals(ke.get(), ntp.get());
+    log_traffic(now, reported, config.log_summary_seconds);
+    reported = now;
+  }
   spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  server::notify_systemd("STOPPING=1");
   key_service.stop();
   if (ke) ke->stop();
   if (ntp) ntp->stop();
@@ -133,7 +234,17 @@ int serve(const server::Config& config) {
     std::uint64_t nts_answered = c.nts[static_cast<std::size_t>(core::Reason::Answered)];
     std::uint64_t plain_answered = c.plain[static_cast<std::size_t>(core::Reason::Answered)];
     spdlog::info("NTP requests answered: {} NTS, {} plain", nts_answered, plain_answered);
+    auto gap = ntp->transmit_gap();
+    spdlog::info("NTP interleaved answers: {}; kernel transmit timestamps: {} matched, {} unmatched; "
+                 "transmit gap (kernel software TX - written transmit timestamp): median {:.1f} us, "
+                 "p99 {:.1f} us over {} responses",
+                 c.interleaved, c.tx_timestamps, c.tx_timestamps_unmatched, gap.median_seconds * 1e6,
+                 gap.p99_seconds * 1e6, gap.count);
+    if (c.unsynchronised_dropped != 0) {
+      spdlog::info("NTP requests dropped while unsynchronised: {}", c.unsynchronised_dropped);
+    }
   }
+  time_source->stop();
   return 0;
 }
 
@@ -143,6 +254,7 @@ int main(int argc, char** argv) {
   try {
     auto invocation = server::parse_invocation(argc, argv);
     if (invocation.exit_now) return invocation.exit_status;
+    if (invocation.check_only) return check_config(invocation.config);
     return serve(invocation.config);
   } catch (const server::ConfigError& error) {
     std::cerr << "ntsd: " << error.what() << '\n';

@@ -1,34 +1,76 @@
 // What ntsd tells clients about its clock. ntsd never steers the clock: a time
 // source only describes the system clock that another daemon keeps right.
+//
+// The service measures the clock's precision at start, runs the configured
+// source (local, kernel or upstream; see docs/configuration.md#time-sources),
+// applies the leap-seconds file, and publishes an immutable
+// timesource::ClockState about once a second (and after every upstream
+// sample). NTP workers read it per batch without waiting (time/published.h).
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
-#include "core/ntp_handler.h"
+#include "server/config.h"
+#include "time/clock_state.h"
+#include "time/leap_file.h"
+#include "time/upstream.h"
 
 namespace ntsd::server {
 
+class UpstreamPoller;
+
 class TimeSource {
  public:
-  virtual ~TimeSource() = default;
-  // The header fields for responses sent at about `now`. Called from every NTP
-  // worker: implementations are thread-safe.
-  [[nodiscard]] virtual core::ServerClock describe(core::NtpTimestamp now) const = 0;
-  [[nodiscard]] virtual std::string name() const = 0;
-};
+  // Measures precision, loads the leap file (a bad one is a ConfigError naming
+  // --leap-file). Nothing runs until start().
+  explicit TimeSource(const Config& config);
+  ~TimeSource();
+  TimeSource(const TimeSource&) = delete;
+  TimeSource& operator=(const TimeSource&) = delete;
 
-// `local`: a configured stratum and reference id, leap indicator 0. Nothing
-// vouches for the clock; it is for labs, tests, and hosts whose clock another
-// daemon disciplines and that accept its word.
-class LocalTimeSource final : public TimeSource {
- public:
-  LocalTimeSource(std::uint8_t stratum, core::ReferenceId reference_id);
-  [[nodiscard]] core::ServerClock describe(core::NtpTimestamp now) const override;
-  [[nodiscard]] std::string name() const override { return "local"; }
+  void start();
+  void stop();
+
+  [[nodiscard]] const timesource::PublishedClock& published() const { return published_; }
+  [[nodiscard]] std::string name() const;
+  [[nodiscard]] std::int8_t precision() const { return precision_; }
+
+  // Called by the pollers (any thread).
+  void add_upstream_sample(std::size_t index, const timesource::UpstreamSample& sample,
+                           const core::ReferenceId& reference_id);
 
  private:
-  core::ServerClock clock_;
+  void run();
+  void update();  // computes and publishes the state for now
+  timesource::ClockState compute(core::NtpTimestamp now);
+  void apply_leap_file(timesource::ClockState& state, core::NtpTimestamp now);
+  void log_transition(const timesource::ClockState& state, core::NtpTimestamp now);
+
+  Config config_;
+  std::int8_t precision_ = -20;
+  std::optional<timesource::LeapTable> leap_table_;
+  bool leap_expiry_logged_ = false;
+  timesource::PublishedClock published_;
+
+  std::mutex mutex_;  // guards selector_ and the logging state below
+  std::optional<timesource::UpstreamSelector> selector_;
+  std::vector<std::string> upstream_names_;
+  std::vector<std::string> upstream_errors_;  // the last failure of each, "" when answering
+  std::optional<bool> was_synchronised_;
+  std::optional<std::size_t> was_selected_;
+  core::LeapIndicator was_leap_ = core::LeapIndicator::NoWarning;
+  std::string last_kernel_reason_;
+
+  std::vector<std::unique_ptr<UpstreamPoller>> pollers_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace ntsd::server

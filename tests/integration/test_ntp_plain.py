@@ -25,7 +25,9 @@ class PlainNtpTest(NtsdTestCase):
 
     def setUp(self):
         super().setUp()
-        self.ntsd = self.start_ntsd()
+        # Every packet here comes from 127.0.0.1: no per-prefix rate limit (see
+        # test_hostile_floods.py for it).
+        self.ntsd = self.start_ntsd(extra=["--ntp-rate-limit", "0"])
 
     def _assert_good_reply(self, req, reply, version):
         self.assertIsNotNone(reply, "no answer to an NTPv%d client packet" % version)

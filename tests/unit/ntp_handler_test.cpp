@@ -275,14 +275,15 @@ class NtpHandlerTest : public ::testing::Test {
 TEST(ReasonNames, AreDistinctSnakeCase) {
   std::set<std::string> names;
   for (int r = static_cast<int>(Reason::Answered);
-       r <= static_cast<int>(Reason::AuthenticatorFailed); ++r) {
+       r <= static_cast<int>(Reason::RateLimited); ++r) {
     const std::string name(reason_name(static_cast<Reason>(r)));
     EXPECT_FALSE(name.empty());
     EXPECT_NE(name, "unknown");
     for (char c : name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << name;
     names.insert(name);
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(Reason::AuthenticatorFailed) + 1);
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(Reason::RateLimited) + 1);
+  EXPECT_EQ(reason_name(Reason::RateLimited), "rate_limited");
   EXPECT_EQ(reason_name(Reason::Answered), "answered");
   EXPECT_EQ(reason_name(Reason::TooShort), "too_short");
   EXPECT_EQ(reason_name(Reason::AuthenticatorFailed), "authenticator_failed");
@@ -290,7 +291,7 @@ TEST(ReasonNames, AreDistinctSnakeCase) {
 }
 
 TEST(DecisionIsNak, OnlyForRespondedCookieAndAuthenticatorFailures) {
-  for (int r = 0; r <= static_cast<int>(Reason::AuthenticatorFailed); ++r) {
+  for (int r = 0; r <= static_cast<int>(Reason::RateLimited); ++r) {
     const auto reason = static_cast<Reason>(r);
     const bool nak_reason =
         reason == Reason::MalformedCookie || reason == Reason::UnknownCookieKey ||
@@ -1154,6 +1155,135 @@ TEST_F(NtpHandlerTest, MutatedRequestsNeverGetALongerAnswer) {
   EXPECT_GT(seen[static_cast<std::size_t>(Reason::AuthenticatorFailed)], 0U);
   EXPECT_GT(seen[static_cast<std::size_t>(Reason::MalformedExtensionField)], 0U);
   EXPECT_GT(seen[static_cast<std::size_t>(Reason::TooShort)], 0U);
+}
+
+
+// ---------------------------------------------------------------- RATE kiss
+
+class RateKissTest : public NtpHandlerTest {
+ protected:
+  Bytes kiss(ByteView request, Decision* decision) {
+    const Decision d =
+        prepare_response(request, kServerRx, clock_, keyring_, random_, pending_, Reply::RateKiss);
+    *decision = d;
+    if (d.action != Action::Respond) return {};
+    Bytes out(kMaxNtpPacketLength, 0xCC);
+    const std::size_t n = complete_response(pending_, kServerTx, out);
+    EXPECT_GT(n, 0U);
+    EXPECT_LE(n, request.size());
+    out.resize(n);
+    return out;
+  }
+};
+
+TEST_F(RateKissTest, PlainRequestGetsABareRateKiss) {
+  for (std::uint8_t version : {std::uint8_t{3}, std::uint8_t{4}}) {
+    const Bytes request = header(version, NtpMode::Client, kClientTx, 6);
+    Decision d;
+    const Bytes response = kiss(request, &d);
+    EXPECT_EQ(d.action, Action::Respond);
+    EXPECT_EQ(d.kind, RequestKind::Plain);
+    EXPECT_EQ(d.reason, Reason::RateLimited);
+    EXPECT_FALSE(d.is_nak());
+    ASSERT_EQ(response.size(), kNtpHeaderLength);
+    auto h = NtpHeader::parse(response);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->leap, LeapIndicator::Unsynchronized);
+    EXPECT_EQ(h->stratum, 0);
+    EXPECT_EQ(h->reference_id, kRefIdRateKiss);
+    EXPECT_EQ(h->mode, NtpMode::Server);
+    EXPECT_EQ(h->version, version);
+    EXPECT_EQ(h->poll, 7);  // one step longer than the client's
+    EXPECT_EQ(h->origin_time, kClientTx);
+  }
+}
+
+TEST_F(RateKissTest, PollHintIsBounded) {
+  Decision d;
+  auto low = NtpHeader::parse(kiss(header(4, NtpMode::Client, kClientTx, -3), &d));
+  ASSERT_TRUE(low.has_value());
+  EXPECT_EQ(low->poll, 4);
+  auto high = NtpHeader::parse(kiss(header(4, NtpMode::Client, kClientTx, 40), &d));
+  ASSERT_TRUE(high.has_value());
+  EXPECT_EQ(high->poll, 17);
+}
+
+TEST_F(RateKissTest, NtsRequestGetsAnAuthenticatedRateKissWithoutCookies) {
+  Session s = session();
+  const Bytes request = nts_request(s, {{kPlaceholder, Bytes(s.cookie.size(), 0)}});
+  Decision d;
+  const Bytes response = kiss(request, &d);
+  EXPECT_EQ(d.action, Action::Respond);
+  EXPECT_EQ(d.kind, RequestKind::Nts);
+  EXPECT_EQ(d.reason, Reason::RateLimited);
+  EXPECT_EQ(pending_.cookie_count(), 0U);
+  EXPECT_LT(response.size(), request.size());
+
+  auto h = NtpHeader::parse(response);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->stratum, 0);
+  EXPECT_EQ(h->reference_id, kRefIdRateKiss);
+  EXPECT_EQ(h->origin_time, kClientTx);
+  auto fields = parse_extension_fields(response, kNtpHeaderLength);
+  ASSERT_TRUE(fields.ok());
+  ASSERT_EQ(fields.count, 2U);
+  EXPECT_EQ(fields.fields[0].type, kUid);
+  EXPECT_TRUE(std::equal(response.begin() + 48, response.begin() + 48 + 36, request.begin() + 48));
+  const ExtensionField& auth = fields.fields[1];
+  EXPECT_EQ(auth.type, kAuth);
+  NtsAuthenticatorParts parts;
+  ASSERT_EQ(parse_nts_authenticator(auth.body, parts), NtsAuthenticatorError::None);
+  EXPECT_EQ(parts.ciphertext.size(), kAeadTagLength);  // nothing encrypted: no cookies
+  std::array<std::uint8_t, 1> unused{};
+  EXPECT_TRUE(s.s2c->open(parts.nonce, ByteView(response).first(auth.offset), parts.ciphertext,
+                          unused.data()));
+  // Any change to the header breaks the seal: the kiss is authenticated.
+  Bytes forged = response;
+  forged[1] = 3;
+  EXPECT_FALSE(s.s2c->open(parts.nonce, ByteView(forged).first(auth.offset), parts.ciphertext,
+                           unused.data()));
+}
+
+TEST_F(RateKissTest, WhatWouldBeANakIsDropped) {
+  const CookieKey stranger = make_cookie_key(99, 0x99);
+  Session unknown = make_session(AeadAlgorithm::AesSivCmac256, stranger, random_);
+  Decision d;
+  EXPECT_TRUE(kiss(nts_request(unknown), &d).empty());
+  EXPECT_EQ(d.action, Action::Ignore);
+  EXPECT_EQ(d.reason, Reason::UnknownCookieKey);
+  EXPECT_FALSE(d.is_nak());
+
+  Session s = session();
+  Bytes tampered = nts_request(s);
+  tampered.back() ^= 1;
+  EXPECT_TRUE(kiss(tampered, &d).empty());
+  EXPECT_EQ(d.action, Action::Ignore);
+  EXPECT_EQ(d.reason, Reason::AuthenticatorFailed);
+}
+
+TEST_F(RateKissTest, MalformedRequestsAreStillDropped) {
+  Decision d;
+  EXPECT_TRUE(kiss(Bytes(47, 0x23), &d).empty());
+  EXPECT_EQ(d.reason, Reason::TooShort);
+  EXPECT_TRUE(kiss(header(4, NtpMode::Server), &d).empty());
+  EXPECT_EQ(d.reason, Reason::NotClientMode);
+  EXPECT_TRUE(kiss(header(2), &d).empty());
+  EXPECT_EQ(d.reason, Reason::UnsupportedVersion);
+}
+
+TEST_F(RateKissTest, NormalReplyAfterAKissIsUnaffected) {
+  Session s = session();
+  Decision d;
+  kiss(nts_request(s), &d);
+  ASSERT_EQ(d.reason, Reason::RateLimited);
+  const Bytes request = nts_request(s);
+  const Bytes response = handle(request, &d);
+  EXPECT_EQ(d.reason, Reason::Answered);
+  EXPECT_EQ(response.size(), request.size());
+  auto h = NtpHeader::parse(response);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->stratum, 2);
+  EXPECT_EQ(h->reference_id, clock_.reference_id);
 }
 
 }  // namespace
