@@ -2,6 +2,8 @@
 // An interface so that tests can make every output reproducible.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -18,6 +20,24 @@ class RandomSource {
 class SystemRandom final : public RandomSource {
  public:
   void fill(std::span<std::uint8_t> out) override;
+};
+
+// SystemRandom drawn in blocks: one RAND_bytes call serves many requests, which
+// matters on the NTP path (two draws per NTS response). Bytes are wiped as they
+// are handed out. Not thread-safe: one per worker.
+class BufferedRandom final : public RandomSource {
+ public:
+  BufferedRandom() = default;
+  BufferedRandom(const BufferedRandom&) = delete;
+  BufferedRandom& operator=(const BufferedRandom&) = delete;
+  ~BufferedRandom() override;
+  void fill(std::span<std::uint8_t> out) override;
+
+ private:
+  static constexpr std::size_t kBlockSize = 4096;
+  std::array<std::uint8_t, kBlockSize> block_{};
+  std::size_t next_ = kBlockSize;  // empty until the first draw
+  SystemRandom source_;
 };
 
 }  // namespace ntsd::core

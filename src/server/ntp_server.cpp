@@ -387,7 +387,7 @@ class NtpServer::Worker {
   UniqueFd stop_fd_;
   RateLimiter rate_limiter_;
   std::unique_ptr<Buffers> buffers_;
-  core::SystemRandom random_;
+  core::BufferedRandom random_;
   LogLimiter reject_log_{10.0, 50.0};
   LogLimiter send_log_{1.0, 5.0};
   std::array<std::atomic<std::uint64_t>, kReasonCount> plain_{};
