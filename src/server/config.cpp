@@ -4,9 +4,11 @@
 #include "keys/ratchet.h"
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <iostream>
@@ -678,6 +680,13 @@ void validate(const Config& config) {
                                             "' is not a host name or address (printable ASCII, at most 255)");
     }
   }
+}
+
+unsigned default_ntp_workers() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  int count = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  return static_cast<unsigned>(std::clamp(count, 1, 256));
 }
 
 std::optional<std::uint16_t> advertised_ntp_port(const Config& config) {

@@ -47,6 +47,9 @@ struct AdvertisedNtpServer {
   bool operator==(const AdvertisedNtpServer&) const = default;
 };
 
+// One NTP worker per CPU this process may run on (at least 1, at most 256).
+unsigned default_ntp_workers();
+
 struct Config {
   // [tls]
   std::string certificate_file;
@@ -64,7 +67,7 @@ struct Config {
                                                    core::AeadAlgorithm::AesSivCmac384};
   // [ntp]
   std::vector<SocketAddress> ntp_listen;  // empty: no NTP (--ntp-listen none)
-  unsigned ntp_workers = 1;
+  unsigned ntp_workers = default_ntp_workers();  // one per CPU
   RateLimitSettings ntp_rate_limit = default_ntp_rate_limit();  // requests per prefix, per worker
   // [time]
   TimeSourceKind time_source = TimeSourceKind::Local;
