@@ -65,7 +65,9 @@ class ChronyXleaveTest(NtsdTestCase):
         return int(m.group(1))
 
     def test_xleave_reaches_interleaved_mode_with_nts(self):
-        ntsd = self.start_ntsd()
+        # Two workers: chrony's requests must keep reaching the one that holds the
+        # previous exchange.
+        ntsd = self.start_ntsd(extra=["--ntp-workers", "2"])
         modes, chronyd = self.run_chrony_xleave(ntsd)
         self.assertGreaterEqual(len(modes), 3, "chrony measured nothing:\n%s" % chronyd.logs())
         self.assertGreaterEqual(modes.count("I"), 3, "no interleaved measurements: %r" % modes)
