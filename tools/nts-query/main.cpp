@@ -263,13 +263,17 @@ struct AnswerCheck {
   std::size_t hits = 0;
 };
 
+enum AnswerCheckIndex : std::size_t { kLeap, kStratum, kDispersion, kReference, kOffset };
+
+// Only authenticated answers count; a kiss-o'-death (stratum 0 with a code) already
+// failed its exchange.
 std::vector<Warning> answer_warnings(const std::vector<NtpExchangeResult>& exchanges) {
   std::vector<AnswerCheck> checks{{"unsynchronised", {}, 0},
                                   {"unsynchronised", {}, 0},
                                   {"unsynchronised", {}, 0},
                                   {"unsynchronised", {}, 0},
                                   {"clock_offset", {}, 0}};
-  auto hit = [&](std::size_t index, std::string message) {
+  auto hit = [&](AnswerCheckIndex index, std::string message) {
     if (checks[index].hits++ == 0) checks[index].first_message = std::move(message);
   };
   std::size_t answered = 0;
@@ -278,29 +282,30 @@ std::vector<Warning> answer_warnings(const std::vector<NtpExchangeResult>& excha
     ++answered;
     const auto& s = *e.sample;
     if (s.leap == ntsd::core::LeapIndicator::Unsynchronized) {
-      hit(0, "server is unsynchronised: leap indicator 3");
+      hit(kLeap, "server is unsynchronised: leap indicator 3");
     }
     if (s.stratum == 0 || s.stratum >= kUnsynchronisedStratum) {
-      hit(1, fmt::format("server is unsynchronised: stratum {}", s.stratum));
+      hit(kStratum, fmt::format("server is unsynchronised: stratum {}", s.stratum));
     }
     if (s.root_dispersion > kMaxRootDispersion) {
-      hit(2, fmt::format("server's root dispersion {:.3f} s exceeds {} s", s.root_dispersion,
-                         kMaxRootDispersion));
+      hit(kDispersion, fmt::format("server's root dispersion {:.3f} s exceeds {} s",
+                                   s.root_dispersion, kMaxRootDispersion));
     }
     if (s.reference_time.raw == 0) {
-      hit(3, "server's reference timestamp is zero (never synchronised)");
+      hit(kReference, "server's reference timestamp is zero (never synchronised)");
     } else {
       double age = ntsd::client::ntp_difference(s.reference_time, s.transmit_time);
       if (age > kMaxReferenceAge) {
-        hit(3, fmt::format("server's reference timestamp is {:.0f} s older than its transmit "
-                           "timestamp (more than {} s)",
-                           age, kMaxReferenceAge));
+        hit(kReference,
+            fmt::format("server's reference timestamp is {:.0f} s older than its transmit "
+                        "timestamp (more than {} s)",
+                        age, kMaxReferenceAge));
       }
     }
     if (std::abs(s.offset) > kMaxOffset) {
-      hit(4, fmt::format("clock offset {:+.6f} s exceeds {} s: the server's clock or this "
-                         "host's is wrong",
-                         s.offset, kMaxOffset));
+      hit(kOffset, fmt::format("clock offset {:+.6f} s exceeds {} s: the server's clock or this "
+                               "host's is wrong",
+                               s.offset, kMaxOffset));
     }
   }
   std::vector<Warning> out;
