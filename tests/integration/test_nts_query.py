@@ -9,8 +9,8 @@ certificate fails cleanly with exit status 1 and one "nts-query: ..." line.
 
 Operator output: every stage (DNS, TCP, TLS, NTS-KE, first NTP exchange) is timed; the
 certificate chain is reported as the openssl CLI reads the certificate file (subject,
-issuer, SAN, validity, days to expiry, key, signature algorithm); a certificate expiring
-within 14 days raises a warning (exit status still 0; 3 with --fail-on-warning); answers
+issuer, SAN, validity, days to expiry, key, signature algorithm), every certificate of a
+leaf + intermediate chain in order; a certificate expiring within 14 days raises a warning (exit status still 0; 3 with --fail-on-warning); answers
 from an ntsd serving unsynchronised (LI 3, stratum 16) raise an "unsynchronised" warning,
 answers from a normal ntsd raise none.
 """
@@ -214,6 +214,73 @@ class NtsQueryTest(NtsdTestCase):
         res = self.nts_query(target, "--json", "--timeout", "5", "--fail-on-warning")
         self.assertEqual(res.returncode, 3, (res.stdout, res.stderr))
         self.assertIs(json.loads(res.stdout)["ok"], True, res.stdout)
+
+    def test_chain_with_intermediate(self):
+        # root CA (trusted by the client) -> intermediate -> leaf; ntsd sends leaf + intermediate.
+        d = os.path.join(self.tmp, "pki")
+        os.makedirs(d)
+        p = lambda name: os.path.join(d, name)
+
+        def openssl(*args):
+            res = subprocess.run(["openssl"] + list(args), capture_output=True, text=True,
+                                 timeout=60)
+            self.assertEqual(res.returncode, 0, res.stderr)
+
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes"]
+        openssl("req", "-x509", *ec, "-keyout", p("root.key"), "-out", p("root.pem"),
+                "-days", "30", "-subj", "/CN=Test Root", "-addext",
+                "basicConstraints=critical,CA:TRUE")
+        openssl("req", "-new", *ec, "-keyout", p("int.key"), "-out", p("int.csr"),
+                "-subj", "/CN=Test Intermediate")
+        with open(p("int.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:TRUE,pathlen:0\n"
+                    "keyUsage=critical,keyCertSign,cRLSign\n")
+        openssl("x509", "-req", "-in", p("int.csr"), "-CA", p("root.pem"), "-CAkey",
+                p("root.key"), "-CAcreateserial", "-out", p("int.pem"), "-days", "12",
+                "-sha384", "-extfile", p("int.ext"))
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", p("leaf.key"), "-out", p("leaf.csr"),
+                "-subj", "/CN=localhost")
+        with open(p("leaf.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                    "basicConstraints=critical,CA:FALSE\n"
+                    "extendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", p("leaf.csr"), "-CA", p("int.pem"), "-CAkey",
+                p("int.key"), "-CAcreateserial", "-out", p("leaf.pem"), "-days", "10",
+                "-sha256", "-extfile", p("leaf.ext"))
+        with open(p("fullchain.pem"), "w") as f:
+            for name in ("leaf.pem", "int.pem"):
+                with open(p(name)) as part:
+                    f.write(part.read())
+        self.cert, self.key = p("fullchain.pem"), p("leaf.key")
+        ntsd = self.start_ntsd()
+        target = "127.0.0.1:%d" % ntsd.ke_port
+        before = time.time()
+        res = self.nts_query(target, "--json", "--timeout", "5", ca=p("root.pem"))
+        after = time.time()
+        self.assertEqual(res.returncode, 0, (res.stdout, res.stderr))
+        doc = json.loads(res.stdout)
+        chain = doc["ke"]["certificates"]
+        self.assertEqual([c["subject"] for c in chain], ["CN=localhost", "CN=Test Intermediate"])
+        self.assertEqual([c["issuer"] for c in chain], ["CN=Test Intermediate", "CN=Test Root"])
+        self.assertEqual([c["key"] for c in chain], ["EC P-256", "EC P-384"])
+        for c, pem in zip(chain, ("leaf.pem", "int.pem")):
+            facts = cert_facts(p(pem))
+            self.assertEqual(c["signature_algorithm"], facts["signature_algorithm"], c)
+            self.assertEqual(c["not_after"], facts["not_after_iso"], c)
+            self.assertTrue(days_left(facts["not_after"], after) <= c["days_left"] <=
+                            days_left(facts["not_after"], before), (c, facts))
+        self.assertEqual(chain[1]["dns_names"], [], chain)
+        # Both expire within 14 days: one warning each, the leaf first.
+        messages = [w["message"] for w in doc["warnings"] if w["kind"] == "certificate_expiry"]
+        self.assertEqual(len(messages), 2, doc["warnings"])
+        self.assertTrue(messages[0].startswith("server certificate (CN=localhost)"), messages)
+        self.assertTrue(messages[1].startswith("certificate 2 in the chain (CN=Test "
+                                               "Intermediate)"), messages)
+        res = self.nts_query(target, "--timeout", "5", ca=p("root.pem"))
+        self.assertEqual(res.returncode, 0, (res.stdout, res.stderr))
+        self.assertRegex(res.stdout, r"(?m)^Certificate 1/2: +CN=localhost$")
+        self.assertRegex(res.stdout, r"(?m)^Certificate 2/2: +CN=Test Intermediate$")
 
     def test_unsynchronised_server_warns(self):
         # ntsd with an upstream nobody answers serves LI 3, stratum 16 (0 on the wire).
