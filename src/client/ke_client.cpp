@@ -92,7 +92,11 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
   }
 
   auto start = Clock::now();
-  TcpConnection tcp = connect_tcp(options.host, options.port, options.timeout);
+  auto addresses = resolve(options.host, options.port, SOCK_STREAM);
+  session.timings.dns = since(start);
+
+  start = Clock::now();
+  TcpConnection tcp = connect_tcp(addresses, options.timeout);
   session.peer_address = tcp.peer.ip_string();
   session.timings.connect = since(start);
 
@@ -114,11 +118,13 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
   session.tls_version = tls.version();
   session.tls_cipher = tls.cipher();
   session.alpn = tls.alpn();
-  if (auto cert = tls.peer_certificate()) {
-    session.certificate_subject = cert->subject;
-    if (!cert->not_after.empty()) {
-      session.certificate_not_after = cert->not_after;
-      session.certificate_days_left = cert->days_left;
+  session.certificates = tls.peer_chain();
+  if (!session.certificates.empty()) {
+    const auto& leaf = session.certificates.front();
+    session.certificate_subject = leaf.subject;
+    if (!leaf.not_after.empty()) {
+      session.certificate_not_after = leaf.not_after;
+      session.certificate_days_left = leaf.days_left;
     }
   }
 

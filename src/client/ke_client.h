@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "client/tls_client.h"
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/nts_keys.h"
@@ -29,10 +30,12 @@ struct KeClientOptions {
                                          core::AeadAlgorithm::AesSivCmac384};
 };
 
+// Steady-clock durations of the stages that completed.
 struct KeTimings {
-  std::chrono::microseconds connect{0};
-  std::chrono::microseconds handshake{0};
-  std::chrono::microseconds exchange{0};  // request written to End of Message read
+  std::optional<std::chrono::microseconds> dns;  // getaddrinfo (also for address literals)
+  std::optional<std::chrono::microseconds> connect;
+  std::optional<std::chrono::microseconds> handshake;
+  std::optional<std::chrono::microseconds> exchange;  // request written to End of Message read
 };
 
 // What the session learned; filled as far as it got, also when it failed.
@@ -48,6 +51,7 @@ struct KeSession {
   std::optional<std::string> certificate_subject;
   std::optional<std::string> certificate_not_after;  // ISO 8601, UTC
   std::optional<std::int64_t> certificate_days_left;
+  std::vector<CertificateInfo> certificates;  // as presented, leaf first
 
   // NTS-KE (set once the response was interpreted)
   std::optional<core::AeadAlgorithm> aead;

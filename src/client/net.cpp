@@ -186,7 +186,12 @@ bool wait_fd(int fd, short events, Deadline deadline) {
 
 TcpConnection connect_tcp(const std::string& host, std::uint16_t port,
                           std::chrono::milliseconds timeout) {
-  auto addresses = resolve(host, port, SOCK_STREAM);
+  return connect_tcp(resolve(host, port, SOCK_STREAM), timeout);
+}
+
+TcpConnection connect_tcp(const std::vector<SocketAddress>& addresses,
+                          std::chrono::milliseconds timeout) {
+  if (addresses.empty()) throw ClientError("no address to connect to");
   std::string last_error;
   for (const auto& address : addresses) {
     UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));

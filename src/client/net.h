@@ -104,5 +104,8 @@ struct TcpConnection {
 // The returned socket is non-blocking. Throws ClientError with the last failure.
 TcpConnection connect_tcp(const std::string& host, std::uint16_t port,
                           std::chrono::milliseconds timeout);
+// The same for addresses already resolved (to time resolution and connection apart).
+TcpConnection connect_tcp(const std::vector<SocketAddress>& addresses,
+                          std::chrono::milliseconds timeout);
 
 }  // namespace ntsd::client

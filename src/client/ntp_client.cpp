@@ -132,6 +132,7 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
   core::NtpTimestamp t1 = ntp_now();
   core::NtsRequest request = core::build_nts_request(c2s_, cookie, placeholders, t1, random_);
   core::secure_wipe(cookie.data(), cookie.size());
+  const auto sent_at = Clock::now();
   ssize_t sent = ::send(fd_.get(), request.packet.data(), request.packet.size(), 0);
   if (sent < 0 || static_cast<std::size_t>(sent) != request.packet.size()) {
     result.error = "cannot send to " + server + ": " +
@@ -154,6 +155,7 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
     msg.msg_controllen = control.size();
     ssize_t got = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT);
     core::NtpTimestamp t4 = ntp_now();
+    const auto received_at = Clock::now();
     if (got < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
       if (errno == ECONNREFUSED) {
@@ -198,6 +200,8 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
         continue;
     }
 
+    result.round_trip =
+        std::chrono::duration_cast<std::chrono::microseconds>(received_at - sent_at);
     const core::NtpHeader& header = response.header;
     result.cookies_received = response.cookies.size();
     for (auto& fresh : response.cookies) cookies_.push_back(std::move(fresh));
@@ -214,6 +218,8 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
     sample.precision = header.precision;
     sample.root_delay = static_cast<double>(header.root_delay.raw) / 65536.0;
     sample.root_dispersion = static_cast<double>(header.root_dispersion.raw) / 65536.0;
+    sample.reference_time = header.reference_time;
+    sample.transmit_time = header.transmit_time;
     result.sample = sample;
 
     if (header.stratum == 0 && is_kiss_code(header.reference_id)) {

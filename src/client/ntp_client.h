@@ -37,6 +37,8 @@ struct NtpSample {
   std::int8_t precision = 0;
   double root_delay = 0.0;       // seconds
   double root_dispersion = 0.0;  // seconds
+  core::NtpTimestamp reference_time{};
+  core::NtpTimestamp transmit_time{};
 };
 
 struct NtpExchangeResult {
@@ -45,6 +47,8 @@ struct NtpExchangeResult {
   std::optional<NtpSample> sample;  // set when an authenticated response arrived
   std::size_t cookies_received = 0;
   std::size_t placeholders_sent = 0;
+  // Steady-clock time from sending the request to receiving the accepted response.
+  std::optional<std::chrono::microseconds> round_trip;
 };
 
 // Converts between CLOCK_REALTIME and NTP time (seconds since 1900, era 0 wrap).

@@ -1,13 +1,19 @@
 #include "client/tls_client.h"
 
+#include <arpa/inet.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -73,6 +79,100 @@ std::string asn1_time_iso8601(const ASN1_TIME* time) {
   char buffer[32];
   if (std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return {};
   return buffer;
+}
+
+std::string name_rfc2253(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || name == nullptr ||
+      X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+    return {};
+  }
+  char* data = nullptr;
+  long length = BIO_get_mem_data(bio.get(), &data);
+  if (data == nullptr || length <= 0) return {};
+  return {data, static_cast<std::size_t>(length)};
+}
+
+// A dNSName is an IA5String; anything but printable ASCII becomes '?'.
+std::string printable_ascii(const ASN1_STRING* text) {
+  std::string out;
+  const unsigned char* data = ASN1_STRING_get0_data(text);
+  int length = ASN1_STRING_length(text);
+  for (int i = 0; data != nullptr && i < length; ++i) {
+    out.push_back(data[i] >= 0x20 && data[i] < 0x7f ? static_cast<char>(data[i]) : '?');
+  }
+  return out;
+}
+
+struct GeneralNamesDeleter {
+  void operator()(GENERAL_NAMES* names) const noexcept { GENERAL_NAMES_free(names); }
+};
+
+void add_subject_alt_names(X509* cert, CertificateInfo& info) {
+  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  if (!names) return;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name->type == GEN_DNS) {
+      info.dns_names.push_back(printable_ascii(name->d.dNSName));
+    } else if (name->type == GEN_IPADD) {
+      const unsigned char* data = ASN1_STRING_get0_data(name->d.iPAddress);
+      int length = ASN1_STRING_length(name->d.iPAddress);
+      char text[INET6_ADDRSTRLEN] = {};
+      int family = length == 4 ? AF_INET : length == 16 ? AF_INET6 : AF_UNSPEC;
+      if (family != AF_UNSPEC && inet_ntop(family, data, text, sizeof text) != nullptr) {
+        info.ip_addresses.emplace_back(text);
+      }
+    }
+  }
+}
+
+// "EC P-256", "RSA 2048", "ED25519", else OpenSSL's short name and the size in bits.
+std::string describe_key(X509* cert) {
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  if (key == nullptr) return "unknown";
+  int bits = EVP_PKEY_get_bits(key);
+  int id = EVP_PKEY_get_base_id(key);
+  if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) {
+    return std::string(id == EVP_PKEY_RSA ? "RSA " : "RSA-PSS ") + std::to_string(bits);
+  }
+  if (id == EVP_PKEY_EC) {
+    char group[80] = {};
+    std::size_t length = 0;
+    if (EVP_PKEY_get_group_name(key, group, sizeof group, &length) == 1) {
+      int nid = OBJ_txt2nid(group);
+      const char* nist = nid != NID_undef ? EC_curve_nid2nist(nid) : nullptr;
+      return std::string("EC ") + (nist != nullptr ? nist : group);
+    }
+    return "EC " + std::to_string(bits);
+  }
+  if (id == EVP_PKEY_ED25519) return "ED25519";
+  if (id == EVP_PKEY_ED448) return "ED448";
+  const char* name = OBJ_nid2sn(id);
+  return std::string(name != nullptr ? name : "unknown") + " " + std::to_string(bits);
+}
+
+CertificateInfo describe_certificate(X509* cert) {
+  CertificateInfo info;
+  info.subject = name_rfc2253(X509_get_subject_name(cert));
+  info.issuer = name_rfc2253(X509_get_issuer_name(cert));
+  add_subject_alt_names(cert, info);
+  info.not_before = asn1_time_iso8601(X509_get0_notBefore(cert));
+  const ASN1_TIME* not_after = X509_get0_notAfter(cert);
+  info.not_after = asn1_time_iso8601(not_after);
+  int days = 0;
+  int seconds = 0;
+  if (not_after != nullptr && ASN1_TIME_diff(&days, &seconds, nullptr, not_after) == 1) {
+    // ASN1_TIME_diff gives days and seconds with the same sign: -0 days once expired
+    // by less than a day is still expired.
+    info.days_left = days < 0 || seconds < 0 ? std::min(days, -1) : days;
+  }
+  int signature = X509_get_signature_nid(cert);
+  const char* signature_name = signature != NID_undef ? OBJ_nid2ln(signature) : nullptr;
+  info.signature_algorithm = signature_name != nullptr ? signature_name : "unknown";
+  info.key = describe_key(cert);
+  return info;
 }
 
 }  // namespace
@@ -247,26 +347,19 @@ std::string TlsConnection::alpn() const {
   return std::string(reinterpret_cast<const char*>(data), length);
 }
 
-std::optional<PeerCertificateInfo> TlsConnection::peer_certificate() const {
-  X509Ptr cert(SSL_get1_peer_certificate(ssl_.get()));
-  if (!cert) return std::nullopt;
-  PeerCertificateInfo info;
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio && X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert.get()), 0,
-                                XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
-    char* data = nullptr;
-    long length = BIO_get_mem_data(bio.get(), &data);
-    if (data != nullptr && length > 0) info.subject.assign(data, static_cast<std::size_t>(length));
-  }
-  const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
-  info.not_after = asn1_time_iso8601(not_after);
-  int days = 0;
-  int seconds = 0;
-  if (not_after != nullptr && ASN1_TIME_diff(&days, &seconds, nullptr, not_after) == 1) {
-    info.days_left = days;
+std::vector<CertificateInfo> TlsConnection::peer_chain() const {
+  std::vector<CertificateInfo> chain;
+  // On the client side the chain includes the leaf (unlike on the server side).
+  STACK_OF(X509)* certificates = SSL_get_peer_cert_chain(ssl_.get());
+  if (certificates != nullptr) {
+    for (int i = 0; i < sk_X509_num(certificates); ++i) {
+      chain.push_back(describe_certificate(sk_X509_value(certificates, i)));
+    }
+  } else if (X509Ptr leaf{SSL_get1_peer_certificate(ssl_.get())}) {
+    chain.push_back(describe_certificate(leaf.get()));
   }
   ERR_clear_error();
-  return info;
+  return chain;
 }
 
 }  // namespace ntsd::client

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "client/net.h"
 
@@ -42,10 +43,18 @@ struct TlsClientConfig {
   bool verify = true;                  // false only for tests that say so explicitly
 };
 
-struct PeerCertificateInfo {
-  std::string subject;    // RFC 2253, UTF-8
-  std::string not_after;  // "2027-01-31T12:00:00Z"
-  std::int64_t days_left = 0;
+// One certificate as the server presented it. Text from the certificate is made
+// safe to print: names are RFC 2253-escaped, SAN entries lose control characters.
+struct CertificateInfo {
+  std::string subject;                    // RFC 2253, UTF-8
+  std::string issuer;                     // RFC 2253, UTF-8
+  std::vector<std::string> dns_names;     // subjectAltName dNSName entries
+  std::vector<std::string> ip_addresses;  // subjectAltName iPAddress entries
+  std::string not_before;                 // "2026-01-31T12:00:00Z"
+  std::string not_after;                  // "2027-01-31T12:00:00Z"
+  std::int64_t days_left = 0;             // whole days until notAfter; negative once expired
+  std::string key;                        // "EC P-256", "RSA 2048", "ED25519"
+  std::string signature_algorithm;        // "ecdsa-with-SHA256", "sha256WithRSAEncryption"
 };
 
 class TlsConnection {
@@ -73,7 +82,8 @@ class TlsConnection {
   [[nodiscard]] std::string version() const;  // "TLSv1.3"
   [[nodiscard]] std::string cipher() const;   // "TLS_AES_256_GCM_SHA384"
   [[nodiscard]] std::string alpn() const;     // negotiated protocol
-  [[nodiscard]] std::optional<PeerCertificateInfo> peer_certificate() const;
+  // The chain the server sent, leaf first; empty when it sent none.
+  [[nodiscard]] std::vector<CertificateInfo> peer_chain() const;
 
  private:
   TlsConnection(UniqueFd fd, SslCtxPtr ctx, SslPtr ssl);

@@ -432,10 +432,11 @@ class NtsdTestCase(HarnessTestCase):
         self.cert, self.key = make_cert(self.certdir)
 
     def start_ntsd(self, hosts=("127.0.0.1",), stratum=None, refid=None, extra=(),
-                   ready_timeout=15.0, attempts=4):
+                   ready_timeout=15.0, attempts=4, source_args=None):
         """Starts ntsd serving NTS-KE and NTP on `hosts` (one KE port, one NTP port,
         both free on every host) and waits until it is ready.  Retries with new ports
-        if the process dies because a port was taken in the meantime."""
+        if the process dies because a port was taken in the meantime.  `source_args`
+        replaces the default `--time-source local --stratum S --refid R`."""
         self.require_file(self.ntsd_bin, "ntsd")
         stratum = self.STRATUM if stratum is None else stratum
         refid = self.REFID if refid is None else refid
@@ -448,7 +449,10 @@ class NtsdTestCase(HarnessTestCase):
                 argv += ["--ke-listen", host_port(h, ke_port)]
             for h in hosts:
                 argv += ["--ntp-listen", host_port(h, ntp_port)]
-            argv += ["--time-source", "local", "--stratum", str(stratum), "--refid", refid]
+            if source_args is None:
+                argv += ["--time-source", "local", "--stratum", str(stratum), "--refid", refid]
+            else:
+                argv += list(source_args)
             argv += list(extra)
             proc = self.spawn("ntsd", argv)
             state = self._wait_ready(proc, hosts, ke_port, ntp_port, ready_timeout)

@@ -1,6 +1,9 @@
 // nts-query: one NTS-KE session and N NTS-protected NTP exchanges against a server,
 // for operators and tests. Exit 0 only when every exchange authenticated; 1 on any
-// failure (one line on stderr); 2 on a usage error.
+// failure (one line on stderr); 2 on a usage error; 3 with --fail-on-warning when
+// everything authenticated but a warning was raised. Warnings (a certificate close to
+// expiry, answers that look unsynchronised) are information: without that flag they
+// do not change the exit status.
 
 #include <fmt/core.h>
 
@@ -8,6 +11,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -24,8 +28,16 @@
 
 namespace {
 
+using ntsd::client::CertificateInfo;
 using ntsd::client::KeResult;
 using ntsd::client::NtpExchangeResult;
+
+// Warning thresholds; --help and docs/operations.md state them.
+constexpr std::int64_t kCertificateWarningDays = 14;
+constexpr double kMaxRootDispersion = 1.0;    // seconds
+constexpr double kMaxReferenceAge = 86400.0;  // seconds before the transmit timestamp
+constexpr double kMaxOffset = 1.0;            // seconds, against the local clock
+constexpr std::uint8_t kUnsynchronisedStratum = 16;
 
 // --- JSON output -----------------------------------------------------------
 
@@ -139,6 +151,38 @@ class JsonObject {
 
 std::string json_seconds(double value) { return fmt::format("{:.9f}", value); }
 
+std::string json_array(const std::vector<std::string>& items_json) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items_json.size(); ++i) {
+    if (i > 0) out += ',';
+    out += items_json[i];
+  }
+  return out + "]";
+}
+
+std::string json_strings(const std::vector<std::string>& values) {
+  std::vector<std::string> items;
+  for (const auto& value : values) items.push_back(json_string(value));
+  return json_array(items);
+}
+
+double ms(std::chrono::microseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+std::string json_ms(const std::optional<std::chrono::microseconds>& d) {
+  return d ? fmt::format("{:.3f}", ms(*d)) : "null";
+}
+
+std::string certificate_json(const CertificateInfo& c) {
+  JsonObject o;
+  o.string("subject", c.subject).string("issuer", c.issuer);
+  o.raw("dns_names", json_strings(c.dns_names));
+  o.raw("ip_addresses", json_strings(c.ip_addresses));
+  o.string("not_before", c.not_before).string("not_after", c.not_after);
+  o.integer("days_left", c.days_left);
+  o.string("key", c.key).string("signature_algorithm", c.signature_algorithm);
+  return o.str();
+}
+
 std::optional<std::string> nonempty(const std::string& s) {
   if (s.empty()) return std::nullopt;
   return s;
@@ -149,11 +193,15 @@ std::string ke_json(const KeResult& ke) {
   JsonObject o;
   o.string("host", s.host).integer("port", s.port);
   o.optional_string("tls_version", nonempty(s.tls_version));
+  o.optional_string("tls_cipher", nonempty(s.tls_cipher));
   o.optional_string("alpn", nonempty(s.alpn));
   o.optional_string("certificate_subject", s.certificate_subject);
   o.optional_string("certificate_not_after", s.certificate_not_after);
   o.raw("certificate_days_left",
         s.certificate_days_left ? std::to_string(*s.certificate_days_left) : "null");
+  std::vector<std::string> chain;
+  for (const auto& c : s.certificates) chain.push_back(certificate_json(c));
+  o.raw("certificates", json_array(chain));
   o.optional_string("aead",
                     s.aead ? std::optional<std::string>(std::string(ntsd::core::aead_name(*s.aead)))
                            : std::nullopt);
@@ -178,9 +226,104 @@ std::string exchange_json(const NtpExchangeResult& e) {
     o.raw("offset", "null").raw("delay", "null").raw("stratum", "null");
     o.raw("refid", "null").raw("leap", "null");
   }
+  o.raw("round_trip_ms", json_ms(e.round_trip));
   o.integer("cookies_received", static_cast<std::int64_t>(e.cookies_received));
   o.optional_string("error", e.ok ? std::nullopt : std::optional<std::string>(e.error));
   return o.str();
+}
+
+// --- warnings ----------------------------------------------------------------
+
+struct Warning {
+  std::string kind;  // "certificate_expiry", "unsynchronised", "clock_offset"
+  std::string message;
+};
+
+std::vector<Warning> certificate_warnings(const KeResult& ke) {
+  std::vector<Warning> out;
+  const auto& chain = ke.session.certificates;
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    const auto& c = chain[i];
+    if (c.not_after.empty() || c.days_left >= kCertificateWarningDays) continue;
+    std::string which =
+        i == 0 ? "server certificate" : fmt::format("certificate {} in the chain", i + 1);
+    std::string when = c.days_left < 0
+                           ? fmt::format("expired on {}", c.not_after)
+                           : fmt::format("expires on {} ({} days left, warning below {})",
+                                         c.not_after, c.days_left, kCertificateWarningDays);
+    out.push_back({"certificate_expiry", fmt::format("{} ({}) {}", which, c.subject, when)});
+  }
+  return out;
+}
+
+// One check on the server's answers; reported once, with how many exchanges tripped it.
+struct AnswerCheck {
+  std::string kind;
+  std::string first_message;
+  std::size_t hits = 0;
+};
+
+enum AnswerCheckIndex : std::size_t { kLeap, kStratum, kDispersion, kReference, kOffset };
+
+// Only authenticated answers count; a kiss-o'-death (stratum 0 with a code) already
+// failed its exchange.
+std::vector<Warning> answer_warnings(const std::vector<NtpExchangeResult>& exchanges) {
+  std::vector<AnswerCheck> checks{{"unsynchronised", {}, 0},
+                                  {"unsynchronised", {}, 0},
+                                  {"unsynchronised", {}, 0},
+                                  {"unsynchronised", {}, 0},
+                                  {"clock_offset", {}, 0}};
+  auto hit = [&](AnswerCheckIndex index, std::string message) {
+    if (checks[index].hits++ == 0) checks[index].first_message = std::move(message);
+  };
+  std::size_t answered = 0;
+  for (const auto& e : exchanges) {
+    if (!e.ok || !e.sample) continue;
+    ++answered;
+    const auto& s = *e.sample;
+    if (s.leap == ntsd::core::LeapIndicator::Unsynchronized) {
+      hit(kLeap, "server is unsynchronised: leap indicator 3");
+    }
+    if (s.stratum == 0 || s.stratum >= kUnsynchronisedStratum) {
+      hit(kStratum, fmt::format("server is unsynchronised: stratum {}", s.stratum));
+    }
+    if (s.root_dispersion > kMaxRootDispersion) {
+      hit(kDispersion, fmt::format("server's root dispersion {:.3f} s exceeds {} s",
+                                   s.root_dispersion, kMaxRootDispersion));
+    }
+    if (s.reference_time.raw == 0) {
+      hit(kReference, "server's reference timestamp is zero (never synchronised)");
+    } else {
+      double age = ntsd::client::ntp_difference(s.reference_time, s.transmit_time);
+      if (age > kMaxReferenceAge) {
+        hit(kReference,
+            fmt::format("server's reference timestamp is {:.0f} s older than its transmit "
+                        "timestamp (more than {} s)",
+                        age, kMaxReferenceAge));
+      }
+    }
+    if (std::abs(s.offset) > kMaxOffset) {
+      hit(kOffset, fmt::format("clock offset {:+.6f} s exceeds {} s: the server's clock or this "
+                               "host's is wrong",
+                               s.offset, kMaxOffset));
+    }
+  }
+  std::vector<Warning> out;
+  for (auto& check : checks) {
+    if (check.hits == 0) continue;
+    std::string message = std::move(check.first_message);
+    if (answered > 1) message += fmt::format(" (in {} of {} answers)", check.hits, answered);
+    out.push_back({check.kind, std::move(message)});
+  }
+  return out;
+}
+
+std::string warnings_json(const std::vector<Warning>& warnings) {
+  std::vector<std::string> items;
+  for (const auto& w : warnings) {
+    items.push_back(JsonObject().string("kind", w.kind).string("message", w.message).str());
+  }
+  return json_array(items);
 }
 
 // --- human output ------------------------------------------------------------
@@ -199,7 +342,22 @@ std::string_view leap_name(ntsd::core::LeapIndicator leap) {
   return "?";
 }
 
-double ms(std::chrono::microseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+void print_certificate_human(std::size_t index, std::size_t total, const CertificateInfo& c) {
+  std::string label = total == 1 ? "Certificate:" : fmt::format("Certificate {}/{}:", index, total);
+  fmt::print("{:<22}{}\n", label, c.subject);
+  fmt::print("  issuer:             {}\n", c.issuer);
+  std::string names;
+  for (const auto& name : c.dns_names) names += (names.empty() ? "DNS:" : ", DNS:") + name;
+  for (const auto& ip : c.ip_addresses) names += (names.empty() ? "IP:" : ", IP:") + ip;
+  if (!names.empty()) fmt::print("  names:              {}\n", names);
+  fmt::print("  valid:              {} to {} ({} days left)\n", c.not_before, c.not_after,
+             c.days_left);
+  fmt::print("  key:                {}, signed with {}\n", c.key, c.signature_algorithm);
+}
+
+std::string human_ms(const std::optional<std::chrono::microseconds>& d) {
+  return d ? fmt::format("{:.3f} ms", ms(*d)) : "-";
+}
 
 void print_ke_human(const KeResult& ke) {
   const auto& s = ke.session;
@@ -207,17 +365,9 @@ void print_ke_human(const KeResult& ke) {
   fmt::print("NTS-KE server:        {}{}\n", ntsd::client::format_host_port(s.host, s.port), peer);
   if (s.tls_version.empty()) return;
   fmt::print("TLS:                  {}, {}, ALPN {}\n", s.tls_version, s.tls_cipher, s.alpn);
-  if (s.certificate_subject) fmt::print("Certificate subject:  {}\n", *s.certificate_subject);
-  if (s.certificate_not_after) {
-    fmt::print("Certificate expires:  {} ({} days left)\n", *s.certificate_not_after,
-               s.certificate_days_left.value_or(0));
+  for (std::size_t i = 0; i < s.certificates.size(); ++i) {
+    print_certificate_human(i + 1, s.certificates.size(), s.certificates[i]);
   }
-  std::string timings = fmt::format("connect {:.2f} ms, TLS handshake {:.2f} ms",
-                                    ms(s.timings.connect), ms(s.timings.handshake));
-  if (s.timings.exchange.count() > 0) {
-    timings += fmt::format(", NTS-KE exchange {:.2f} ms", ms(s.timings.exchange));
-  }
-  fmt::print("KE timings:           {}\n", timings);
   if (s.aead) {
     fmt::print("AEAD:                 {} ({})\n", ntsd::core::aead_name(*s.aead),
                static_cast<unsigned>(*s.aead));
@@ -302,6 +452,7 @@ int main(int argc, char** argv) {
   std::optional<double> timeout;
   double interval = 1.0;
   std::string aead_list = "15,17,16";
+  bool fail_on_warning = false;
   app.add_option("server", target, "HOST[:KEPORT], [IPv6]:KEPORT or IPv6 (NTS-KE port 4460)")
       ->required();
   app.add_option("--ca", ca_file, "trust only the CA certificates in this PEM file");
@@ -314,6 +465,17 @@ int main(int argc, char** argv) {
   app.add_option("--interval", interval, "seconds between exchanges (default 1)")
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--aead", aead_list, "AEAD algorithm ids to offer, preferred first (15,17,16)");
+  app.add_flag("--fail-on-warning", fail_on_warning,
+               "exit with status 3 when everything authenticated but a warning was raised");
+  app.footer(fmt::format(
+      "Warnings (stderr; \"warnings\" in --json) do not change the exit status unless\n"
+      "--fail-on-warning is given. They are raised when:\n"
+      "  a certificate the server presented expires within {} days;\n"
+      "  an answer looks unsynchronised: leap indicator 3, stratum 0 or 16 and above,\n"
+      "  root dispersion above {} s, or a reference timestamp that is zero or more than\n"
+      "  {} s older than the transmit timestamp;\n"
+      "  the clock offset against this host's clock exceeds {} s.",
+      kCertificateWarningDays, kMaxRootDispersion, kMaxReferenceAge, kMaxOffset));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -365,28 +527,44 @@ int main(int argc, char** argv) {
     }
   }
   bool ok = error.empty();
+  std::vector<Warning> warnings = certificate_warnings(ke);
+  for (auto& warning : answer_warnings(exchanges)) warnings.push_back(std::move(warning));
+  const auto& t = ke.session.timings;
+  std::optional<std::chrono::microseconds> first_ntp;
+  if (!exchanges.empty()) first_ntp = exchanges.front().round_trip;
 
   if (json) {
     JsonObject o;
     o.boolean("ok", ok);
     if (!ok) o.string("error", error);
     o.raw("ke", ke_json(ke));
-    std::string list = "[";
-    for (std::size_t i = 0; i < exchanges.size(); ++i) {
-      if (i > 0) list += ',';
-      list += exchange_json(exchanges[i]);
-    }
-    list += ']';
-    o.raw("exchanges", list);
+    std::vector<std::string> list;
+    for (const auto& exchange : exchanges) list.push_back(exchange_json(exchange));
+    o.raw("exchanges", json_array(list));
+    o.raw("timings_ms", JsonObject()
+                            .raw("dns", json_ms(t.dns))
+                            .raw("tcp", json_ms(t.connect))
+                            .raw("tls", json_ms(t.handshake))
+                            .raw("ke", json_ms(t.exchange))
+                            .raw("ntp", json_ms(first_ntp))
+                            .str());
+    o.raw("warnings", warnings_json(warnings));
     fmt::print("{}\n", o.str());
   } else {
     print_ke_human(ke);
     for (std::size_t i = 0; i < exchanges.size(); ++i) print_exchange_human(i + 1, exchanges[i]);
+    fmt::print("Timings:              DNS {}, TCP {}, TLS {}, NTS-KE {}, first NTP {}\n",
+               human_ms(t.dns), human_ms(t.connect), human_ms(t.handshake), human_ms(t.exchange),
+               human_ms(first_ntp));
   }
   std::fflush(stdout);
+  if (!json) {
+    for (const auto& warning : warnings)
+      fmt::print(stderr, "nts-query: warning: {}\n", warning.message);
+  }
   if (!ok) {
     fmt::print(stderr, "nts-query: {}\n", error);
     return 1;
   }
-  return 0;
+  return fail_on_warning && !warnings.empty() ? 3 : 0;
 }
