@@ -16,6 +16,7 @@
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/tx_timestamps.h"
 #include "time/clock_state.h"
 #include "time/interleaved.h"
 
@@ -26,6 +27,9 @@ namespace {
 // Packets taken per recvmmsg call: enough to amortise the system call, small
 // enough that the first packet of a batch is not kept waiting.
 constexpr unsigned kBatchSize = 32;
+// Replies per sendmmsg call: few enough that a reply's transmit timestamp is not
+// written long before the packet leaves (see the transmit gap statistic).
+constexpr unsigned kSendGroup = 8;
 // One byte beyond the largest request we handle, so oversized ones are seen as such.
 constexpr std::size_t kReceiveBufferLength = core::kMaxNtpPacketLength + 1;
 // Room for SCM_TIMESTAMPNS and an SCM_TIMESTAMPING the kernel may add once
@@ -39,18 +43,9 @@ constexpr std::size_t kTxPending = 1024;
 // A kernel transmit timestamp this much later than the written one belongs to
 // another packet (the per-socket ids lost step): it is not used.
 constexpr std::int64_t kMaxPlausibleGapNs = 1'000'000'000;
-constexpr int kTxTimestampFlags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                                  SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
-
-// Software transmit timestamps on the error queue, numbered per socket from 0
-// (SOF_TIMESTAMPING_OPT_ID). Turning them off and on again restarts the
-// numbering. False when the kernel refuses (the server works without them).
-bool enable_tx_timestamps(int fd) {
-  int off = 0;
-  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &off, sizeof off);
-  int flags = kTxTimestampFlags;
-  return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
-}
+// Besides the responses to clients in interleaved mode, one in this many gets a
+// kernel transmit timestamp, for the transmit gap statistic (tx_timestamps.h).
+constexpr std::uint32_t kGapSampleEvery = 16;
 
 UniqueFd open_udp_socket(const SocketAddress& address, bool reuse_port) {
   UniqueFd fd(::socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -126,16 +121,17 @@ core::NtpTimestamp receive_time(msghdr& header) {
 class NtpServer::Worker {
  public:
   Worker(std::vector<UniqueFd> sockets, const timesource::PublishedClock& clock,
-         const keys::PublishedKeyring& keyring, const RateLimitSettings& rate_limit, bool interleaved)
-      : sockets_(std::move(sockets)), clock_(clock), keyring_(keyring),
+         const keys::PublishedKeyring& keyring, const RateLimitSettings& rate_limit, bool interleaved,
+         TxTimestampSupport tx_support)
+      : sockets_(std::move(sockets)), clock_(clock), keyring_(keyring), tx_support_(tx_support),
         stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), rate_limiter_(rate_limit),
         interleaved_(interleaved), table_(interleaved ? kInterleavedEntries : 1) {
     if (!stop_fd_.valid()) throw ConfigError("--ntp-workers", std::string("eventfd: ") + std::strerror(errno));
     buffers_ = std::make_unique<Buffers>();
     for (const auto& socket : sockets_) {
       auto state = std::make_unique<TxState>();
-      state->enabled = enable_tx_timestamps(socket.get());
-      if (!state->enabled) {
+      state->enabled = enable_tx_timestamps(socket.get(), tx_support_.mode);
+      if (!state->enabled && tx_support_.mode != TxTimestamping::None) {
         spdlog::warn("ntp: no kernel transmit timestamps on {}: {} (interleaved mode then carries "
                      "the timestamps read before sending)",
                      bound_address(socket.get()).to_string(), std::strerror(errno));
@@ -187,6 +183,11 @@ class NtpServer::Worker {
     // Per reply: the transmit timestamp read for it and its interleaved entry.
     std::array<core::NtpTimestamp, kBatchSize> tx_written{};
     std::array<timesource::InterleavedTable::Handle, kBatchSize> tx_handle{};
+    std::array<bool, kBatchSize> tx_stamped{};  // a kernel transmit timestamp was asked for
+    struct alignas(cmsghdr) TxControl {
+      std::array<std::uint8_t, kTxRequestControlLength> bytes;
+    };
+    std::array<TxControl, kBatchSize> tx_control{};
     // Error queue reads (transmit timestamps).
     std::array<std::array<std::uint8_t, 256>, kBatchSize> err_control{};
     std::array<mmsghdr, kBatchSize> err{};
@@ -213,6 +214,10 @@ class NtpServer::Worker {
     if (!state.enabled) return;
     auto& b = *buffers_;
     for (unsigned k = first; k < first + count; ++k) {
+      if (!b.tx_stamped[k]) {
+        if (tx_support_.ids_count_every_packet) ++state.next_id;
+        continue;
+      }
       const std::uint32_t id = state.next_id++;
       auto& slot = state.sent[id % kTxPending];
       slot = {id, true, b.tx_written[k], b.tx_handle[k]};
@@ -227,7 +232,7 @@ class NtpServer::Worker {
     drain_errqueue(index);
     for (auto& slot : state.sent) slot.valid = false;
     state.next_id = 0;
-    state.enabled = enable_tx_timestamps(sockets_[index].get());
+    state.enabled = enable_tx_timestamps(sockets_[index].get(), tx_support_.mode);
   }
 
   // Reads the kernel's transmit timestamps from the socket's error queue.
@@ -331,6 +336,7 @@ class NtpServer::Worker {
       return;
     }
     unsigned replies = 0;
+    unsigned sent = 0;
     for (int i = 0; i < received; ++i) {
       auto& h = b.rx[i].msg_hdr;
       core::ByteView request{b.request[i].data(), b.rx[i].msg_len};
@@ -377,23 +383,44 @@ class NtpServer::Worker {
       th.msg_namelen = h.msg_namelen;
       th.msg_iov = &b.tx_iov[replies];
       th.msg_iovlen = 1;
+      // A client in interleaved mode names this response in its next request.
+      const bool stamp = tx_support_.mode == TxTimestamping::EveryPacket ||
+                         (interleaved_ && answered && b.pending.interleaved_candidate()) ||
+                         ++gap_sample_ % kGapSampleEvery == 0;
+      b.tx_stamped[replies] = stamp;
+      if (stamp && tx_support_.mode == TxTimestamping::OnRequest) {
+        request_tx_timestamp(th, b.tx_control[replies].bytes.data());
+      }
       ++replies;
+      // Replies leave in groups: a whole batch would hold the first one back
+      // (its transmit timestamp already written) while the others are sealed.
+      if (replies - sent == kSendGroup) {
+        send(socket_index, sent, replies);
+        sent = replies;
+      }
     }
-    unsigned sent = 0;
-    while (sent < replies) {
-      int n = sendmmsg(fd, b.tx.data() + sent, replies - sent, 0);
+    send(socket_index, sent, replies);
+    // Software transmit timestamps are queued as the packets leave: read them
+    // now, before the error queue eats into the receive buffer.
+    if (replies > 0) drain_errqueue(socket_index);
+  }
+
+  // Sends the replies [first, end) of this batch on socket `socket_index`.
+  void send(std::size_t socket_index, unsigned first, unsigned end) {
+    auto& b = *buffers_;
+    const int fd = sockets_[socket_index].get();
+    unsigned sent = first;
+    while (sent < end) {
+      int n = sendmmsg(fd, b.tx.data() + sent, end - sent, 0);
       if (n <= 0) {
         if (n < 0 && errno == EINTR) continue;
         if (send_log_.allow()) spdlog::warn("ntp: sendmmsg failed: {}", std::strerror(errno));
         resync(socket_index);
-        break;
+        return;
       }
       note_sent(socket_index, sent, static_cast<unsigned>(n));
       sent += static_cast<unsigned>(n);
     }
-    // Software transmit timestamps are queued as the packets leave: read them
-    // now, before the error queue eats into the receive buffer.
-    if (replies > 0) drain_errqueue(socket_index);
   }
 
   void count(const core::Decision& decision) {
@@ -413,6 +440,8 @@ class NtpServer::Worker {
   std::vector<UniqueFd> sockets_;
   timesource::ClockReader clock_;
   keys::KeyringReader keyring_;
+  TxTimestampSupport tx_support_;
+  std::uint32_t gap_sample_ = 0;
   UniqueFd stop_fd_;
   RateLimiter rate_limiter_;
   std::unique_ptr<Buffers> buffers_;
@@ -455,9 +484,22 @@ NtpServer::NtpServer(const std::vector<SocketAddress>& listen, unsigned workers,
                    target.to_string(), std::strerror(errno));
     }
   }
+  const auto tx_support = probe_tx_timestamping();
+  switch (tx_support.mode) {
+    case TxTimestamping::OnRequest:
+      spdlog::info("ntp: kernel transmit timestamps for clients in interleaved mode and 1 in {} "
+                   "other responses",
+                   kGapSampleEvery);
+      break;
+    case TxTimestamping::EveryPacket:
+      spdlog::info("ntp: kernel transmit timestamps for every response (no per-packet requests)");
+      break;
+    case TxTimestamping::None:
+      break;
+  }
   for (auto& worker_sockets : sockets) {
-    workers_.push_back(
-        std::make_unique<Worker>(std::move(worker_sockets), clock, keyring, rate_limit, interleaved));
+    workers_.push_back(std::make_unique<Worker>(std::move(worker_sockets), clock, keyring,
+                                                rate_limit, interleaved, tx_support));
   }
 }
 

@@ -12,6 +12,7 @@ use many addresses and ports when ntsd steers the whole prefix to one worker.
 """
 
 import os
+import re
 import socket
 import struct
 import unittest
@@ -58,6 +59,14 @@ class InterleavedWorkersTest(NtsdTestCase):
                                extra=["--ntp-workers", "4", "--ntp-rate-limit", "0"])
         for host in ("127.0.0.1", "::1"):
             self.assertEqual(self.interleaved_rounds(host, ntsd.ntp_port), ROUNDS, host)
+        # Every answer to an interleaved request asked the kernel for its transmit
+        # timestamp, and each timestamp found its response (per-socket numbering).
+        ntsd.proc.stop()
+        m = re.search(r"kernel transmit timestamps: (\d+) matched, (\d+) unmatched",
+                      ntsd.proc.stderr())
+        self.assertIsNotNone(m, ntsd.proc.stderr())
+        self.assertGreaterEqual(int(m.group(1)), 2 * ROUNDS)
+        self.assertEqual(int(m.group(2)), 0)
 
     def test_interleaved_off_answers_basic(self):
         ntsd = self.start_ntsd(extra=["--ntp-workers", "2", "--interleaved", "off",

@@ -1,0 +1,97 @@
+#include "server/tx_timestamps.h"
+
+#include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+#include <poll.h>
+
+#include <cstring>
+#include <optional>
+
+#include "server/unique_fd.h"
+
+namespace ntsd::server {
+
+namespace {
+
+// Report software timestamps, numbered (OPT_ID), without the packet (OPT_TSONLY).
+constexpr std::uint32_t kReportFlags =
+    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+
+bool send_to_self(int fd, const sockaddr_in& self, bool with_timestamp) {
+  std::uint8_t payload = 0;
+  iovec iov{&payload, sizeof payload};
+  alignas(cmsghdr) std::uint8_t control[kTxRequestControlLength] = {};
+  msghdr header{};
+  header.msg_name = const_cast<sockaddr_in*>(&self);
+  header.msg_namelen = sizeof self;
+  header.msg_iov = &iov;
+  header.msg_iovlen = 1;
+  if (with_timestamp) request_tx_timestamp(header, control);
+  return sendmsg(fd, &header, 0) == 1;
+}
+
+// The OPT_ID number of the first transmit timestamp on the error queue, if one
+// arrives within `timeout_ms`.
+std::optional<std::uint32_t> first_timestamp_id(int fd, int timeout_ms) {
+  pollfd p{fd, 0, 0};  // POLLERR is always reported
+  if (poll(&p, 1, timeout_ms) <= 0 || (p.revents & POLLERR) == 0) return std::nullopt;
+  alignas(cmsghdr) std::uint8_t control[256];
+  msghdr header{};
+  header.msg_control = control;
+  header.msg_controllen = sizeof control;
+  if (recvmsg(fd, &header, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return std::nullopt;
+  for (auto* cmsg = CMSG_FIRSTHDR(&header); cmsg != nullptr; cmsg = CMSG_NXTHDR(&header, cmsg)) {
+    if (cmsg->cmsg_level == SOL_IP && cmsg->cmsg_type == IP_RECVERR) {
+      sock_extended_err error{};
+      std::memcpy(&error, CMSG_DATA(cmsg), sizeof error);
+      if (error.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) return error.ee_data;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TxTimestampSupport probe_tx_timestamping() {
+  TxTimestampSupport every{TxTimestamping::EveryPacket, true};
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  sockaddr_in self{};
+  self.sin_family = AF_INET;
+  self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof self;
+  if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&self), sizeof self) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&self), &length) != 0 ||
+      !enable_tx_timestamps(fd.get(), TxTimestamping::OnRequest)) {
+    return every;  // no loopback to ask: the behaviour every kernel has
+  }
+  // One packet without a request, then one with: the timestamp's number says
+  // whether the first was counted.
+  if (!send_to_self(fd.get(), self, false) || !send_to_self(fd.get(), self, true)) return every;
+  auto id = first_timestamp_id(fd.get(), 200);
+  if (!id) return every;  // per-packet requests ignored
+  return {TxTimestamping::OnRequest, *id == 1};
+}
+
+bool enable_tx_timestamps(int fd, TxTimestamping mode) {
+  if (mode == TxTimestamping::None) return false;
+  int off = 0;
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &off, sizeof off);
+  int flags = static_cast<int>(kReportFlags);
+  if (mode == TxTimestamping::EveryPacket) flags |= SOF_TIMESTAMPING_TX_SOFTWARE;
+  return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
+}
+
+void request_tx_timestamp(msghdr& header, std::uint8_t* control) {
+  header.msg_control = control;
+  header.msg_controllen = kTxRequestControlLength;
+  auto* cmsg = CMSG_FIRSTHDR(&header);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SO_TIMESTAMPING;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(std::uint32_t));
+  const std::uint32_t flags = SOF_TIMESTAMPING_TX_SOFTWARE;
+  std::memcpy(CMSG_DATA(cmsg), &flags, sizeof flags);
+}
+
+}  // namespace ntsd::server
