@@ -185,6 +185,14 @@ int serve(const server::Config& config) {
     spdlog::info("running as user {} (uid {}), group {} (gid {}), without capabilities",
                  privilege_target->user, privilege_target->uid, privilege_target->group,
                  privilege_target->gid);
+    for (const auto& files : server::certificate_files(config)) {
+      for (const auto* path : {&files.certificate_file, &files.private_key_file}) {
+        if (!config.ke_listen.empty() && access(path->c_str(), R_OK) != 0) {
+          spdlog::warn("{}: user {} cannot read it, so a reload (SIGHUP or a renewal) will fail",
+                       *path, privilege_target->user);
+        }
+      }
+    }
     if (config.log_file && access(config.log_file->c_str(), W_OK) != 0) {
       spdlog::warn("log file {}: user {} cannot write it, so reopening it on SIGHUP will fail "
                    "unless the new file is made for that user (logrotate: create 0640 {} {})",
