@@ -269,9 +269,13 @@ int serve(const server::Config& config) {
     if (signal == SIGHUP) {
       // The log file first, so that what follows goes to the new one.
       auto log_error = server::reopen_log_file();
-      spdlog::info("received SIGHUP: {}{}", config.log_file ? "log file reopened; " : "",
+      spdlog::info("received SIGHUP: {}",
                    certificates ? "reloading the TLS certificates" : "no certificates to reload");
-      if (log_error) spdlog::error("log file not reopened, still writing the old one: {}", *log_error);
+      if (log_error) {
+        spdlog::error("log file not reopened, still writing the old one: {}", *log_error);
+      } else if (config.log_file) {
+        spdlog::info("log file {} reopened", *config.log_file);
+      }
       if (certificates) log_reloads(certificates->reload_all());
       continue;
     }

@@ -308,6 +308,23 @@ class ReloadTest(NtsdTestCase):
         self.assertNotIn("received SIGHUP", old)
         self.assertIsNone(server.proc.poll())
 
+    def test_log_file_that_cannot_be_reopened_stays_in_use(self):
+        logdir = os.path.join(self.tmp, "logs")
+        os.makedirs(logdir)
+        log = os.path.join(logdir, "ntsd.log")
+        server = self.start_ntsd(extra=["--log-file", log, "--cert-poll", "0"])
+        self.assertTrue(wait_until(lambda: "ready" in read_text(log), WAIT))
+        moved = os.path.join(self.tmp, "logs.moved")
+        os.rename(logdir, moved)  # the name ntsd knows now leads nowhere
+        os.kill(server.proc.pid, signal.SIGHUP)
+        old = os.path.join(moved, "ntsd.log")
+        # The error, then the reload's lines, all in the file still open.
+        self.assertTrue(wait_until(lambda: re.search(r"log file not reopened(.|\n)*TLS certificate",
+                                                     read_text(old)), WAIT),
+                        "no error and reload lines in the file still open")
+        self.assertFalse(os.path.exists(logdir))
+        self.assertIsNone(server.proc.poll())
+
     def test_expiry_warning(self):
         soon_cert, soon_key = self.ca.leaf(["localhost"], days=5)
         replace_file(soon_key, self.key)
