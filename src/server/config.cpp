@@ -186,6 +186,8 @@ class TableReader {
     table_ = node->as_table();
     if (table_ == nullptr) throw ConfigError(name_, "must be a table");
   }
+  // One element of an array of tables, named like "tls.certificates[1]".
+  TableReader(const toml::table* table, std::string name) : name_(std::move(name)), table_(table) {}
 
   ~TableReader() = default;
   TableReader(const TableReader&) = delete;
@@ -238,6 +240,20 @@ class TableReader {
     return out;
   }
 
+  // An array of tables ([[name.key]]); each element is read by its own TableReader.
+  std::vector<const toml::table*> tables(const std::string& key) {
+    const auto* node = find(key);
+    if (node == nullptr) return {};
+    const auto* array = node->as_array();
+    if (array == nullptr) throw ConfigError(setting(key), "must be an array of tables" + where(*node));
+    std::vector<const toml::table*> out;
+    for (const auto& element : *array) {
+      if (!element.is_table()) throw ConfigError(setting(key), "must be an array of tables" + where(element));
+      out.push_back(element.as_table());
+    }
+    return out;
+  }
+
   [[nodiscard]] std::string setting(const std::string& key) const { return name_ + "." + key; }
 
  private:
@@ -283,6 +299,22 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   TableReader tls(root, "tls");
   if (auto v = tls.string("cert")) config.certificate_file = *v;
   if (auto v = tls.string("key")) config.private_key_file = *v;
+  if (auto v = tls.integer("poll-seconds")) config.cert_poll_seconds = as_u32(tls.setting("poll-seconds"), *v, 0, 86400);
+  auto pairs = tls.tables("certificates");
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    TableReader pair(pairs[i], tls.setting("certificates") + "[" + std::to_string(i + 1) + "]");
+    CertificateFiles files;
+    files.certificate_setting = pair.setting("cert");
+    files.key_setting = pair.setting("key");
+    auto cert_file = pair.string("cert");
+    auto key_file = pair.string("key");
+    pair.check_no_unknown_keys();
+    if (!cert_file || cert_file->empty()) throw ConfigError(files.certificate_setting, "a certificate file is required");
+    if (!key_file || key_file->empty()) throw ConfigError(files.key_setting, "a private key file is required");
+    files.certificate_file = *cert_file;
+    files.private_key_file = *key_file;
+    config.more_certificates.push_back(std::move(files));
+  }
   tls.check_no_unknown_keys();
 
   TableReader ke(root, "nts-ke");
@@ -363,6 +395,10 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (auto v = log.string("level")) config.log_level = parse_log_level(log.setting("level"), *v);
   if (auto v = log.integer("summary-seconds")) {
     config.log_summary_seconds = as_u32(log.setting("summary-seconds"), *v, 0, 86400);
+  }
+  if (auto v = log.string("file")) {
+    if (v->empty()) throw ConfigError(log.setting("file"), "must not be empty");
+    config.log_file = *v;
   }
   log.check_no_unknown_keys();
 
@@ -468,13 +504,16 @@ Invocation parse_invocation(int argc, char** argv) {
   std::string config_file, cert, key, ntp_port, time_source, stratum, refid, log_level, workers,
       server_choice, keys_file, key_rotation, keys_kept, ke_max_sessions, ke_rate_limit,
       ke_rate_burst, ntp_rate_limit, ntp_rate_burst, ntp_rate_prefix_v4, ntp_rate_prefix_v6, user,
-      group, log_summary;
+      group, log_summary, cert_poll, log_file;
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
   std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
   std::vector<std::string> upstreams;
   app.add_option("--config", config_file, "TOML configuration file");
   app.add_option("--cert", cert, "TLS certificate chain (PEM)");
   app.add_option("--key", key, "TLS private key (PEM)");
+  app.add_option("--cert-poll", cert_poll,
+                 "seconds between checks of the certificate and key files for changes (0: only "
+                 "on SIGHUP; default 5)");
   app.add_option("--ke-listen", ke_listen,
                  "NTS-KE listen address, ADDR:PORT (repeatable), or none: no NTS-KE");
   app.add_option("--ntp-listen", ntp_listen,
@@ -516,6 +555,7 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--ntp-rate-burst", ntp_rate_burst, "NTP requests per prefix at once");
   app.add_option("--ntp-rate-prefix-v4", ntp_rate_prefix_v4, "IPv4 prefix length for NTP rate limits");
   app.add_option("--ntp-rate-prefix-v6", ntp_rate_prefix_v6, "IPv6 prefix length for NTP rate limits");
+  app.add_option("--log-file", log_file, "log to this file instead of stderr (reopened on SIGHUP)");
   app.add_option("--log-summary", log_summary,
                  "seconds between traffic summary lines (0: none; default 60)");
   app.add_option("--user", user, "user to run as after binding the sockets");
@@ -634,6 +674,11 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--log-summary") != 0) {
     config.log_summary_seconds = integer_flag("--log-summary", log_summary, 0, 86400);
   }
+  if (app.count("--cert-poll") != 0) config.cert_poll_seconds = integer_flag("--cert-poll", cert_poll, 0, 86400);
+  if (app.count("--log-file") != 0) {
+    if (log_file.empty()) throw ConfigError("--log-file", "must not be empty");
+    config.log_file = log_file;
+  }
   if (app.count("--user") != 0) config.user = parse_name("--user", user);
   if (app.count("--group") != 0) config.group = parse_name("--group", group);
 
@@ -665,13 +710,22 @@ void validate(const Config& config) {
     throw ConfigError("--ke-listen", "NTS-KE and NTP are both 'none': nothing left to serve");
   }
   if (!config.ke_listen.empty()) {
-    if (config.certificate_file.empty()) throw ConfigError("--cert", "a certificate is required to serve NTS-KE");
-    if (config.private_key_file.empty()) throw ConfigError("--key", "a private key is required to serve NTS-KE");
-    if (access(config.certificate_file.c_str(), R_OK) != 0) {
-      throw ConfigError("--cert", "cannot read " + config.certificate_file + ": " + std::strerror(errno));
+    bool any_pair = !config.more_certificates.empty();
+    if (config.certificate_file.empty() && (!any_pair || !config.private_key_file.empty())) {
+      throw ConfigError("--cert", "a certificate is required to serve NTS-KE");
     }
-    if (access(config.private_key_file.c_str(), R_OK) != 0) {
-      throw ConfigError("--key", "cannot read " + config.private_key_file + ": " + std::strerror(errno));
+    if (config.private_key_file.empty() && (!any_pair || !config.certificate_file.empty())) {
+      throw ConfigError("--key", "a private key is required to serve NTS-KE");
+    }
+    for (const auto& files : certificate_files(config)) {
+      if (access(files.certificate_file.c_str(), R_OK) != 0) {
+        throw ConfigError(files.certificate_setting,
+                          "cannot read " + files.certificate_file + ": " + std::strerror(errno));
+      }
+      if (access(files.private_key_file.c_str(), R_OK) != 0) {
+        throw ConfigError(files.key_setting,
+                          "cannot read " + files.private_key_file + ": " + std::strerror(errno));
+      }
     }
   }
   for (const auto& server : config.ntp_servers) {
@@ -703,6 +757,15 @@ std::vector<AdvertisedNtpServer> advertised_ntp_servers(const Config& config) {
     out.push_back({server.host, server.port ? server.port : config.ntp_port});
   }
   if (out.empty()) out.push_back({std::nullopt, advertised_ntp_port(config)});
+  return out;
+}
+
+std::vector<CertificateFiles> certificate_files(const Config& config) {
+  std::vector<CertificateFiles> out;
+  if (!config.certificate_file.empty() || !config.private_key_file.empty()) {
+    out.push_back({config.certificate_file, config.private_key_file, "--cert", "--key"});
+  }
+  out.insert(out.end(), config.more_certificates.begin(), config.more_certificates.end());
   return out;
 }
 

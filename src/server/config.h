@@ -50,10 +50,22 @@ struct AdvertisedNtpServer {
 // One NTP worker per CPU this process may run on (at least 1, at most 256).
 unsigned default_ntp_workers();
 
+// One TLS certificate chain and its private key, and how the operator named
+// them (for errors: "--cert", "tls.certificates[2].key", ...).
+struct CertificateFiles {
+  std::string certificate_file;
+  std::string private_key_file;
+  std::string certificate_setting = "--cert";
+  std::string key_setting = "--key";
+  bool operator==(const CertificateFiles&) const = default;
+};
+
 struct Config {
   // [tls]
   std::string certificate_file;
   std::string private_key_file;
+  std::vector<CertificateFiles> more_certificates;  // [[tls.certificates]], chosen by SNI
+  std::uint32_t cert_poll_seconds = 5;  // checks the files for changes this often; 0: never
   // [nts-ke]
   std::vector<SocketAddress> ke_listen;     // empty: no NTS-KE (--ke-listen none)
   std::vector<NtpServerEntry> ntp_servers;  // advertised in the NTPv4 Server record
@@ -83,6 +95,7 @@ struct Config {
   // [log]
   std::string log_level = "info";
   std::uint32_t log_summary_seconds = 60;  // traffic summary line interval; 0: none
+  std::optional<std::string> log_file;     // none: stderr; reopened on SIGHUP
   // [keys]
   std::optional<std::string> keys_file;  // none: keys in memory only
   std::uint32_t key_rotation_seconds = 86400;
@@ -125,6 +138,11 @@ std::optional<std::uint16_t> advertised_ntp_port(const Config& config);
 // --ntp-port), or, with none configured, one entry without a host and with
 // advertised_ntp_port().
 std::vector<AdvertisedNtpServer> advertised_ntp_servers(const Config& config);
+
+// Every certificate/key pair NTS-KE serves, the default (for clients without SNI
+// or with an unknown name) first: --cert/--key ([tls] cert/key) when given, then
+// each [[tls.certificates]] entry.
+std::vector<CertificateFiles> certificate_files(const Config& config);
 
 // --keys-kept, or the number of old keys that keeps every cookie valid for at
 // least 24 hours with the configured rotation.

@@ -15,6 +15,7 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/openssl_error.h"
+#include "server/tls_server_context.h"
 
 namespace ntsd::server {
 
@@ -161,14 +162,15 @@ std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, st
 }
 
 struct KeServer::Impl {
-  Impl(SslCtxPtr tls_ctx, KeServerSettings s, const keys::PublishedKeyring& k)
-      : tls(tls_ctx.release()), settings(std::move(s)), keyring(k),
+  Impl(std::shared_ptr<const CertificateStore> c, KeServerSettings s,
+       const keys::PublishedKeyring& k)
+      : certificates(std::move(c)), settings(std::move(s)), keyring(k),
         connection_limit(settings.rate_limit) {
     if (settings.max_sessions == 0) settings.max_sessions = default_ke_max_sessions();
   }
 
   asio::io_context io{1};
-  asio::ssl::context tls;  // owns the SSL_CTX
+  std::shared_ptr<const CertificateStore> certificates;
   KeServerSettings settings;
   const keys::PublishedKeyring& keyring;
   std::vector<tcp::acceptor> acceptors;
@@ -281,7 +283,15 @@ struct KeServer::Impl {
     socket.set_option(tcp::no_delay(true), ignored);
     auto peer_address = from_endpoint(socket.remote_endpoint(ignored));
     auto peer = peer_address.to_string();
-    SslStream stream(std::move(socket), tls);
+    // The SSL holds its own reference to the context: a reload after this point
+    // leaves this session on the certificate it started with.
+    SSL* ssl = SSL_new(certificates->default_context().get());
+    if (ssl == nullptr) {
+      counters.tls_failed.fetch_add(1, std::memory_order_relaxed);
+      if (session_log.allow()) spdlog::error("nts-ke: SSL_new failed: {}", take_openssl_errors());
+      co_return;
+    }
+    SslStream stream(std::move(socket), ssl);  // owns ssl from here
 
     // One deadline for the handshake and the whole request.
     SessionDeadline deadline(io, stream.next_layer(), settings.timeout);
@@ -383,8 +393,9 @@ struct KeServer::Impl {
   }
 };
 
-KeServer::KeServer(SslCtxPtr tls, KeServerSettings settings, const keys::PublishedKeyring& keyring)
-    : impl_(std::make_unique<Impl>(std::move(tls), std::move(settings), keyring)) {
+KeServer::KeServer(std::shared_ptr<const CertificateStore> certificates, KeServerSettings settings,
+                   const keys::PublishedKeyring& keyring)
+    : impl_(std::make_unique<Impl>(std::move(certificates), std::move(settings), keyring)) {
   impl_->bind();
 }
 

@@ -13,10 +13,10 @@
 #include "core/cookie.h"
 #include "core/ke_negotiation.h"
 #include "keys/published_keyring.h"
+#include "server/certificate_store.h"
 #include "server/config.h"
 #include "server/rate_limit.h"
 #include "server/socket_address.h"
-#include "server/tls_server_context.h"
 
 namespace ntsd::server {
 
@@ -70,7 +70,10 @@ std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, st
 class KeServer {
  public:
   // Binds every listen address; throws ConfigError naming --ke-listen on failure.
-  KeServer(SslCtxPtr tls, KeServerSettings settings, const keys::PublishedKeyring& keyring);
+  // Each session takes its certificate from `certificates` when it starts, so a
+  // reload there reaches every later session.
+  KeServer(std::shared_ptr<const CertificateStore> certificates, KeServerSettings settings,
+           const keys::PublishedKeyring& keyring);
   ~KeServer();
   KeServer(const KeServer&) = delete;
   KeServer& operator=(const KeServer&) = delete;

@@ -2,14 +2,20 @@
 //
 // Start-up order keeps "nothing half-started": read and check every setting,
 // load the certificate, bind every socket, and only then start serving.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 
 #include "core/cookie.h"
 #include "core/random.h"
 #include "keys/key_file.h"
 #include "keys/key_service.h"
+#include "server/certificate_store.h"
 #include "server/config.h"
 #include "server/ke_server.h"
 #include "server/log.h"
@@ -17,7 +23,6 @@
 #include "server/privileges.h"
 #include "server/systemd_notify.h"
 #include "server/time_source.h"
-#include "server/tls_server_context.h"
 
 namespace {
 
@@ -93,12 +98,23 @@ void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned
       now.ntp_rate_kissed - before.ntp_rate_kissed);
 }
 
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// SIGHUP and file changes: swap in the certificates that load, keep the others.
+void log_reloads(const std::vector<server::LoadResult>& results) {
+  for (const auto& result : results) server::log_load_result(result, unix_now());
+}
+
+void check_certificate_expiry(const server::CertificateStore& certificates) {
+  for (const auto& [files, info] : certificates.in_service()) {
+    server::log_expiry(files, info, unix_now());
+  }
+}
+
 // --check-config: everything start-up would check, without binding or writing.
 int check_config(const server::Config& config) {
   server::validate(config);
-  if (!config.ke_listen.empty()) {
-    server::make_tls_server_context(config.certificate_file, config.private_key_file);
-  }
+  if (!config.ke_listen.empty()) server::CertificateStore check(server::certificate_files(config));
   if (config.keys_file) {
     auto state = keys::read_key_file(*config.keys_file);
     if (state && state->rotation_seconds != config.key_rotation_seconds) {
@@ -114,7 +130,7 @@ int check_config(const server::Config& config) {
 
 int serve(const server::Config& config) {
   server::validate(config);
-  server::init_logging(config.log_level);
+  server::init_logging(config.log_level, config.log_file);
   auto privilege_target = server::resolve_privilege_target(config.user, config.group);
   server::raise_descriptor_limit();
 
@@ -123,12 +139,14 @@ int serve(const server::Config& config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload certificates, reopen the log file; never stop
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   // The certificate first: a bad one must stop ntsd before the key file is created.
-  server::SslCtxPtr tls;
+  std::shared_ptr<server::CertificateStore> certificates;
   if (!config.ke_listen.empty()) {
-    tls = server::make_tls_server_context(config.certificate_file, config.private_key_file);
+    certificates =
+        std::make_shared<server::CertificateStore>(server::certificate_files(config));
   }
   // Key file problems are configuration errors: nothing has started yet.
   keys::KeySettings key_settings;
@@ -150,7 +168,7 @@ int serve(const server::Config& config) {
     settings.timeout = config.ke_timeout;
     settings.max_sessions = config.ke_max_sessions;
     settings.rate_limit = config.ke_rate_limit;
-    ke = std::make_unique<server::KeServer>(std::move(tls), std::move(settings), keyring);
+    ke = std::make_unique<server::KeServer>(certificates, std::move(settings), keyring);
   }
   std::unique_ptr<server::NtpServer> ntp;
   if (!config.ntp_listen.empty()) {
@@ -167,8 +185,30 @@ int serve(const server::Config& config) {
     spdlog::info("running as user {} (uid {}), group {} (gid {}), without capabilities",
                  privilege_target->user, privilege_target->uid, privilege_target->group,
                  privilege_target->gid);
+    for (const auto& files : server::certificate_files(config)) {
+      for (const auto* path : {&files.certificate_file, &files.private_key_file}) {
+        if (!config.ke_listen.empty() && access(path->c_str(), R_OK) != 0) {
+          spdlog::warn("{}: user {} cannot read it, so a reload (SIGHUP or a renewal) will fail",
+                       *path, privilege_target->user);
+        }
+      }
+    }
+    if (config.log_file && access(config.log_file->c_str(), W_OK) != 0) {
+      spdlog::warn("log file {}: user {} cannot write it, so reopening it on SIGHUP will fail "
+                   "unless the new file is made for that user (logrotate: create 0640 {} {})",
+                   *config.log_file, privilege_target->user, privilege_target->user,
+                   privilege_target->group);
+    }
   }
 
+  if (certificates) {
+    for (const auto& [files, info] : certificates->in_service()) {
+      server::log_load_result({files, info, ""}, unix_now());
+    }
+    if (config.cert_poll_seconds != 0) {
+      spdlog::info("TLS certificate files checked for changes every {} s", config.cert_poll_seconds);
+    }
+  }
   if (ke) {
     for (const auto& address : ke->local_addresses()) {
       spdlog::info("NTS-KE listening on {} (TCP)", address.to_string());
@@ -206,17 +246,55 @@ int serve(const server::Config& config) {
 
   int signal = 0;
   TrafficTotals reported = traffic_totals(ke.get(), ntp.get());
+  // Periodic work on this thread, each on its own schedule: the traffic summary,
+  // the certificate file check and the daily expiry check.
+  using Clock = std::chrono::steady_clock;
+  using std::chrono::seconds;
+  constexpr auto kNever = Clock::time_point::max();
+  constexpr seconds kExpiryCheckInterval{86400};
+  auto start = Clock::now();
+  auto next_summary = config.log_summary_seconds ? start + seconds(config.log_summary_seconds) : kNever;
+  auto next_poll = certificates && config.cert_poll_seconds ? start + seconds(config.cert_poll_seconds) : kNever;
+  auto next_expiry_check = certificates ? start + kExpiryCheckInterval : kNever;
   for (;;) {
-    if (config.log_summary_seconds == 0) {
+    auto due = std::min({next_summary, next_poll, next_expiry_check});
+    if (due == kNever) {
       sigwait(&signals, &signal);
-      break;
+    } else {
+      auto wait = std::max(Clock::duration::zero(), due - Clock::now());
+      auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+      timespec interval{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
+      signal = sigtimedwait(&signals, nullptr, &interval);
     }
-    timespec interval{static_cast<time_t>(config.log_summary_seconds), 0};
-    signal = sigtimedwait(&signals, nullptr, &interval);
+    if (signal == SIGHUP) {
+      // The log file first, so that what follows goes to the new one.
+      auto log_error = server::reopen_log_file();
+      spdlog::info("received SIGHUP: {}",
+                   certificates ? "reloading the TLS certificates" : "no certificates to reload");
+      if (log_error) {
+        spdlog::error("log file not reopened, still writing the old one: {}", *log_error);
+      } else if (config.log_file) {
+        spdlog::info("log file {} reopened", *config.log_file);
+      }
+      if (certificates) log_reloads(certificates->reload_all());
+      continue;
+    }
     if (signal > 0) break;
-    auto now = traffic_totals(ke.get(), ntp.get());
-    log_traffic(now, reported, config.log_summary_seconds);
-    reported = now;
+    auto now = Clock::now();
+    if (now >= next_summary) {
+      auto totals = traffic_totals(ke.get(), ntp.get());
+      log_traffic(totals, reported, config.log_summary_seconds);
+      reported = totals;
+      next_summary = now + seconds(config.log_summary_seconds);
+    }
+    if (now >= next_poll) {
+      log_reloads(certificates->reload_changed());
+      next_poll = now + seconds(config.cert_poll_seconds);
+    }
+    if (now >= next_expiry_check) {
+      check_certificate_expiry(*certificates);
+      next_expiry_check = now + kExpiryCheckInterval;
+    }
   }
   spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server::notify_systemd("STOPPING=1");

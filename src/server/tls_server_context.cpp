@@ -29,11 +29,15 @@ int select_ntske_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* ou
 
 }  // namespace
 
-SslCtxPtr make_tls_server_context(const std::string& certificate_file,
-                                  const std::string& private_key_file) {
+SslCtxPtr make_tls_server_context(const CertificateFiles& files) {
+  const auto& certificate_file = files.certificate_file;
+  const auto& private_key_file = files.private_key_file;
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
-  if (!ctx) throw ConfigError("--cert", "cannot create a TLS context: " + take_openssl_errors());
+  if (!ctx) {
+    throw ConfigError(files.certificate_setting,
+                      "cannot create a TLS context: " + take_openssl_errors());
+  }
   // RFC 8915 §3: NTS-KE runs over TLS 1.3 only.
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
@@ -45,15 +49,16 @@ SslCtxPtr make_tls_server_context(const std::string& certificate_file,
   SSL_CTX_set_alpn_select_cb(ctx.get(), select_ntske_alpn, nullptr);
 
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), certificate_file.c_str()) != 1) {
-    throw ConfigError("--cert", "cannot load certificate chain " + certificate_file + ": " +
+    throw ConfigError(files.certificate_setting, "cannot load certificate chain " + certificate_file + ": " +
                                     take_openssl_errors());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    throw ConfigError("--key", "cannot load private key " + private_key_file + ": " +
+    throw ConfigError(files.key_setting, "cannot load private key " + private_key_file + ": " +
                                    take_openssl_errors());
   }
   if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-    throw ConfigError("--key", private_key_file + " does not match the certificate " +
+    ERR_clear_error();
+    throw ConfigError(files.key_setting, private_key_file + " does not match the certificate " +
                                    certificate_file);
   }
   return ctx;

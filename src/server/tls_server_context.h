@@ -13,10 +13,12 @@ struct SslCtxDeleter {
 };
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 
-// Loads the chain and key; throws ConfigError naming --cert or --key when either
-// cannot be used, so ntsd refuses to start rather than serve a broken handshake.
-SslCtxPtr make_tls_server_context(const std::string& certificate_file,
-                                  const std::string& private_key_file);
+struct CertificateFiles;
+
+// Loads the chain and key; throws ConfigError naming the setting (--cert, --key,
+// tls.certificates[N].cert, ...) when either cannot be used, so ntsd refuses to
+// start rather than serve a broken handshake.
+SslCtxPtr make_tls_server_context(const CertificateFiles& files);
 
 // True when the handshake on `ssl` agreed on ALPN "ntske/1" (RFC 8915 §4: required).
 bool negotiated_ntske_alpn(const SSL* ssl);

@@ -327,5 +327,97 @@ TEST(Config, BadKeyAndServerSettingsNameTheSetting) {
   }
 }
 
+TEST(Config, SeveralCertificatePairsFollowTheDefault) {
+  TempFile file(R"([tls]
+cert = "/etc/a.pem"
+key = "/etc/a.key"
+poll-seconds = 30
+
+[[tls.certificates]]
+cert = "/etc/b.pem"
+key = "/etc/b.key"
+
+[[tls.certificates]]
+cert = "/etc/c.pem"
+key = "/etc/c.key"
+
+[log]
+file = "/var/log/ntsd/ntsd.log"
+)");
+  auto config = parse({"--config", file.path()}).config;
+  EXPECT_EQ(config.cert_poll_seconds, 30U);
+  EXPECT_EQ(config.log_file, "/var/log/ntsd/ntsd.log");
+  auto pairs = certificate_files(config);
+  ASSERT_EQ(pairs.size(), 3U);
+  EXPECT_EQ(pairs[0], (CertificateFiles{"/etc/a.pem", "/etc/a.key", "--cert", "--key"}));
+  EXPECT_EQ(pairs[1], (CertificateFiles{"/etc/b.pem", "/etc/b.key", "tls.certificates[1].cert",
+                                        "tls.certificates[1].key"}));
+  EXPECT_EQ(pairs[2].certificate_setting, "tls.certificates[2].cert");
+
+  // The flags replace the default pair and leave the others.
+  config = parse({"--config", file.path(), "--cert", "/x.pem", "--key", "/x.key", "--cert-poll",
+                  "0", "--log-file", "/tmp/ntsd.log"})
+               .config;
+  pairs = certificate_files(config);
+  ASSERT_EQ(pairs.size(), 3U);
+  EXPECT_EQ(pairs[0].certificate_file, "/x.pem");
+  EXPECT_EQ(pairs[1].certificate_file, "/etc/b.pem");
+  EXPECT_EQ(config.cert_poll_seconds, 0U);
+  EXPECT_EQ(config.log_file, "/tmp/ntsd.log");
+}
+
+TEST(Config, CertificatePairsWithoutTheSinglePair) {
+  TempFile file("[[tls.certificates]]\ncert = \"/b.pem\"\nkey = \"/b.key\"\n");
+  auto config = parse({"--config", file.path()}).config;
+  auto pairs = certificate_files(config);
+  ASSERT_EQ(pairs.size(), 1U);
+  EXPECT_EQ(pairs[0].key_setting, "tls.certificates[1].key");
+  EXPECT_EQ(parse({}).config.cert_poll_seconds, 5U);
+  EXPECT_FALSE(parse({}).config.log_file);
+}
+
+TEST(Config, CertificatePairErrorsNameTheKey) {
+  struct Case {
+    const char* toml;
+    const char* setting;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"[[tls.certificates]]\ncert = \"/b.pem\"\n", "tls.certificates[1].key"},
+           {"[[tls.certificates]]\nkey = \"/b.key\"\n", "tls.certificates[1].cert"},
+           {"[[tls.certificates]]\ncert = \"/a\"\nkey = \"/b\"\n[[tls.certificates]]\ncert = 1\n",
+            "tls.certificates[2].cert"},
+           {"[[tls.certificates]]\ncert = \"/a\"\nkey = \"/b\"\nname = \"x\"\n",
+            "tls.certificates[1].name"},
+           {"[tls]\ncertificates = \"/a\"\n", "tls.certificates"},
+           {"[tls]\npoll-seconds = -1\n", "tls.poll-seconds"},
+           {"[log]\nfile = \"\"\n", "log.file"},
+       }) {
+    TempFile file(c.toml);
+    EXPECT_EQ(failing_setting({"--config", file.path()}), c.setting) << c.toml;
+  }
+  EXPECT_EQ(failing_setting({"--cert-poll", "x"}), "--cert-poll");
+  EXPECT_EQ(failing_setting({"--log-file", ""}), "--log-file");
+}
+
+TEST(Config, ValidateChecksEveryCertificatePair) {
+  auto config = parse({"--ke-listen", "127.0.0.1:1"}).config;
+  config.more_certificates.push_back(
+      {"/nonexistent/b.pem", "/nonexistent/b.key", "tls.certificates[1].cert", "tls.certificates[1].key"});
+  try {
+    validate(config);
+    FAIL() << "missing certificate file accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(error.setting(), "tls.certificates[1].cert");
+  }
+  // Half of the single pair is an error even beside other pairs.
+  config.private_key_file = "/nonexistent/a.key";
+  try {
+    validate(config);
+    FAIL() << "a key without a certificate accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(error.setting(), "--cert");
+  }
+}
+
 }  // namespace
 }  // namespace ntsd::server
