@@ -4,7 +4,9 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ssl.hpp>
 #include <algorithm>
+#include <list>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <sys/resource.h>
@@ -122,6 +124,65 @@ class ActiveSession {
   std::atomic<std::uint64_t>& active_;
 };
 
+// Sessions that have not yet received their whole request, oldest first. When
+// max_sessions are open a new connection closes the oldest of them: idle and
+// slow connections (slowloris) then cost an attacker a steady stream of new
+// connections, while an honest client, which sends its request within a few
+// round trips, is admitted at once. Only the io thread touches it.
+class WaitingSessions {
+ public:
+  // Lives in a session's coroutine frame, listed until unlist() or eviction.
+  struct Slot {
+    tcp::socket* socket = nullptr;
+    bool listed = false;
+    bool evicted = false;
+    std::list<Slot*>::iterator position;
+  };
+
+  void list(Slot& slot, tcp::socket& socket) {
+    slot.socket = &socket;
+    slot.position = slots_.insert(slots_.end(), &slot);
+    slot.listed = true;
+  }
+  void unlist(Slot& slot) {
+    if (!slot.listed) return;
+    slots_.erase(slot.position);
+    slot.listed = false;
+  }
+  // Closes the oldest waiting session's socket (its pending operation then
+  // ends with operation_aborted); false when none waits.
+  bool evict_oldest() {
+    if (slots_.empty()) return false;
+    Slot& oldest = *slots_.front();
+    slots_.pop_front();
+    oldest.listed = false;
+    oldest.evicted = true;
+    asio::error_code ignored;
+    oldest.socket->set_option(asio::socket_base::linger(true, 0), ignored);  // reset, no TIME_WAIT
+    oldest.socket->close(ignored);
+    return true;
+  }
+
+ private:
+  std::list<Slot*> slots_;
+};
+
+// Takes a session off the waiting list however its wait ends.
+class WaitingGuard {
+ public:
+  WaitingGuard(WaitingSessions& sessions, WaitingSessions::Slot& slot, tcp::socket& socket)
+      : sessions_(sessions), slot_(slot) {
+    sessions_.list(slot_, socket);
+  }
+  ~WaitingGuard() { sessions_.unlist(slot_); }
+  WaitingGuard(const WaitingGuard&) = delete;
+  WaitingGuard& operator=(const WaitingGuard&) = delete;
+
+ private:
+  WaitingSessions& sessions_;
+  WaitingSessions::Slot& slot_;
+};
+
 constexpr std::size_t kSessionMemory = 64 * 1024;
 constexpr std::size_t kReservedDescriptors = 128;  // listeners, NTP sockets, key files, logs
 
@@ -180,6 +241,7 @@ struct KeServer::Impl {
   LogLimiter session_log{10.0, 50.0};
   std::atomic<std::uint64_t> sessions_answered{0};  // the round-robin turn
   RateLimiter connection_limit;  // per client address; only the io thread uses it
+  WaitingSessions waiting;       // sessions before their whole request
 
   void bind() {
     for (const auto& address : settings.listen) {
@@ -213,19 +275,26 @@ struct KeServer::Impl {
     }
   }
 
-  // Whether a just-accepted connection gets a session: not when max_sessions are
-  // open, nor when its address is over the connection rate limit. A refused one
-  // is reset at once (no TLS, no TIME_WAIT left here), counted, never logged per
-  // connection.
+  // Whether a just-accepted connection gets a session: not when its address is
+  // over the connection rate limit, nor when max_sessions are open and none of
+  // them still waits for its request (else the oldest waiting one is closed). A
+  // refused one is reset at once (no TLS, no TIME_WAIT left here), counted,
+  // never logged per connection.
   bool admit(tcp::socket& socket) {
     std::atomic<std::uint64_t>* refused = nullptr;
-    if (counters.active.load(std::memory_order_relaxed) >= settings.max_sessions) {
-      refused = &counters.refused_busy;
-    } else if (connection_limit.settings().enabled()) {
+    if (connection_limit.settings().enabled()) {
       asio::error_code ec;
       auto peer = socket.remote_endpoint(ec);
       if (!ec && connection_limit.check(peer.data()) != RateVerdict::Allow) {
         refused = &counters.refused_rate;
+      }
+    }
+    if (refused == nullptr &&
+        counters.active.load(std::memory_order_relaxed) >= settings.max_sessions) {
+      if (waiting.evict_oldest()) {
+        counters.evicted.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        refused = &counters.refused_busy;
       }
     }
     if (refused == nullptr) {
@@ -292,6 +361,9 @@ struct KeServer::Impl {
       co_return;
     }
     SslStream stream(std::move(socket), ssl);  // owns ssl from here
+    WaitingSessions::Slot waiting_slot;
+    std::optional<WaitingGuard> waiting_guard(std::in_place, waiting, waiting_slot,
+                                              stream.next_layer());
 
     // One deadline for the handshake and the whole request.
     SessionDeadline deadline(io, stream.next_layer(), settings.timeout);
@@ -300,6 +372,7 @@ struct KeServer::Impl {
                                                           kAwaitTuple);
     if (handshake_ec) {
       deadline.disarm();
+      if (waiting_slot.evicted) co_return;  // counted by admit()
       if (deadline.fired()) {
         counters.timeout.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -312,6 +385,7 @@ struct KeServer::Impl {
       co_return;
     }
     if (!negotiated_ntske_alpn(stream.native_handle())) {
+      waiting_guard.reset();
       counters.no_alpn.fetch_add(1, std::memory_order_relaxed);
       if (session_log.allow()) spdlog::debug("nts-ke: {}: no ALPN ntske/1, closing", peer);
       co_await close(stream);
@@ -336,6 +410,8 @@ struct KeServer::Impl {
       }
     }
     deadline.disarm();
+    waiting_guard.reset();
+    if (waiting_slot.evicted) co_return;  // counted by admit()
 
     core::KeDecision decision;
     if (message.status == core::KeMessageStatus::Incomplete) {

@@ -33,8 +33,9 @@ struct KeServerSettings {
   std::chrono::milliseconds timeout{2000};
   // RFC 8915 §4 asks servers to accept requests of at least 1024 bytes.
   std::size_t max_request_length = 16 * 1024;
-  // Sessions open at once (TLS handshake to close); a connection beyond it is
-  // closed at once. 0: default_ke_max_sessions().
+  // Sessions open at once (TLS handshake to close). A connection beyond it
+  // closes the oldest session still waiting for its request, or, when none
+  // waits, is closed at once. 0: default_ke_max_sessions().
   std::size_t max_sessions = 0;
   // New connections per client address (server/rate_limit.h); over it the
   // connection is closed at once. Disabled unless rate_limit.rate > 0.
@@ -55,7 +56,8 @@ struct KeServerCounters {
   std::atomic<std::uint64_t> negotiation_failed{0};  // empty Next Protocol or AEAD
   std::atomic<std::uint64_t> timeout{0};
   std::atomic<std::uint64_t> closed_early{0};
-  std::atomic<std::uint64_t> refused_busy{0};  // max_sessions reached
+  std::atomic<std::uint64_t> refused_busy{0};  // max_sessions reached, none of them waiting
+  std::atomic<std::uint64_t> evicted{0};  // closed before its request, for a new connection
   std::atomic<std::uint64_t> refused_rate{0};  // over the per-address rate limit
   std::atomic<std::uint64_t> active{0};        // sessions open now
 };

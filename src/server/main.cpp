@@ -62,7 +62,8 @@ TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer
     t.ke_accepted = c.accepted.load();
     t.ke_ok = c.ok.load();
     t.ke_failed = c.tls_failed.load() + c.no_alpn.load() + c.error_response.load() +
-                  c.negotiation_failed.load() + c.timeout.load() + c.closed_early.load();
+                  c.negotiation_failed.load() + c.timeout.load() + c.closed_early.load() +
+                  c.evicted.load();
     t.ke_refused = c.refused_busy.load() + c.refused_rate.load();
   }
   if (ntp) {
@@ -303,9 +304,11 @@ int serve(const server::Config& config) {
   if (ntp) ntp->stop();
   if (ke) {
     const auto& c = ke->counters();
-    spdlog::info("NTS-KE sessions: {} accepted, {} ok, {} TLS failed, {} without ALPN, {} errors, {} timeouts",
+    spdlog::info("NTS-KE sessions: {} accepted, {} ok, {} TLS failed, {} without ALPN, {} errors, "
+                 "{} timeouts, {} evicted while waiting, {} refused busy",
                  c.accepted.load(), c.ok.load(), c.tls_failed.load(), c.no_alpn.load(),
-                 c.error_response.load(), c.timeout.load());
+                 c.error_response.load(), c.timeout.load(), c.evicted.load(),
+                 c.refused_busy.load());
   }
   if (ntp) {
     auto c = ntp->counters();

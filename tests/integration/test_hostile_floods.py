@@ -146,24 +146,28 @@ class KeFloodTest(NtsdTestCase):
         reset = refused(conns)
         report("12 connections from one address, burst 5", refused=reset)
         self.assertEqual(reset, 7)
-        # 20 sessions at most: 25 more from other addresses, 15 + 5 held, the rest refused.
-        more = [connect_or_reset(server.ke_port, "127.0.31.%d" % (i + 1)) for i in range(25)]
+        # 20 sessions at most, all idle: 25 more from other addresses. The first 15 fill
+        # the table; each of the last 10 closes the oldest session still waiting for its
+        # request: the 5 of the first address, then the 5 oldest of these.
+        more = []
+        for i in range(25):
+            more.append(connect_or_reset(server.ke_port, "127.0.31.%d" % (i + 1)))
+            time.sleep(0.01)  # accepted in order
         self.addCleanup(lambda: [s.close() for s in more if s])
         time.sleep(0.3)
-        refused_more = refused(more)
-        report("25 more connections with 5 open, max 20", refused=refused_more)
-        self.assertEqual(refused_more, 10)
-        # Once the idle ones time out, an honest client (its own address) is served.
-        for s in conns + more:
-            if s:
-                s.close()
-
-        def served():
-            try:
-                return len([r for r in timed_ke(self.cert, server.ke_port)[1] if r[1] == 5]) == 8
-            except (ConnectionResetError, ssl.SSLError, OSError):
-                return False
-        self.assertTrue(wait_until(served, 5.0, 0.2))
+        report("25 more idle connections with 5 open, max 20",
+               first_address_closed=refused(conns), closed=refused(more))
+        self.assertEqual(refused(conns), 12)
+        self.assertEqual(refused(more[:5]), 5)
+        self.assertEqual(refused(more[5:]), 0)
+        # An honest client is served at once: it too closes the oldest idle session.
+        seconds, records = timed_ke(self.cert, server.ke_port, source="127.0.32.1")
+        report("KE with max-sessions idle connections open", seconds=round(seconds, 4))
+        self.assertLess(seconds, 1.0)
+        self.assertEqual(len([r for r in records if r[1] == 5]), 8)
+        self.assertEqual(refused(more[5:6]), 1)
+        server.proc.stop()
+        self.assertIn("11 evicted while waiting, 0 refused busy", server.proc.stderr())
 
     def test_10000_garbage_sessions_leave_memory_where_it_was(self):
         conf = os.path.join(self.tmp, "short-deadline.toml")
