@@ -128,10 +128,14 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
   while (::recv(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT) >= 0) {
   }
 
-  // T1 is also the transmit timestamp the response must echo as its origin.
-  core::NtpTimestamp t1 = ntp_now();
-  core::NtsRequest request = core::build_nts_request(c2s_, cookie, placeholders, t1, random_);
+  // The transmit field carries a random value (RFC 9109 §3) that the answer must
+  // echo as its origin; T1 is read after the request is sealed, just before it
+  // leaves, so that sealing does not count as network delay.
+  core::NtpTimestamp origin;
+  random_.fill({reinterpret_cast<std::uint8_t*>(&origin.raw), sizeof origin.raw});
+  core::NtsRequest request = core::build_nts_request(c2s_, cookie, placeholders, origin, random_);
   core::secure_wipe(cookie.data(), cookie.size());
+  const core::NtpTimestamp t1 = ntp_now();
   const auto sent_at = Clock::now();
   ssize_t sent = ::send(fd_.get(), request.packet.data(), request.packet.size(), 0);
   if (sent < 0 || static_cast<std::size_t>(sent) != request.packet.size()) {
