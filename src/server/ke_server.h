@@ -14,6 +14,7 @@
 #include "core/ke_negotiation.h"
 #include "keys/published_keyring.h"
 #include "server/config.h"
+#include "server/duration_histogram.h"
 #include "server/rate_limit.h"
 #include "server/socket_address.h"
 #include "server/tls_server_context.h"
@@ -58,6 +59,8 @@ struct KeServerCounters {
   std::atomic<std::uint64_t> refused_busy{0};  // max_sessions reached
   std::atomic<std::uint64_t> refused_rate{0};  // over the per-address rate limit
   std::atomic<std::uint64_t> active{0};        // sessions open now
+  // From accept to the end of a successful TLS handshake (failed ones are not timed).
+  DurationHistogram handshake;
 };
 
 // Which of `count` (> 0) NTP servers a session gets. Hash: a hash of the client's
