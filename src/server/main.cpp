@@ -10,9 +10,12 @@
 #include "core/random.h"
 #include "keys/key_file.h"
 #include "keys/key_service.h"
+#include "server/certificate_expiry.h"
 #include "server/config.h"
 #include "server/ke_server.h"
 #include "server/log.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/ntp_server.h"
 #include "server/privileges.h"
 #include "server/systemd_notify.h"
@@ -130,6 +133,7 @@ int serve(const server::Config& config) {
   if (!config.ke_listen.empty()) {
     tls = server::make_tls_server_context(config.certificate_file, config.private_key_file);
   }
+  const auto certificate_expiry = server::certificate_not_after(tls.get());
   // Key file problems are configuration errors: nothing has started yet.
   keys::KeySettings key_settings;
   key_settings.file = config.keys_file;
@@ -157,6 +161,16 @@ int serve(const server::Config& config) {
     ntp = std::make_unique<server::NtpServer>(config.ntp_listen, config.ntp_workers,
                                               time_source->published(), keyring,
                                               config.ntp_rate_limit, config.interleaved);
+  }
+
+  std::unique_ptr<server::MetricsCollector> metrics;
+  std::unique_ptr<server::MetricsHttpServer> metrics_http;
+  if (config.metrics_listen) {
+    metrics = std::make_unique<server::MetricsCollector>(
+        server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service});
+    metrics->set_certificate_not_after(certificate_expiry);
+    metrics_http = std::make_unique<server::MetricsHttpServer>(
+        *config.metrics_listen, [collector = metrics.get()] { return collector->render(); });
   }
 
   // Every socket is bound and every key read: drop to the configured user.
@@ -193,6 +207,9 @@ int serve(const server::Config& config) {
   } else {
     spdlog::info("NTP disabled (--ntp-listen none): serving NTS-KE only");
   }
+  if (metrics_http) {
+    spdlog::info("metrics listening on {} (HTTP, GET /metrics)", metrics_http->local_address().to_string());
+  }
   spdlog::info("time source {}; interleaved mode {}", time_source->name(),
                config.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service.describe());
@@ -201,6 +218,7 @@ int serve(const server::Config& config) {
   if (ke) ke->start();
   if (ntp) ntp->start();
   key_service.start();
+  if (metrics_http) metrics_http->start();
   spdlog::info("ready");
   if (!server::notify_systemd("READY=1")) spdlog::warn("could not notify systemd of readiness");
 
@@ -220,6 +238,7 @@ int serve(const server::Config& config) {
   }
   spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server::notify_systemd("STOPPING=1");
+  if (metrics_http) metrics_http->stop();
   key_service.stop();
   if (ke) ke->stop();
   if (ntp) ntp->stop();
