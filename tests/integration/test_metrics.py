@@ -19,9 +19,9 @@ import time
 import unittest
 
 from hostile_common import udp_from
-from ntsd_harness import (KE_ERROR, NtpReply, NtsdTestCase, client_packet, ke_exchange,
-                          ke_record, ke_request, ke_u16s, ntp_now, tls_client_context,
-                          wait_until)
+from ntsd_harness import (KE_ERROR, NtpReply, NtsdTestCase, client_packet, free_port,
+                          ke_exchange, ke_record, ke_request, ke_u16s, ntp_now,
+                          tls_client_context, wait_until)
 from test_hostile_inputs import nts
 
 KE_OUTCOMES = ("ok", "tls_failed", "no_alpn", "bad_request", "negotiation_failed", "timeout",
@@ -64,16 +64,22 @@ class MetricsTestCase(NtsdTestCase):
 
     KE_TIMEOUT_MS = 400
 
-    def start_with_metrics(self, extra=()):
+    def metrics_config(self):
         conf = os.path.join(self.tmp, "metrics.toml")
         with open(conf, "w") as f:
             f.write("[nts-ke]\ntimeout-ms = %d\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
                     % self.KE_TIMEOUT_MS)
-        self.server = self.start_ntsd(extra=["--config", conf] + list(extra))
+        return conf
+
+    def find_metrics_port(self, proc):
         pattern = re.compile(r"metrics listening on 127\.0\.0\.1:(\d+) \(HTTP")
-        found = wait_until(lambda: pattern.search(self.server.proc.stderr()), 5)
-        self.assertTrue(found, "no 'metrics listening on' line:\n" + self.server.proc.stderr())
+        found = wait_until(lambda: pattern.search(proc.stderr()), 10)
+        self.assertTrue(found, "no 'metrics listening on' line:\n" + proc.logs())
         self.metrics_port = int(found.group(1))
+
+    def start_with_metrics(self, extra=()):
+        self.server = self.start_ntsd(extra=["--config", self.metrics_config()] + list(extra))
+        self.find_metrics_port(self.server.proc)
 
     def ke(self, chunks, alpn=("ntske/1",)):
         return ke_exchange("127.0.0.1", self.server.ke_port, self.cert, chunks, alpn=alpn,
@@ -369,6 +375,37 @@ class MetricsRefusedTest(MetricsTestCase):
         self.assertEqual(refused + failed, 10)
         # Two tokens to start with, one more per second the burst took.
         self.assertGreaterEqual(refused, 7)
+
+
+class MetricsUpstreamTest(MetricsTestCase):
+
+    def test_upstream_reachability_and_time_state(self):
+        # A first ntsd (stratum 2, local) is the upstream of the one under test; a
+        # port nobody answers on is the other.
+        upstream = self.start_ntsd(stratum=2)
+        dead_port = free_port("udp")
+        proc = self.spawn("ntsd-downstream", [
+            self.ntsd_bin, "--config", self.metrics_config(), "--ke-listen", "none",
+            "--ntp-listen", "127.0.0.1:%d" % free_port("udp"),
+            "--time-source", "upstream", "--unsync-after", "8",
+            "--upstream", "127.0.0.1:%d" % upstream.ntp_port,
+            "--upstream", "127.0.0.1:%d" % dead_port])
+        self.find_metrics_port(proc)
+        alive = 'ntsd_upstream_reachable{upstream="127.0.0.1:%d"}' % upstream.ntp_port
+        dead = 'ntsd_upstream_reachable{upstream="127.0.0.1:%d"}' % dead_port
+        last = {}
+
+        def synchronised():
+            last["m"] = m = self.scrape()
+            return m.get(alive) == 1 and m.get("ntsd_time_synchronised") == 1
+
+        self.assertTrue(wait_until(synchronised, 15, interval=0.2), last.get("m"))
+        m = last["m"]
+        self.assertEqual(m["ntsd_time_stratum"], 3)
+        self.assertEqual(m["ntsd_time_leap"], 0)
+        self.assertGreater(m["ntsd_time_root_delay_seconds"], 0)
+        self.assertGreater(m["ntsd_time_root_dispersion_seconds"], 0)
+        self.assertEqual(m[dead], 0)
 
 
 if __name__ == "__main__":
