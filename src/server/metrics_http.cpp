@@ -22,6 +22,8 @@ using Clock = std::chrono::steady_clock;
 
 // Connections accepted per wake-up, so a flood of connects cannot starve the rest.
 constexpr int kAcceptsPerRound = 16;
+// Out of descriptors: stop accepting this long instead of spinning on a readable listener.
+constexpr std::chrono::milliseconds kAcceptPause{100};
 
 bool is_token_char(char c) { return c >= 'A' && c <= 'Z'; }
 
@@ -44,6 +46,8 @@ std::string status_line(HttpRoute route) {
       return "405 Method Not Allowed";
     case HttpRoute::TooLarge:
       return "431 Request Header Fields Too Large";
+    case HttpRoute::Unavailable:
+      return "503 Service Unavailable";
   }
   return "500 Internal Server Error";
 }
@@ -118,15 +122,19 @@ struct MetricsHttpServer::Impl {
   std::vector<Connection> connections;
   std::thread thread;
   LogLimiter log{1.0, 5.0};
+  Clock::time_point accept_resume;  // accept() failed for want of descriptors: not before this
 
   void run() {
     std::vector<pollfd> fds;
     for (;;) {
       fds.clear();
-      fds.push_back({stop_fd.get(), POLLIN, 0});
-      fds.push_back({listener.get(), POLLIN, 0});
       auto now = Clock::now();
       auto wake = Clock::time_point::max();
+      fds.push_back({stop_fd.get(), POLLIN, 0});
+      // A negative descriptor is skipped by poll(): the listener while accepting is paused.
+      const bool accepting = now >= accept_resume;
+      fds.push_back({accepting ? listener.get() : -1, POLLIN, 0});
+      if (!accepting) wake = accept_resume;
       for (const auto& c : connections) {
         fds.push_back({c.fd.get(), static_cast<short>(c.writing ? POLLOUT : POLLIN), 0});
         wake = std::min(wake, c.deadline);
@@ -160,10 +168,11 @@ struct MetricsHttpServer::Impl {
     for (int i = 0; i < kAcceptsPerRound; ++i) {
       UniqueFd fd(accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd.valid()) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED &&
-            log.allow()) {
-          spdlog::warn("metrics: accept failed: {}", std::strerror(errno));
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
+          return;
         }
+        if (log.allow()) spdlog::warn("metrics: accept failed: {}", std::strerror(errno));
+        accept_resume = now + kAcceptPause;
         return;
       }
       if (connections.size() >= limits.max_connections) continue;  // closed at once
@@ -216,7 +225,16 @@ struct MetricsHttpServer::Impl {
   void respond(Connection& c, HttpRoute route, bool head_only, Clock::time_point now) {
     c.writing = true;
     c.deadline = now + limits.timeout;  // a fresh allowance to read the answer
-    std::string body = route == HttpRoute::Metrics ? render() : std::string();
+    std::string body;
+    if (route == HttpRoute::Metrics) {
+      try {
+        body = render();
+      } catch (const std::exception& error) {
+        // Out of memory or the like: this scrape fails, the server goes on.
+        if (log.allow()) spdlog::error("metrics: cannot render: {}", error.what());
+        route = HttpRoute::Unavailable;
+      }
+    }
     c.out = http_response(route, body, head_only);
     c.in.clear();
     c.in.shrink_to_fit();

@@ -21,6 +21,7 @@ enum class HttpRoute {
   NotFound,          // 404: another path
   MethodNotAllowed,  // 405: another method
   TooLarge,          // 431: no end of the head within the size limit
+  Unavailable,       // 503: the metrics could not be rendered
 };
 
 // Length of the request head up to and including the blank line that ends it

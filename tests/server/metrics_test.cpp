@@ -276,6 +276,7 @@ TEST(MetricsHttp, Responses) {
   EXPECT_NE(not_allowed.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos);
   EXPECT_EQ(http_response(HttpRoute::BadRequest, "", false).rfind("HTTP/1.1 400 ", 0), 0U);
   EXPECT_EQ(http_response(HttpRoute::TooLarge, "", false).rfind("HTTP/1.1 431 ", 0), 0U);
+  EXPECT_EQ(http_response(HttpRoute::Unavailable, "", false).rfind("HTTP/1.1 503 ", 0), 0U);
 }
 
 // --- the server on a loopback socket ---------------------------------------
@@ -332,6 +333,19 @@ TEST(MetricsHttpServer, ServesCapsConnectionsAndDropsSlowClients) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
   // And it serves again.
   EXPECT_TRUE(http_exchange(address, "GET /metrics HTTP/1.0\r\n\r\n").ends_with("ntsd_x 1\n"));
+  server.stop();
+}
+
+TEST(MetricsHttpServer, AFailingRenderIsA503AndTheServerGoesOn) {
+  int calls = 0;
+  MetricsHttpServer server(*SocketAddress::parse("127.0.0.1:0"), [&calls] {
+    if (++calls == 1) throw std::runtime_error("no memory today");
+    return std::string("ntsd_x 2\n");
+  });
+  server.start();
+  const auto address = server.local_address();
+  EXPECT_EQ(http_exchange(address, "GET /metrics HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 503 ", 0), 0U);
+  EXPECT_TRUE(http_exchange(address, "GET /metrics HTTP/1.1\r\n\r\n").ends_with("ntsd_x 2\n"));
   server.stop();
 }
 
