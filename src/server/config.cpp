@@ -42,7 +42,8 @@ std::vector<SocketAddress> parse_listen_list(const std::string& setting,
 }
 
 // One listen address, or "none".
-std::optional<SocketAddress> parse_optional_listen(const std::string& setting, const std::string& text) {
+std::optional<SocketAddress> parse_optional_listen(const std::string& setting,
+                                                   const std::string& text) {
   if (text == "none") return std::nullopt;
   return parse_listen(setting, text);
 }
@@ -277,8 +278,8 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
                                       std::to_string(begin.column) + ": " +
                                       std::string(error.description()));
   }
-  static const std::set<std::string> tables{"tls", "nts-ke", "ntp", "time", "log", "keys", "process",
-                                            "metrics"};
+  static const std::set<std::string> tables{"tls", "nts-ke", "ntp",     "time",
+                                            "log", "keys",   "process", "metrics"};
   for (const auto& [key, value] : root) {
     if (!tables.contains(std::string(key.str()))) {
       throw ConfigError(std::string(key.str()), "unknown section in " + path);

@@ -276,7 +276,8 @@ struct KeServer::Impl {
     return core::build_ke_response(decision, cookies, policy_for(peer));
   }
 
-  asio::awaitable<void> session(tcp::socket socket, std::chrono::steady_clock::time_point accepted_at) {
+  asio::awaitable<void> session(tcp::socket socket,
+                                std::chrono::steady_clock::time_point accepted_at) {
     ActiveSession active(counters.active);
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);

@@ -208,7 +208,8 @@ int serve(const server::Config& config) {
     spdlog::info("NTP disabled (--ntp-listen none): serving NTS-KE only");
   }
   if (metrics_http) {
-    spdlog::info("metrics listening on {} (HTTP, GET /metrics)", metrics_http->local_address().to_string());
+    spdlog::info("metrics listening on {} (HTTP, GET /metrics)",
+                 metrics_http->local_address().to_string());
   }
   spdlog::info("time source {}; interleaved mode {}", time_source->name(),
                config.interleaved ? "on" : "off");

@@ -71,7 +71,7 @@ class TimeSource {
   std::optional<timesource::UpstreamSelector> selector_;
   std::vector<std::string> upstream_names_;
   std::vector<std::string> upstream_errors_;  // the last failure of each, "" when answering
-  std::vector<bool> upstream_reachable_;     // the last poll of each brought a response
+  std::vector<bool> upstream_reachable_;      // the last poll of each brought a response
   std::optional<bool> was_synchronised_;
   std::optional<std::size_t> was_selected_;
   core::LeapIndicator was_leap_ = core::LeapIndicator::NoWarning;
