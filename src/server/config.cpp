@@ -43,6 +43,13 @@ std::vector<SocketAddress> parse_listen_list(const std::string& setting,
   return out;
 }
 
+// One listen address, or "none".
+std::optional<SocketAddress> parse_optional_listen(const std::string& setting,
+                                                   const std::string& text) {
+  if (text == "none") return std::nullopt;
+  return parse_listen(setting, text);
+}
+
 std::uint16_t parse_port_value(const std::string& setting, std::int64_t value) {
   if (value < 1 || value > 65535) {
     throw ConfigError(setting, std::to_string(value) + " is not a port number (1-65535)");
@@ -289,7 +296,8 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
                                       std::to_string(begin.column) + ": " +
                                       std::string(error.description()));
   }
-  static const std::set<std::string> tables{"tls", "nts-ke", "ntp", "time", "log", "keys", "process"};
+  static const std::set<std::string> tables{"tls", "nts-ke", "ntp",     "time",
+                                            "log", "keys",   "process", "metrics"};
   for (const auto& [key, value] : root) {
     if (!tables.contains(std::string(key.str()))) {
       throw ConfigError(std::string(key.str()), "unknown section in " + path);
@@ -413,6 +421,12 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (auto v = keys_table.integer("kept")) config.keys_kept = parse_keys_kept(keys_table.setting("kept"), *v);
   keys_table.check_no_unknown_keys();
 
+  TableReader metrics(root, "metrics");
+  if (auto v = metrics.string("listen")) {
+    config.metrics_listen = parse_optional_listen(metrics.setting("listen"), *v);
+  }
+  metrics.check_no_unknown_keys();
+
   TableReader process(root, "process");
   if (auto v = process.string("user")) config.user = parse_name(process.setting("user"), *v);
   if (auto v = process.string("group")) config.group = parse_name(process.setting("group"), *v);
@@ -504,7 +518,7 @@ Invocation parse_invocation(int argc, char** argv) {
   std::string config_file, cert, key, ntp_port, time_source, stratum, refid, log_level, workers,
       server_choice, keys_file, key_rotation, keys_kept, ke_max_sessions, ke_rate_limit,
       ke_rate_burst, ntp_rate_limit, ntp_rate_burst, ntp_rate_prefix_v4, ntp_rate_prefix_v6, user,
-      group, log_summary, cert_poll, log_file;
+      group, log_summary, cert_poll, log_file, metrics_listen;
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
   std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
   std::vector<std::string> upstreams;
@@ -558,6 +572,8 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--log-file", log_file, "log to this file instead of stderr (reopened on SIGHUP)");
   app.add_option("--log-summary", log_summary,
                  "seconds between traffic summary lines (0: none; default 60)");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Prometheus metrics over HTTP on ADDR:PORT (default: none)");
   app.add_option("--user", user, "user to run as after binding the sockets");
   app.add_option("--group", group, "group to run as (default: the user's primary group)");
 
@@ -678,6 +694,9 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--log-file") != 0) {
     if (log_file.empty()) throw ConfigError("--log-file", "must not be empty");
     config.log_file = log_file;
+  }
+  if (app.count("--metrics-listen") != 0) {
+    config.metrics_listen = parse_optional_listen("--metrics-listen", metrics_listen);
   }
   if (app.count("--user") != 0) config.user = parse_name("--user", user);
   if (app.count("--group") != 0) config.group = parse_name("--group", group);

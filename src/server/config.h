@@ -100,6 +100,8 @@ struct Config {
   std::optional<std::string> keys_file;  // none: keys in memory only
   std::uint32_t key_rotation_seconds = 86400;
   std::optional<std::uint32_t> keys_kept;  // none: enough for 24 h (keys_kept_or_default)
+  // [metrics]
+  std::optional<SocketAddress> metrics_listen;  // none: no metrics endpoint
   // [process]
   std::optional<std::string> user;   // switch to it after binding (privileges.h)
   std::optional<std::string> group;  // none: the user's primary group

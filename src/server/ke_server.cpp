@@ -269,9 +269,10 @@ struct KeServer::Impl {
         co_await pause.async_wait(kAwaitTuple);
         continue;
       }
+      const auto accepted_at = std::chrono::steady_clock::now();
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
       if (!admit(socket)) continue;
-      asio::co_spawn(io, session(std::move(socket)), asio::detached);
+      asio::co_spawn(io, session(std::move(socket), accepted_at), asio::detached);
     }
   }
 
@@ -346,7 +347,8 @@ struct KeServer::Impl {
     return core::build_ke_response(decision, cookies, policy_for(peer));
   }
 
-  asio::awaitable<void> session(tcp::socket socket) {
+  asio::awaitable<void> session(tcp::socket socket,
+                                std::chrono::steady_clock::time_point accepted_at) {
     ActiveSession active(counters.active);
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
@@ -384,6 +386,7 @@ struct KeServer::Impl {
       }
       co_return;
     }
+    counters.handshake.observe(std::chrono::steady_clock::now() - accepted_at);
     if (!negotiated_ntske_alpn(stream.native_handle())) {
       waiting_guard.reset();
       counters.no_alpn.fetch_add(1, std::memory_order_relaxed);
@@ -443,7 +446,11 @@ struct KeServer::Impl {
         counters.negotiation_failed.fetch_add(1, std::memory_order_relaxed);
         break;
       default:
-        counters.error_response.fetch_add(1, std::memory_order_relaxed);
+        // A partial request that timed out was counted as a timeout above: one
+        // outcome per session.
+        if (decision.bad_request != core::KeBadRequest::Timeout) {
+          counters.error_response.fetch_add(1, std::memory_order_relaxed);
+        }
         break;
     }
     if (decision.outcome != core::KeOutcome::Ok && session_log.allow()) {

@@ -15,6 +15,7 @@
 #include "keys/published_keyring.h"
 #include "server/certificate_store.h"
 #include "server/config.h"
+#include "server/duration_histogram.h"
 #include "server/rate_limit.h"
 #include "server/socket_address.h"
 
@@ -60,6 +61,8 @@ struct KeServerCounters {
   std::atomic<std::uint64_t> evicted{0};  // closed before its request, for a new connection
   std::atomic<std::uint64_t> refused_rate{0};  // over the per-address rate limit
   std::atomic<std::uint64_t> active{0};        // sessions open now
+  // From accept to the end of a successful TLS handshake (failed ones are not timed).
+  DurationHistogram handshake;
 };
 
 // Which of `count` (> 0) NTP servers a session gets. Hash: a hash of the client's

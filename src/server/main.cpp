@@ -19,6 +19,8 @@
 #include "server/config.h"
 #include "server/ke_server.h"
 #include "server/log.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/ntp_server.h"
 #include "server/privileges.h"
 #include "server/systemd_notify.h"
@@ -106,6 +108,16 @@ void log_reloads(const std::vector<server::LoadResult>& results) {
   for (const auto& result : results) server::log_load_result(result, unix_now());
 }
 
+// The certificate in service that expires first: what the expiry gauge shows.
+std::optional<std::int64_t> earliest_not_after(const server::CertificateStore* certificates) {
+  std::optional<std::int64_t> earliest;
+  if (certificates == nullptr) return earliest;
+  for (const auto& [files, info] : certificates->in_service()) {
+    if (!earliest || info.not_after < *earliest) earliest = info.not_after;
+  }
+  return earliest;
+}
+
 void check_certificate_expiry(const server::CertificateStore& certificates) {
   for (const auto& [files, info] : certificates.in_service()) {
     server::log_expiry(files, info, unix_now());
@@ -178,6 +190,16 @@ int serve(const server::Config& config) {
                                               config.ntp_rate_limit, config.interleaved);
   }
 
+  std::unique_ptr<server::MetricsCollector> metrics;
+  std::unique_ptr<server::MetricsHttpServer> metrics_http;
+  if (config.metrics_listen) {
+    metrics = std::make_unique<server::MetricsCollector>(
+        server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service});
+    metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
+    metrics_http = std::make_unique<server::MetricsHttpServer>(
+        *config.metrics_listen, [collector = metrics.get()] { return collector->render(); });
+  }
+
   // Every socket is bound and every key read: drop to the configured user.
   if (privilege_target) {
     if (config.keys_file) server::hand_over_key_file(*config.keys_file, *privilege_target);
@@ -234,6 +256,10 @@ int serve(const server::Config& config) {
   } else {
     spdlog::info("NTP disabled (--ntp-listen none): serving NTS-KE only");
   }
+  if (metrics_http) {
+    spdlog::info("metrics listening on {} (HTTP, GET /metrics)",
+                 metrics_http->local_address().to_string());
+  }
   spdlog::info("time source {}; interleaved mode {}", time_source->name(),
                config.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service.describe());
@@ -242,6 +268,7 @@ int serve(const server::Config& config) {
   if (ke) ke->start();
   if (ntp) ntp->start();
   key_service.start();
+  if (metrics_http) metrics_http->start();
   spdlog::info("ready");
   if (!server::notify_systemd("READY=1")) spdlog::warn("could not notify systemd of readiness");
 
@@ -278,6 +305,7 @@ int serve(const server::Config& config) {
         spdlog::info("log file {} reopened", *config.log_file);
       }
       if (certificates) log_reloads(certificates->reload_all());
+      if (metrics) metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
       continue;
     }
     if (signal > 0) break;
@@ -290,6 +318,7 @@ int serve(const server::Config& config) {
     }
     if (now >= next_poll) {
       log_reloads(certificates->reload_changed());
+      if (metrics) metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
       next_poll = now + seconds(config.cert_poll_seconds);
     }
     if (now >= next_expiry_check) {
@@ -299,6 +328,7 @@ int serve(const server::Config& config) {
   }
   spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
   server::notify_systemd("STOPPING=1");
+  if (metrics_http) metrics_http->stop();
   key_service.stop();
   if (ke) ke->stop();
   if (ntp) ntp->stop();

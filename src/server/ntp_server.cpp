@@ -158,6 +158,7 @@ class NtpServer::Worker {
     }
     total.rate_limited_dropped += rate_limiter_.counters().dropped.load(std::memory_order_relaxed);
     total.interleaved += interleaved_answers_.load(std::memory_order_relaxed);
+    total.cookies_issued += cookies_issued_.load(std::memory_order_relaxed);
     total.unsynchronised_dropped += unsynchronised_dropped_.load(std::memory_order_relaxed);
     total.tx_timestamps += tx_timestamps_.load(std::memory_order_relaxed);
     total.tx_timestamps_unmatched += tx_unmatched_.load(std::memory_order_relaxed);
@@ -361,6 +362,9 @@ class NtpServer::Worker {
       // exchange of this client; answer with that response's transmit
       // timestamp (the kernel's, once it arrived). Anything else is basic mode.
       const bool answered = decision.reason == core::Reason::Answered;
+      if (answered && b.pending.cookie_count() != 0) {
+        cookies_issued_.fetch_add(b.pending.cookie_count(), std::memory_order_relaxed);
+      }
       if (interleaved_ && answered && b.pending.interleaved_candidate()) {
         if (auto previous = table_.lookup(client, b.pending.request_origin())) {
           if (core::make_interleaved(b.pending, *previous)) {
@@ -455,6 +459,7 @@ class NtpServer::Worker {
   std::vector<std::unique_ptr<TxState>> tx_states_;
   timesource::GapHistogram gaps_;
   std::atomic<std::uint64_t> interleaved_answers_{0};
+  std::atomic<std::uint64_t> cookies_issued_{0};
   std::atomic<std::uint64_t> unsynchronised_dropped_{0};
   std::atomic<std::uint64_t> tx_timestamps_{0};
   std::atomic<std::uint64_t> tx_unmatched_{0};

@@ -30,6 +30,8 @@ struct NtpCounters {
   std::uint64_t rate_limited_dropped = 0;
   // Answered in interleaved mode (RFC 9769), among the answered ones.
   std::uint64_t interleaved = 0;
+  // New cookies sent in answered NTS responses.
+  std::uint64_t cookies_issued = 0;
   // Dropped because the clock is unsynchronised (--unsynchronised drop).
   std::uint64_t unsynchronised_dropped = 0;
   // Kernel transmit timestamps matched to a response, and ones that matched none.

@@ -85,6 +85,7 @@ TimeSource::TimeSource(const Config& config)
             std::lock_guard lock(mutex_);
             auto& name = upstream_names_[i];
             auto& last_error = upstream_errors_[i];
+            upstream_reachable_[i] = result.sample.has_value();
             if (!result.sample) {
               // Once per distinct failure, not once per poll.
               if (result.error != last_error) spdlog::warn("upstream {}: {}", name, result.error);
@@ -99,6 +100,7 @@ TimeSource::TimeSource(const Config& config)
           });
       upstream_names_.push_back(poller->name());
       upstream_errors_.emplace_back();
+      upstream_reachable_.push_back(false);
       pollers_.push_back(std::move(poller));
     }
   }
@@ -126,6 +128,15 @@ void TimeSource::add_upstream_sample(std::size_t index, const timesource::Upstre
     selector_->add_sample(index, sample, reference_id);
   }
   update();
+}
+
+std::vector<UpstreamStatus> TimeSource::upstream_status() {
+  std::lock_guard lock(mutex_);
+  std::vector<UpstreamStatus> out;
+  for (std::size_t i = 0; i < upstream_names_.size(); ++i) {
+    out.push_back({upstream_names_[i], upstream_reachable_[i]});
+  }
+  return out;
 }
 
 void TimeSource::start() {

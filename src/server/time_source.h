@@ -25,6 +25,12 @@ namespace ntsd::server {
 
 class UpstreamPoller;
 
+// One upstream as the metrics endpoint shows it.
+struct UpstreamStatus {
+  std::string name;
+  bool reachable = false;  // its last poll brought a response
+};
+
 class TimeSource {
  public:
   // Measures precision, loads the leap file (a bad one is a ConfigError naming
@@ -40,6 +46,9 @@ class TimeSource {
   [[nodiscard]] const timesource::PublishedClock& published() const { return published_; }
   [[nodiscard]] std::string name() const;
   [[nodiscard]] std::int8_t precision() const { return precision_; }
+
+  // Each configured upstream (none unless the source is `upstream`).
+  [[nodiscard]] std::vector<UpstreamStatus> upstream_status();
 
   // Called by the pollers (any thread).
   void add_upstream_sample(std::size_t index, const timesource::UpstreamSample& sample,
@@ -62,6 +71,7 @@ class TimeSource {
   std::optional<timesource::UpstreamSelector> selector_;
   std::vector<std::string> upstream_names_;
   std::vector<std::string> upstream_errors_;  // the last failure of each, "" when answering
+  std::vector<bool> upstream_reachable_;      // the last poll of each brought a response
   std::optional<bool> was_synchronised_;
   std::optional<std::size_t> was_selected_;
   core::LeapIndicator was_leap_ = core::LeapIndicator::NoWarning;

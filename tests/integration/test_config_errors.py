@@ -1,7 +1,8 @@
 """ntsd start-up with bad settings.
 
 Proves: each bad setting (missing certificate file, unreadable key, unparsable --ke-listen
-address, out-of-range or non-numeric --stratum, a key file that holds no key) makes ntsd
+address, out-of-range or non-numeric --stratum, a key file that holds no key, a bad or
+taken --metrics-listen address) makes ntsd
 exit promptly (within 10 s) with status 2 and exactly one line on stderr, "ntsd: ...",
 naming the offending setting -- so nothing was logged as started.  A control case with
 the same arguments minus the fault starts and keeps running, so each failure is caused by
@@ -9,6 +10,7 @@ the fault alone.
 """
 
 import os
+import socket
 import subprocess
 import unittest
 
@@ -85,6 +87,34 @@ class ConfigErrorTest(NtsdTestCase):
         for bad in ("0", "16", "-1", "two", "300"):
             with self.subTest(bad):
                 self._expect_config_error(self._argv(stratum=bad), "--stratum")
+
+    def test_bad_metrics_listen(self):
+        for bad in ("localhost:9100", "127.0.0.1", "[::1]"):
+            with self.subTest(bad):
+                line = self._expect_config_error(self._argv(extra=("--metrics-listen", bad)),
+                                                 "--metrics-listen")
+                self.assertIn(bad, line)
+        # The same in the file, caught by --check-config too.
+        conf = os.path.join(self.tmp, "metrics.toml")
+        with open(conf, "w") as f:
+            f.write('[metrics]\nlisten = "metrics.example:9100"\n')
+        for check in ((), ("--check-config",)):
+            with self.subTest(check=check):
+                self._expect_config_error(self._argv(extra=("--config", conf) + check),
+                                          "metrics.listen")
+        # A port already taken: exit 2 at start-up, before anything is served (the
+        # clock precision, measured earlier, may have been logged already).
+        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        argv = self._argv(extra=("--metrics-listen", "127.0.0.1:%d" % taken.getsockname()[1]))
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                             stdin=subprocess.DEVNULL)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        last = res.stderr.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("ntsd: --metrics-listen: "), last)
+        self.assertNotIn("listening", res.stderr)
 
 
 if __name__ == "__main__":

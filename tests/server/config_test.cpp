@@ -99,6 +99,8 @@ TEST(Config, BadFlagValuesNameTheSetting) {
   EXPECT_EQ(failing_setting({"--log-level", "loud"}), "--log-level");
   EXPECT_EQ(failing_setting({"--ntp-workers", "0"}), "--ntp-workers");
   EXPECT_EQ(failing_setting({"--no-such-flag"}), "command line");
+  EXPECT_EQ(failing_setting({"--metrics-listen", "localhost:9100"}), "--metrics-listen");
+  EXPECT_EQ(failing_setting({"--metrics-listen", "127.0.0.1"}), "--metrics-listen");
 }
 
 TEST(Config, FileIsReadAndFlagsOverrideIt) {
@@ -146,11 +148,26 @@ TEST(Config, FileErrorsNameTheKey) {
            {"[time]\nstratum = 99\n", "time.stratum"},
            {"[ntp]\nworkers = 0\n", "ntp.workers"},
            {"[clock]\n", "clock"},
+           {"[metrics]\nlisten = \"nowhere:9100\"\n", "metrics.listen"},
+           {"[metrics]\nlisten = [\"127.0.0.1:9100\"]\n", "metrics.listen"},
+           {"[metrics]\nport = 9100\n", "metrics.port"},
            {"[tls\n", "--config"},
        }) {
     TempFile file(c.toml);
     EXPECT_EQ(failing_setting({"--config", file.path()}), c.setting) << c.toml;
   }
+}
+
+TEST(Config, MetricsAreOffByDefaultAndSetByFlagOrFile) {
+  EXPECT_FALSE(parse({}).config.metrics_listen);
+  auto flag = parse({"--metrics-listen", "[::1]:9100"}).config;
+  ASSERT_TRUE(flag.metrics_listen);
+  EXPECT_EQ(flag.metrics_listen->to_string(), "[::1]:9100");
+  TempFile file("[metrics]\nlisten = \"127.0.0.1:9100\"\n");
+  auto from_file = parse({"--config", file.path()}).config;
+  ASSERT_TRUE(from_file.metrics_listen);
+  EXPECT_EQ(from_file.metrics_listen->to_string(), "127.0.0.1:9100");
+  EXPECT_FALSE(parse({"--config", file.path(), "--metrics-listen", "none"}).config.metrics_listen);
 }
 
 TEST(Config, UnreadableConfigFile) {

@@ -1,0 +1,289 @@
+#include "server/metrics.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "core/ntp_handler.h"
+#include "keys/key_service.h"
+#include "keys/ratchet.h"
+#include "server/clock.h"
+#include "server/ke_server.h"
+#include "time/clock_state.h"
+
+#ifndef NTSD_VERSION
+#define NTSD_VERSION "unknown"
+#endif
+
+namespace ntsd::server {
+
+namespace {
+
+std::string format_value(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  return fmt::format("{}", value);
+}
+
+// Writes families: "# HELP" and "# TYPE" once, then the samples.
+class Writer {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  // `labels` is already rendered: `a="x",b="y"` or empty.
+  void sample(std::string_view name, std::string_view labels, std::string_view value) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void sample(std::string_view name, std::string_view labels, std::uint64_t value) {
+    sample(name, labels, std::string_view(std::to_string(value)));
+  }
+  void sample(std::string_view name, std::string_view labels, std::int64_t value) {
+    sample(name, labels, std::string_view(std::to_string(value)));
+  }
+  void sample(std::string_view name, std::string_view labels, double value) {
+    sample(name, labels, std::string_view(format_value(value)));
+  }
+  void gauge(std::string_view name, std::string_view help, double value) {
+    family(name, "gauge", help);
+    sample(name, "", value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string label(std::string_view name, std::string_view value) {
+  return fmt::format("{}=\"{}\"", name, escape_label_value(value));
+}
+
+void render_ke(Writer& w, const KeMetrics& ke) {
+  w.family("ntsd_ke_sessions_total", "counter",
+           "NTS-KE connections by how they ended (one increment per connection)");
+  const std::pair<std::string_view, std::uint64_t> outcomes[] = {
+      {"ok", ke.ok},
+      {"tls_failed", ke.tls_failed},
+      {"no_alpn", ke.no_alpn},
+      {"bad_request", ke.bad_request},
+      {"negotiation_failed", ke.negotiation_failed},
+      {"timeout", ke.timeout},
+      {"closed_early", ke.closed_early},
+      {"evicted", ke.evicted},
+      {"refused_busy", ke.refused_busy},
+      {"rate_limited", ke.rate_limited},
+  };
+  for (const auto& [outcome, value] : outcomes) {
+    w.sample("ntsd_ke_sessions_total", label("outcome", outcome), value);
+  }
+  w.family("ntsd_ke_sessions_active", "gauge", "NTS-KE sessions open now");
+  w.sample("ntsd_ke_sessions_active", "", ke.active);
+
+  const auto& h = ke.handshake;
+  w.family("ntsd_ke_handshake_seconds", "histogram",
+           "Time from accepting an NTS-KE connection to the end of its successful TLS handshake");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < DurationHistogramSnapshot::kBounds; ++i) {
+    cumulative += h.buckets[i];
+    w.sample("ntsd_ke_handshake_seconds_bucket",
+             label("le", format_value(DurationHistogramSnapshot::kUpperSeconds[i])), cumulative);
+  }
+  cumulative += h.buckets[DurationHistogramSnapshot::kBounds];
+  w.sample("ntsd_ke_handshake_seconds_bucket", label("le", "+Inf"), cumulative);
+  w.sample("ntsd_ke_handshake_seconds_sum", "", h.sum_seconds);
+  w.sample("ntsd_ke_handshake_seconds_count", "", h.count);
+}
+
+void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& gap) {
+  w.family("ntsd_ntp_requests_total", "counter",
+           "NTP requests received, by kind and outcome: answered, nak (NTS NAK), rate_limited "
+           "(RATE kiss), or the reason a request was dropped; kind unknown: dropped unread");
+  std::uint64_t nak_plain = 0;
+  std::uint64_t nak_nts = 0;
+  for (std::size_t r = 0; r < kReasonCount; ++r) {
+    const auto reason = static_cast<core::Reason>(r);
+    const core::Decision respond{core::Action::Respond, core::RequestKind::Nts, reason};
+    if (respond.is_nak()) {
+      nak_plain += c.plain[r];
+      nak_nts += c.nts[r];
+      continue;
+    }
+    const auto name = core::reason_name(reason);
+    w.sample("ntsd_ntp_requests_total", label("kind", "nts") + "," + label("outcome", name),
+             c.nts[r]);
+    w.sample("ntsd_ntp_requests_total", label("kind", "plain") + "," + label("outcome", name),
+             c.plain[r]);
+  }
+  w.sample("ntsd_ntp_requests_total", label("kind", "nts") + "," + label("outcome", "nak"),
+           nak_nts);
+  w.sample("ntsd_ntp_requests_total", label("kind", "plain") + "," + label("outcome", "nak"),
+           nak_plain);
+  w.sample("ntsd_ntp_requests_total",
+           label("kind", "unknown") + "," + label("outcome", "rate_limited_dropped"),
+           c.rate_limited_dropped);
+  w.sample("ntsd_ntp_requests_total",
+           label("kind", "unknown") + "," + label("outcome", "unsynchronised_dropped"),
+           c.unsynchronised_dropped);
+
+  w.family("ntsd_ntp_naks_total", "counter", "NTS NAKs sent, by why the request failed");
+  for (std::size_t r = 0; r < kReasonCount; ++r) {
+    const auto reason = static_cast<core::Reason>(r);
+    const core::Decision respond{core::Action::Respond, core::RequestKind::Nts, reason};
+    if (!respond.is_nak()) continue;
+    w.sample("ntsd_ntp_naks_total", label("reason", core::reason_name(reason)),
+             c.nts[r] + c.plain[r]);
+  }
+
+  w.family("ntsd_ntp_cookies_issued_total", "counter", "New cookies sent in NTS responses");
+  w.sample("ntsd_ntp_cookies_issued_total", "", c.cookies_issued);
+  w.family("ntsd_ntp_interleaved_responses_total", "counter",
+           "Responses in interleaved mode (RFC 9769)");
+  w.sample("ntsd_ntp_interleaved_responses_total", "", c.interleaved);
+  w.family("ntsd_ntp_tx_timestamps_total", "counter",
+           "Kernel transmit timestamps, matched to a response or not");
+  w.sample("ntsd_ntp_tx_timestamps_total", label("matched", "true"), c.tx_timestamps);
+  w.sample("ntsd_ntp_tx_timestamps_total", label("matched", "false"), c.tx_timestamps_unmatched);
+
+  w.family("ntsd_ntp_transmit_gap_seconds", "summary",
+           "Kernel software transmit timestamp minus the transmit timestamp written into the "
+           "response (upper edge of the bucket holding the quantile; NaN before any)");
+  const bool none = gap.count == 0;
+  w.sample("ntsd_ntp_transmit_gap_seconds", label("quantile", "0.5"),
+           none ? std::nan("") : gap.median_seconds);
+  w.sample("ntsd_ntp_transmit_gap_seconds", label("quantile", "0.99"),
+           none ? std::nan("") : gap.p99_seconds);
+  w.sample("ntsd_ntp_transmit_gap_seconds_count", "", gap.count);
+}
+
+void render_time(Writer& w, const TimeMetrics& t) {
+  w.gauge("ntsd_time_stratum", "Stratum served (16: unsynchronised)", t.stratum);
+  w.gauge("ntsd_time_leap", "Leap indicator served (0 none, 1 insert, 2 delete, 3 unsynchronised)",
+          t.leap);
+  w.gauge("ntsd_time_root_delay_seconds", "Root delay served", t.root_delay_seconds);
+  w.gauge("ntsd_time_root_dispersion_seconds", "Root dispersion served now",
+          t.root_dispersion_seconds);
+  w.gauge("ntsd_time_synchronised", "1 when the served clock is synchronised, else 0",
+          t.synchronised ? 1.0 : 0.0);
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_metrics(const MetricsSnapshot& s) {
+  Writer w;
+  w.family("ntsd_build_info", "gauge", "Always 1; the version as a label");
+  w.sample("ntsd_build_info", label("version", s.version), std::uint64_t{1});
+  w.gauge("ntsd_start_time_seconds", "When ntsd started, Unix seconds", s.start_time_seconds);
+  if (s.ke) render_ke(w, *s.ke);
+  if (s.ntp) render_ntp(w, *s.ntp, s.transmit_gap);
+  if (s.cookie_key) {
+    w.gauge("ntsd_cookie_key_id", "Id of the cookie key new cookies are sealed with",
+            static_cast<double>(s.cookie_key->key_id));
+    w.family("ntsd_cookie_key_next_rotation_timestamp_seconds", "gauge",
+             "When the next cookie key takes over, Unix seconds");
+    w.sample("ntsd_cookie_key_next_rotation_timestamp_seconds", "",
+             s.cookie_key->next_rotation_unix);
+  }
+  if (s.certificate_not_after) {
+    w.family("ntsd_tls_certificate_expiry_timestamp_seconds", "gauge",
+             "notAfter of the NTS-KE TLS certificate, Unix seconds");
+    w.sample("ntsd_tls_certificate_expiry_timestamp_seconds", "", *s.certificate_not_after);
+  }
+  if (s.time) render_time(w, *s.time);
+  if (!s.upstreams.empty()) {
+    w.family("ntsd_upstream_reachable", "gauge",
+             "1 when the last poll of this upstream brought a response, else 0");
+    for (const auto& upstream : s.upstreams) {
+      w.sample("ntsd_upstream_reachable", label("upstream", upstream.name),
+               std::uint64_t{upstream.reachable ? 1U : 0U});
+    }
+  }
+  return w.take();
+}
+
+KeMetrics ke_metrics(const KeServerCounters& c) {
+  KeMetrics m;
+  m.ok = c.ok.load(std::memory_order_relaxed);
+  m.tls_failed = c.tls_failed.load(std::memory_order_relaxed);
+  m.no_alpn = c.no_alpn.load(std::memory_order_relaxed);
+  m.bad_request = c.error_response.load(std::memory_order_relaxed);
+  m.negotiation_failed = c.negotiation_failed.load(std::memory_order_relaxed);
+  m.timeout = c.timeout.load(std::memory_order_relaxed);
+  m.closed_early = c.closed_early.load(std::memory_order_relaxed);
+  m.refused_busy = c.refused_busy.load(std::memory_order_relaxed);
+  m.evicted = c.evicted.load(std::memory_order_relaxed);
+  m.rate_limited = c.refused_rate.load(std::memory_order_relaxed);
+  m.active = c.active.load(std::memory_order_relaxed);
+  m.handshake = c.handshake.snapshot();
+  return m;
+}
+
+MetricsCollector::MetricsCollector(Sources sources)
+    : sources_(sources),
+      start_time_seconds_(
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count()) {}
+
+void MetricsCollector::set_certificate_not_after(std::optional<std::int64_t> unix_seconds) {
+  certificate_not_after_.store(unix_seconds ? *unix_seconds : kNoCertificate,
+                               std::memory_order_relaxed);
+}
+
+MetricsSnapshot MetricsCollector::collect() const {
+  MetricsSnapshot s;
+  s.version = NTSD_VERSION;
+  s.start_time_seconds = start_time_seconds_;
+  if (sources_.ke) s.ke = ke_metrics(sources_.ke->counters());
+  if (sources_.ntp) {
+    s.ntp = sources_.ntp->counters();
+    s.transmit_gap = sources_.ntp->transmit_gap();
+  }
+  if (sources_.keys) {
+    const auto& settings = sources_.keys->settings();
+    s.cookie_key = CookieKeyMetrics{
+        sources_.keys->published().load()->current().id().value,
+        keys::epoch_start(sources_.keys->current_epoch() + 1, settings.rotation_seconds)};
+  }
+  const auto not_after = certificate_not_after_.load(std::memory_order_relaxed);
+  if (not_after != kNoCertificate) s.certificate_not_after = not_after;
+  if (sources_.time) {
+    const auto state = sources_.time->published().load();
+    const auto clock = state->at(realtime_now());
+    TimeMetrics t;
+    t.stratum = state->synchronised() ? clock.stratum : 16;
+    t.leap = static_cast<unsigned>(clock.leap);
+    t.root_delay_seconds = timesource::from_ntp_short(clock.root_delay);
+    t.root_dispersion_seconds = timesource::from_ntp_short(clock.root_dispersion);
+    t.synchronised = state->synchronised();
+    s.time = t;
+    s.upstreams = sources_.time->upstream_status();
+  }
+  return s;
+}
+
+}  // namespace ntsd::server

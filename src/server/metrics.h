@@ -1,0 +1,103 @@
+// The metrics endpoint's content: Prometheus text exposition format 0.0.4.
+//
+// Rendering takes a plain snapshot, so it is tested without sockets or servers;
+// MetricsCollector fills the snapshot from the running servers at each scrape.
+// Counters stay where they are kept (per NTP worker, per KE server) and are only
+// summed here: scraping adds nothing to the request path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/duration_histogram.h"
+#include "server/ntp_server.h"
+#include "server/time_source.h"
+#include "time/tx_gap.h"
+
+namespace ntsd::keys {
+class KeyService;
+}
+
+namespace ntsd::server {
+
+class KeServer;
+struct KeServerCounters;
+
+// One increment per NTS-KE connection, by how it ended.
+struct KeMetrics {
+  std::uint64_t ok = 0;
+  std::uint64_t tls_failed = 0;
+  std::uint64_t no_alpn = 0;
+  std::uint64_t bad_request = 0;  // answered with an Error record
+  std::uint64_t negotiation_failed = 0;
+  std::uint64_t timeout = 0;
+  std::uint64_t closed_early = 0;
+  std::uint64_t refused_busy = 0;
+  std::uint64_t evicted = 0;
+  std::uint64_t rate_limited = 0;
+  std::uint64_t active = 0;
+  DurationHistogramSnapshot handshake;
+};
+
+struct TimeMetrics {
+  unsigned stratum = 16;
+  unsigned leap = 3;  // the LI value
+  double root_delay_seconds = 0.0;
+  double root_dispersion_seconds = 0.0;
+  bool synchronised = false;
+};
+
+struct CookieKeyMetrics {
+  std::uint32_t key_id = 0;
+  std::int64_t next_rotation_unix = 0;
+};
+
+struct MetricsSnapshot {
+  std::string version;
+  double start_time_seconds = 0.0;
+  std::optional<KeMetrics> ke;     // none: NTS-KE disabled
+  std::optional<NtpCounters> ntp;  // none: NTP disabled
+  timesource::GapSummary transmit_gap;
+  std::optional<CookieKeyMetrics> cookie_key;
+  std::optional<std::int64_t> certificate_not_after;
+  std::optional<TimeMetrics> time;
+  std::vector<UpstreamStatus> upstreams;
+};
+
+std::string render_metrics(const MetricsSnapshot& snapshot);
+
+// A label value as the text format wants it: \, " and newline escaped.
+std::string escape_label_value(std::string_view value);
+
+KeMetrics ke_metrics(const KeServerCounters& counters);
+
+class MetricsCollector {
+ public:
+  struct Sources {
+    const KeServer* ke = nullptr;
+    const NtpServer* ntp = nullptr;
+    TimeSource* time = nullptr;
+    const keys::KeyService* keys = nullptr;
+  };
+
+  explicit MetricsCollector(Sources sources);
+
+  // The NTS-KE certificate's notAfter (certificate_expiry.h); call again after a reload.
+  void set_certificate_not_after(std::optional<std::int64_t> unix_seconds);
+
+  [[nodiscard]] MetricsSnapshot collect() const;
+  [[nodiscard]] std::string render() const { return render_metrics(collect()); }
+
+ private:
+  static constexpr std::int64_t kNoCertificate = std::numeric_limits<std::int64_t>::min();
+  Sources sources_;
+  double start_time_seconds_;
+  std::atomic<std::int64_t> certificate_not_after_{kNoCertificate};
+};
+
+}  // namespace ntsd::server
