@@ -7,7 +7,9 @@
 # and per NTS-KE session for each server (the server's utime + stime from /proc over
 # the run, divided by what it answered; chronyd's NTS-KE helper process included),
 # the ratio ntsd/chrony, ntsd with 2 NTP workers against 1, p99 latency at half the
-# saturated NTS rate, and RSS after a million NTS requests from 100,000 addresses.
+# saturated NTS rate, RSS after a million NTS requests from 100,000 addresses, and
+# ntsd's transmit gap (median and p99, scraped from its Prometheus endpoint) at the
+# saturated and at the half rate.
 #
 # Environment: DURATION (s per run, default 4), REPEAT (runs per figure, median
 # reported, default 3), PRIORITY (autogroup nice of the servers and the generator,
@@ -59,11 +61,11 @@ bash "$root/scripts/make-dev-cert.sh" "$work/certs" >&2
 cert="$work/certs/cert.pem"
 key="$work/certs/key.pem"
 
-# Eight free loopback ports (UDP and TCP) from the kernel.
-read -r C_KE C_NTP N_KE N_NTP N2_KE N2_NTP R_KE R_NTP < <(python3 - <<'PY'
+# Nine free loopback ports (UDP and TCP) from the kernel.
+read -r C_KE C_NTP N_KE N_NTP N2_KE N2_NTP R_KE R_NTP N_METRICS < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(8):
+for _ in range(9):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
@@ -134,7 +136,14 @@ for flag in --ntp-rate-limit --ke-rate-limit; do
   if "$ntsd" --help 2>/dev/null | grep -q -- "$flag"; then no_limits+=("$flag" 0); fi
 done
 
+# ntsd's Prometheus endpoint, where the build has one: the transmit gap summary.
+metrics=()
+if "$ntsd" --help 2>/dev/null | grep -q -- --metrics-listen; then
+  metrics=(--metrics-listen "127.0.0.1:$N_METRICS")
+fi
+
 start_ntsd() {  # name workers ke_port ntp_port cpus [more ntsd flags]
+  rm -f "$work/$1.launch.pid"  # a restart must not read the previous pid
   PIDFILE="$work/$1.launch.pid" prio taskset -c "$5" "$ntsd" --cert "$cert" --key "$key" --keys "$work/$1.keys" \
     --ke-listen "127.0.0.1:$3" --ntp-listen "127.0.0.1:$4" --ntp-workers "$2" \
     --log-level warn "${@:6}" > "$work/$1.log" 2>&1 &
@@ -149,20 +158,49 @@ start_ntsd() {  # name workers ke_port ntp_port cpus [more ntsd flags]
 }
 
 
+# A fresh ntsd (same ports, same keys) for a run whose transmit gap is reported:
+# the gap summary covers the process's whole life, so it then covers that run only.
+restart_ntsd() {
+  stop_pid "$ntsd_pid"
+  start_ntsd ntsd 1 "$N_KE" "$N_NTP" "$server_cpus" "${no_limits[@]}" "${metrics[@]}"
+}
+
+# The transmit gap summary from ntsd's metrics, as JSON members to add to a run's line.
+scrape_gap() {
+  python3 - "$N_METRICS" <<'PY'
+import math, sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+v = {}
+for line in text.splitlines():
+    if line.startswith("ntsd_ntp_transmit_gap_seconds"):
+        name, value = line.rsplit(" ", 1)
+        v[name] = float(value)
+def us(quantile):
+    x = v['ntsd_ntp_transmit_gap_seconds{quantile="%s"}' % quantile]
+    return "null" if math.isnan(x) else "%.3f" % (x * 1e6)
+print('"tx_gap_p50_us": %s, "tx_gap_p99_us": %s, "tx_gap_count": %d, '
+      % (us("0.5"), us("0.99"), v["ntsd_ntp_transmit_gap_seconds_count"]))
+PY
+}
+
 results="$work/results.jsonl"
-# run LABEL SERVER_PID GEN_CPUS nts-bench-args...: one JSON line, tagged.
+# run LABEL SERVER_PID GEN_CPUS nts-bench-args...: one JSON line, tagged. With
+# SCRAPE_GAP=1 (and ntsd's metrics on) the line gets ntsd's transmit gap too.
 run() {
   local label=$1 pid=$2 cpus=$3
   shift 3
   log "$label: nts-bench $*"
-  local out
+  local out gap_members=""
   out=$(prio taskset -c "$cpus" "$bench" "$@" --server-pid "$pid" --json)
-  echo "{\"label\": \"$label\", ${out#\{}" >> "$results"
+  if [ -n "${SCRAPE_GAP:-}" ] && [ ${#metrics[@]} -gt 0 ]; then
+    gap_members=$(scrape_gap) || { log "$label: no transmit gap from 127.0.0.1:$N_METRICS"; gap_members=""; }
+  fi
+  echo "{\"label\": \"$label\", $gap_members${out#\{}" >> "$results"
 }
 
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 start_chrony
-start_ntsd ntsd 1 "$N_KE" "$N_NTP" "$server_cpus" "${no_limits[@]}"
+start_ntsd ntsd 1 "$N_KE" "$N_NTP" "$server_cpus" "${no_limits[@]}" "${metrics[@]}"
 log "chronyd pid $chrony_pid (NTS-KE $C_KE, NTP $C_NTP); ntsd pid $ntsd_pid (NTS-KE $N_KE, NTP $N_NTP) ${no_limits[*]}"
 
 ca=(--ca "$cert")
@@ -171,8 +209,9 @@ d=(--duration "$DURATION")
 # servers are run alternately, so slow drifts of the machine hit both alike.
 for r in $(seq "$REPEAT"); do
   for s in chrony ntsd; do
-    if [ $s = chrony ]; then pid=$chrony_pid; ke=$C_KE; ntp=$C_NTP; else pid=$ntsd_pid; ke=$N_KE; ntp=$N_NTP; fi
-    run "$s nts max" "$pid" "$gen_cpus" ntp "127.0.0.1:$ntp" --nts --ke "127.0.0.1:$ke" "${ca[@]}" "${d[@]}" --max
+    if [ $s = ntsd ] && [ "$r" -gt 1 ]; then restart_ntsd; fi
+    if [ $s = chrony ]; then pid=$chrony_pid; ke=$C_KE; ntp=$C_NTP; gap=""; else pid=$ntsd_pid; ke=$N_KE; ntp=$N_NTP; gap=1; fi
+    SCRAPE_GAP=$gap run "$s nts max" "$pid" "$gen_cpus" ntp "127.0.0.1:$ntp" --nts --ke "127.0.0.1:$ke" "${ca[@]}" "${d[@]}" --max
     run "$s plain max" "$pid" "$gen_cpus" ntp "127.0.0.1:$ntp" "${d[@]}" --max
     run "$s ke" "$pid" "$gen_cpus" ke "127.0.0.1:$ke" "${ca[@]}" "${d[@]}" --concurrency 2
   done
@@ -189,10 +228,11 @@ PY
 # Latency at half the saturated NTS rate: open loop, the generator spinning on its
 # own CPU so that it sends on time and sees answers at once.
 for s in chrony ntsd; do
-  if [ $s = chrony ]; then pid=$chrony_pid; ke=$C_KE; ntp=$C_NTP; else pid=$ntsd_pid; ke=$N_KE; ntp=$N_NTP; fi
+  if [ $s = chrony ]; then pid=$chrony_pid; ke=$C_KE; ntp=$C_NTP; gap=""; else pid=$ntsd_pid; ke=$N_KE; ntp=$N_NTP; gap=1; fi
   half=$(( $(median_rate "$s nts max") / 2 ))
   for r in $(seq "$REPEAT"); do
-    run "$s nts half" "$pid" "$gen_cpus" ntp "127.0.0.1:$ntp" --nts --ke "127.0.0.1:$ke" "${ca[@]}" "${d[@]}" --rate "$half" --spin
+    if [ $s = ntsd ]; then restart_ntsd; pid=$ntsd_pid; fi
+    SCRAPE_GAP=$gap run "$s nts half" "$pid" "$gen_cpus" ntp "127.0.0.1:$ntp" --nts --ke "127.0.0.1:$ke" "${ca[@]}" "${d[@]}" --rate "$half" --spin
   done
 done
 

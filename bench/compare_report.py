@@ -111,6 +111,30 @@ if med("ntsd 2 workers", "server_cores") < 1.5:
 for s in ("chrony", "ntsd"):
     w("- %s p99 at half its saturated NTS rate (%.0f/s): **%.0f µs** (ntsd target < 100 µs)" % (
         s, med(s + " nts half", "offered_rate"), med(s + " nts half", "p99_us")))
+gap_runs = [(what, [r for r in runs("ntsd " + suffix) if r.get("tx_gap_p50_us") is not None])
+            for suffix, what in (("nts max", "saturated NTS rate"),
+                                 ("nts half", "half the saturated NTS rate"))]
+if any(gaps for _, gaps in gap_runs):
+    w("- ntsd transmit gap (kernel software transmit timestamp minus the transmit timestamp written "
+      "into the response; `ntsd_ntp_transmit_gap_seconds` of a fresh ntsd per run, upper bucket "
+      "edges). Kernel timestamps are taken only for interleaved clients' responses and 1 in 16 "
+      "others, so the gaps are about 1/16 of the answers:")
+
+
+def gap_spread(gaps, key):
+    values = [r[key] for r in gaps]
+    m = statistics.median(values)
+    if len(values) == 1:
+        return "%.1f" % m
+    return "%.1f (%.1f–%.1f)" % (m, min(values), max(values))
+
+
+for what, gaps in gap_runs:
+    if gaps:
+        w("  - at %s: median **%s µs**, p99 **%s µs** (%.0f gaps for %.0f answers per run)" % (
+            what, gap_spread(gaps, "tx_gap_p50_us"), gap_spread(gaps, "tx_gap_p99_us"),
+            statistics.median(r["tx_gap_count"] for r in gaps),
+            statistics.median(r["answered"] for r in gaps)))
 for s in ("chrony", "ntsd"):
     r = runs(s + " rss")
     if r:
