@@ -1,0 +1,185 @@
+// CPU cost of the NTP worker's per-request bookkeeping beside the core: the
+// interleaved-mode table (time/interleaved.h) and the rate limiter
+// (server/rate_limit.h), at the sizes ntsd uses. See bench/README.md.
+#include <benchmark/benchmark.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "server/rate_limit.h"
+#include "time/interleaved.h"
+
+namespace {
+
+using ntsd::core::NtpTimestamp;
+using ntsd::server::RateLimiter;
+using ntsd::timesource::ClientKey;
+using ntsd::timesource::InterleavedTable;
+
+// As in server/ntp_server.cpp.
+constexpr std::size_t kInterleavedEntries = 16384;
+// Distinct clients per benchmark: more than the table holds, so saves evict as
+// on a busy server, and lookups walk memory beyond the caches' nearest levels.
+constexpr std::size_t kClients = 65536;
+
+// Client i: 10.x.y.z, one per /24 (rate limiter buckets are per /24).
+sockaddr_in ipv4_peer(std::size_t i) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(40000);
+  const std::uint32_t address = (10U << 24) | (static_cast<std::uint32_t>(i) << 8) | 7U;
+  in.sin_addr.s_addr = htonl(address);
+  return in;
+}
+
+sockaddr_in6 ipv6_peer(std::size_t i) {
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(40000);
+  std::uint8_t address[16] = {0x20, 0x01, 0x0d, 0xb8};
+  address[4] = static_cast<std::uint8_t>(i >> 8);
+  address[5] = static_cast<std::uint8_t>(i);  // one per /56
+  address[15] = 1;
+  std::memcpy(&in6.sin6_addr, address, sizeof address);
+  return in6;
+}
+
+std::vector<ClientKey> client_keys(std::size_t n) {
+  std::vector<ClientKey> keys;
+  keys.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto peer = ipv4_peer(i);
+    keys.push_back(ntsd::timesource::client_key(reinterpret_cast<const sockaddr*>(&peer)));
+  }
+  return keys;
+}
+
+NtpTimestamp rx_of(std::size_t i, std::uint64_t round) {
+  return NtpTimestamp{0xE98CA71000000000ULL + (round << 32) + i * 4096};
+}
+
+void BM_InterleavedClientKey(benchmark::State& state) {
+  const auto peer = ipv6_peer(1);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(ntsd::timesource::client_key(reinterpret_cast<const sockaddr*>(&peer)));
+  }
+}
+
+// A receive timestamp no other exchange of this client has: returned as is.
+void BM_InterleavedUniqueReceive(benchmark::State& state) {
+  InterleavedTable table(kInterleavedEntries);
+  const auto keys = client_keys(kClients);
+  for (std::size_t i = 0; i < kClients; ++i) table.save(keys[i], rx_of(i, 0), rx_of(i, 0));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(table.unique_receive(keys[i], rx_of(i, 1)));
+    i = (i + 1) % kClients;
+  }
+}
+
+// Saving exchanges of more clients than the table holds: each save evicts.
+void BM_InterleavedSave(benchmark::State& state) {
+  InterleavedTable table(kInterleavedEntries);
+  const auto keys = client_keys(kClients);
+  std::size_t i = 0;
+  std::uint64_t round = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(table.save(keys[i], rx_of(i, round), rx_of(i, round + 1)));
+    if (++i == kClients) {
+      i = 0;
+      ++round;
+    }
+  }
+}
+
+// The request of a client in interleaved mode names its previous exchange, still saved.
+void BM_InterleavedLookupHit(benchmark::State& state) {
+  InterleavedTable table(kInterleavedEntries);
+  const auto keys = client_keys(kInterleavedEntries / 2);
+  for (std::size_t i = 0; i < keys.size(); ++i) table.save(keys[i], rx_of(i, 0), rx_of(i, 1));
+  // Those not evicted by a later client of the same bucket.
+  std::vector<std::size_t> saved;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (table.lookup(keys[i], rx_of(i, 0))) saved.push_back(i);
+  }
+  std::size_t k = 0;
+  for (auto _ : state) {
+    const std::size_t i = saved[k];
+    auto found = table.lookup(keys[i], rx_of(i, 0));
+    if (!found) state.SkipWithError("saved exchange not found");
+    benchmark::DoNotOptimize(found);
+    k = (k + 1) % saved.size();
+  }
+  state.counters["clients"] = static_cast<double>(saved.size());
+}
+
+// An origin that names nothing saved: the request is answered in basic mode.
+void BM_InterleavedLookupMiss(benchmark::State& state) {
+  InterleavedTable table(kInterleavedEntries);
+  const auto keys = client_keys(kClients);
+  for (std::size_t i = 0; i < kClients; ++i) table.save(keys[i], rx_of(i, 0), rx_of(i, 1));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(table.lookup(keys[i], rx_of(i, 7)));
+    i = (i + 1) % kClients;
+  }
+}
+
+// The kernel's transmit timestamp replacing the written one.
+void BM_InterleavedUpdateTransmit(benchmark::State& state) {
+  InterleavedTable table(kInterleavedEntries);
+  const auto keys = client_keys(kInterleavedEntries / 2);
+  std::vector<InterleavedTable::Handle> handles;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    handles.push_back(table.save(keys[i], rx_of(i, 0), rx_of(i, 1)));
+  }
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(table.update_transmit(handles[i], rx_of(i, 2)));
+    i = (i + 1) % handles.size();
+  }
+}
+
+// The default NTP limit (16/s, burst 64, per /24 and /56) for many prefixes,
+// each under its limit, at a given time (no clock read).
+template <typename Peer>
+void rate_limit_check(benchmark::State& state, Peer (*make_peer)(std::size_t)) {
+  RateLimiter limiter(ntsd::server::default_ntp_rate_limit());
+  std::vector<Peer> peers;
+  for (std::size_t i = 0; i < kClients; ++i) peers.push_back(make_peer(i));
+  std::size_t i = 0;
+  std::int64_t now_ns = 1'000'000'000;
+  for (auto _ : state) {
+    const auto verdict = limiter.check(reinterpret_cast<const sockaddr*>(&peers[i]), now_ns);
+    benchmark::DoNotOptimize(verdict);
+    if (++i == kClients) {
+      i = 0;
+      now_ns += 1'000'000'000;  // a second per round: every prefix stays under its limit
+    }
+  }
+}
+
+void BM_RateLimitCheckIpv4(benchmark::State& state) { rate_limit_check(state, ipv4_peer); }
+void BM_RateLimitCheckIpv6(benchmark::State& state) { rate_limit_check(state, ipv6_peer); }
+
+// The clock read the worker's check(peer) adds (CLOCK_MONOTONIC_COARSE).
+void BM_RateLimitClock(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(RateLimiter::monotonic_ns());
+}
+
+}  // namespace
+
+BENCHMARK(BM_InterleavedClientKey);
+BENCHMARK(BM_InterleavedUniqueReceive);
+BENCHMARK(BM_InterleavedSave);
+BENCHMARK(BM_InterleavedLookupHit);
+BENCHMARK(BM_InterleavedLookupMiss);
+BENCHMARK(BM_InterleavedUpdateTransmit);
+BENCHMARK(BM_RateLimitCheckIpv4);
+BENCHMARK(BM_RateLimitCheckIpv6);
+BENCHMARK(BM_RateLimitClock);
+
+BENCHMARK_MAIN();
