@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/ke_record.h"
@@ -199,9 +200,10 @@ tcp::acceptor bind_acceptor(asio::io_context& io, const tcp::endpoint& endpoint,
   asio::error_code ec;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec && reuse_port) {
-    using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-    acceptor.set_option(ReusePort(true), ec);
+  int on = 1;
+  if (!ec && reuse_port &&
+      setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    ec = asio::error_code(errno, asio::system_category());
   }
   if (!ec && endpoint.protocol() == tcp::v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
