@@ -357,6 +357,7 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   }
   if (auto v = ke.integer("rate-limit")) config.ke_rate_limit.rate = as_u32(ke.setting("rate-limit"), *v, 0, 1000000);
   if (auto v = ke.integer("rate-burst")) config.ke_rate_limit.burst = as_u32(ke.setting("rate-burst"), *v, 1, 1000000);
+  if (auto v = ke.integer("threads")) config.ke_threads = as_u32(ke.setting("threads"), *v, 1, 256);
   ke.check_no_unknown_keys();
 
   TableReader ntp(root, "ntp");
@@ -518,7 +519,7 @@ Invocation parse_invocation(int argc, char** argv) {
   std::string config_file, cert, key, ntp_port, time_source, stratum, refid, log_level, workers,
       server_choice, keys_file, key_rotation, keys_kept, ke_max_sessions, ke_rate_limit,
       ke_rate_burst, ntp_rate_limit, ntp_rate_burst, ntp_rate_prefix_v4, ntp_rate_prefix_v6, user,
-      group, log_summary, cert_poll, log_file, metrics_listen;
+      group, log_summary, cert_poll, log_file, metrics_listen, ke_threads;
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
   std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
   std::vector<std::string> upstreams;
@@ -564,6 +565,7 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--ke-rate-limit", ke_rate_limit,
                  "new NTS-KE connections per second per client address (0: no limit)");
   app.add_option("--ke-rate-burst", ke_rate_burst, "NTS-KE connections per address at once");
+  app.add_option("--ke-threads", ke_threads, "NTS-KE threads (default: one per CPU)");
   app.add_option("--ntp-rate-limit", ntp_rate_limit,
                  "NTP requests per second per client prefix and worker (0: no limit)");
   app.add_option("--ntp-rate-burst", ntp_rate_burst, "NTP requests per prefix at once");
@@ -674,6 +676,9 @@ Invocation parse_invocation(int argc, char** argv) {
   }
   if (app.count("--ke-rate-burst") != 0) {
     config.ke_rate_limit.burst = integer_flag("--ke-rate-burst", ke_rate_burst, 1, 1000000);
+  }
+  if (app.count("--ke-threads") != 0) {
+    config.ke_threads = integer_flag("--ke-threads", ke_threads, 1, 256);
   }
   if (app.count("--ntp-rate-limit") != 0) {
     config.ntp_rate_limit.rate = integer_flag("--ntp-rate-limit", ntp_rate_limit, 0, 10000000);

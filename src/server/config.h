@@ -74,6 +74,7 @@ struct Config {
   std::chrono::milliseconds ke_timeout{2000};
   std::size_t ke_max_sessions = 0;  // 0: sized to the machine (default_ke_max_sessions)
   RateLimitSettings ke_rate_limit = default_ke_rate_limit();  // new connections per address
+  unsigned ke_threads = default_ntp_workers();  // one per CPU
   std::vector<core::AeadAlgorithm> aead_preference{core::AeadAlgorithm::AesSivCmac256,
                                                    core::AeadAlgorithm::AesSivCmac512,
                                                    core::AeadAlgorithm::AesSivCmac384};

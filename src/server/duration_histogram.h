@@ -1,5 +1,5 @@
-// A fixed-bucket histogram of durations for the metrics endpoint: written by one
-// thread, read by any (relaxed atomics, no lock, no allocation).
+// A fixed-bucket histogram of durations for the metrics endpoint: written and
+// read by any thread (relaxed atomics, no lock, no allocation).
 #pragma once
 
 #include <array>

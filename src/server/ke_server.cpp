@@ -4,12 +4,15 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ssl.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <list>
 #include <memory>
 #include <optional>
 #include <thread>
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/ke_record.h"
@@ -17,6 +20,7 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/openssl_error.h"
+#include "server/reuseport_steering.h"
 #include "server/tls_server_context.h"
 
 namespace ntsd::server {
@@ -112,23 +116,29 @@ std::uint64_t address_hash(const std::uint8_t* bytes, std::size_t size) {
   return h;
 }
 
-// Releases the session slot admit() took, however the session ends.
+// Releases the session slot admit() took, however the session ends: in the
+// server's count and in its shard's.
 class ActiveSession {
  public:
-  explicit ActiveSession(std::atomic<std::uint64_t>& active) : active_(active) {}
-  ~ActiveSession() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  ActiveSession(std::atomic<std::uint64_t>& active, std::size_t& shard_active)
+      : active_(active), shard_active_(shard_active) {}
+  ~ActiveSession() {
+    active_.fetch_sub(1, std::memory_order_relaxed);
+    --shard_active_;
+  }
   ActiveSession(const ActiveSession&) = delete;
   ActiveSession& operator=(const ActiveSession&) = delete;
 
  private:
   std::atomic<std::uint64_t>& active_;
+  std::size_t& shard_active_;
 };
 
 // Sessions that have not yet received their whole request, oldest first. When
 // max_sessions are open a new connection closes the oldest of them: idle and
 // slow connections (slowloris) then cost an attacker a steady stream of new
 // connections, while an honest client, which sends its request within a few
-// round trips, is admitted at once. Only the io thread touches it.
+// round trips, is admitted at once. Only its shard's thread touches it.
 class WaitingSessions {
  public:
   // Lives in a session's coroutine frame, listed until unlist() or eviction.
@@ -183,6 +193,24 @@ class WaitingGuard {
   WaitingSessions::Slot& slot_;
 };
 
+// Opens and binds (without listening) a listener for `endpoint`.
+tcp::acceptor bind_acceptor(asio::io_context& io, const tcp::endpoint& endpoint, bool reuse_port,
+                            const SocketAddress& address) {
+  tcp::acceptor acceptor(io);
+  asio::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  int on = 1;
+  if (!ec && reuse_port &&
+      setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    ec = asio::error_code(errno, asio::system_category());
+  }
+  if (!ec && endpoint.protocol() == tcp::v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (ec) throw ConfigError("--ke-listen", address.to_string() + ": " + ec.message());
+  return acceptor;
+}
+
 constexpr std::size_t kSessionMemory = 64 * 1024;
 constexpr std::size_t kReservedDescriptors = 128;  // listeners, NTP sockets, key files, logs
 
@@ -222,41 +250,36 @@ std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, st
   return static_cast<std::size_t>(h % count);
 }
 
-struct KeServer::Impl {
-  Impl(std::shared_ptr<const CertificateStore> c, KeServerSettings s,
-       const keys::PublishedKeyring& k)
-      : certificates(std::move(c)), settings(std::move(s)), keyring(k),
-        connection_limit(settings.rate_limit) {
-    if (settings.max_sessions == 0) settings.max_sessions = default_ke_max_sessions();
-  }
+std::size_t ke_shard_max_sessions(std::size_t max_sessions, unsigned threads) {
+  return std::max<std::size_t>(1, max_sessions / std::max(1u, threads));
+}
 
-  asio::io_context io{1};
+namespace {
+
+// One thread's part of the server: its own io_context, a listener per address
+// (an SO_REUSEPORT group across shards), rate limiter, waiting list and share
+// of max_sessions. The counters and the round-robin turn are the server's.
+struct KeShard {
+  KeShard(std::shared_ptr<const CertificateStore> c, KeServerSettings s,
+          const keys::PublishedKeyring& k, KeServerCounters& counters_,
+          std::atomic<std::uint64_t>& answered)
+      : certificates(std::move(c)), settings(std::move(s)), keyring(k), counters(counters_),
+        sessions_answered(answered), connection_limit(settings.rate_limit) {}
+
   std::shared_ptr<const CertificateStore> certificates;
-  KeServerSettings settings;
+  KeServerSettings settings;  // max_sessions: this shard's share
   const keys::PublishedKeyring& keyring;
-  std::vector<tcp::acceptor> acceptors;
-  std::thread thread;
-  KeServerCounters counters;
+  KeServerCounters& counters;
+  std::atomic<std::uint64_t>& sessions_answered;  // the round-robin turn
   core::SystemRandom random;
   LogLimiter session_log{10.0, 50.0};
-  std::atomic<std::uint64_t> sessions_answered{0};  // the round-robin turn
-  RateLimiter connection_limit;  // per client address; only the io thread uses it
+  RateLimiter connection_limit;  // per client address; only this shard's thread uses it
+  // Declared before io: session frames, destroyed with io, still unlist themselves.
   WaitingSessions waiting;       // sessions before their whole request
-
-  void bind() {
-    for (const auto& address : settings.listen) {
-      tcp::acceptor acceptor(io);
-      auto endpoint = to_endpoint(address);
-      asio::error_code ec;
-      acceptor.open(endpoint.protocol(), ec);
-      if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-      if (!ec && endpoint.protocol() == tcp::v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
-      if (!ec) acceptor.bind(endpoint, ec);
-      if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) throw ConfigError("--ke-listen", address.to_string() + ": " + ec.message());
-      acceptors.push_back(std::move(acceptor));
-    }
-  }
+  std::size_t active = 0;        // this shard's open sessions
+  asio::io_context io{1};
+  std::vector<tcp::acceptor> acceptors;
+  std::thread thread;
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
     for (;;) {
@@ -290,8 +313,7 @@ struct KeServer::Impl {
         refused = &counters.refused_rate;
       }
     }
-    if (refused == nullptr &&
-        counters.active.load(std::memory_order_relaxed) >= settings.max_sessions) {
+    if (refused == nullptr && active >= settings.max_sessions) {
       if (waiting.evict_oldest()) {
         counters.evicted.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -300,6 +322,7 @@ struct KeServer::Impl {
     }
     if (refused == nullptr) {
       counters.active.fetch_add(1, std::memory_order_relaxed);  // released by ActiveSession
+      ++active;
       return true;
     }
     refused->fetch_add(1, std::memory_order_relaxed);
@@ -349,7 +372,7 @@ struct KeServer::Impl {
 
   asio::awaitable<void> session(tcp::socket socket,
                                 std::chrono::steady_clock::time_point accepted_at) {
-    ActiveSession active(counters.active);
+    ActiveSession active_session(counters.active, active);
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto peer_address = from_endpoint(socket.remote_endpoint(ignored));
@@ -476,38 +499,92 @@ struct KeServer::Impl {
   }
 };
 
+}  // namespace
+
+struct KeServer::Impl {
+  KeServerCounters counters;
+  std::atomic<std::uint64_t> sessions_answered{0};
+  std::vector<std::unique_ptr<KeShard>> shards;  // after what they refer to
+
+  Impl(const std::shared_ptr<const CertificateStore>& certificates, KeServerSettings settings,
+       const keys::PublishedKeyring& keyring) {
+    const unsigned threads = std::max(1u, settings.threads);
+    if (settings.max_sessions == 0) settings.max_sessions = default_ke_max_sessions();
+    settings.max_sessions = ke_shard_max_sessions(settings.max_sessions, threads);
+    for (unsigned i = 0; i < threads; ++i) {
+      shards.push_back(
+          std::make_unique<KeShard>(certificates, settings, keyring, counters, sessions_answered));
+    }
+    bind(settings);
+  }
+
+  // Every shard gets a listener per address, shard 0's first: port 0 resolves
+  // there and the others bind that port. Listeners join the SO_REUSEPORT group
+  // in listen order, the index the steering program returns.
+  void bind(const KeServerSettings& settings) {
+    const bool reuse_port = shards.size() > 1;
+    for (const auto& address : settings.listen) {
+      auto endpoint = to_endpoint(address);
+      for (auto& shard : shards) {
+        shard->acceptors.push_back(bind_acceptor(shard->io, endpoint, reuse_port, address));
+        if (shard == shards.front()) endpoint = shard->acceptors.back().local_endpoint();
+      }
+      for (auto& shard : shards) {
+        asio::error_code ec;
+        shard->acceptors.back().listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) throw ConfigError("--ke-listen", address.to_string() + ": " + ec.message());
+      }
+      if (!reuse_port) continue;
+      // Without it the kernel hashes the source port too, and one address's
+      // connections would meet several shards' rate limiters.
+      const int family = address.family();
+      if (!steer_by_source_prefix(shards.front()->acceptors.back().native_handle(), family,
+                                  steering_prefix_bits(settings.rate_limit, family),
+                                  static_cast<unsigned>(shards.size()))) {
+        spdlog::warn("nts-ke: {}: cannot steer clients to threads by address ({}): the connection "
+                     "rate limit applies per thread",
+                     from_endpoint(endpoint).to_string(), std::strerror(errno));
+      }
+    }
+  }
+};
+
 KeServer::KeServer(std::shared_ptr<const CertificateStore> certificates, KeServerSettings settings,
                    const keys::PublishedKeyring& keyring)
-    : impl_(std::make_unique<Impl>(std::move(certificates), std::move(settings), keyring)) {
-  impl_->bind();
-}
+    : impl_(std::make_unique<Impl>(certificates, std::move(settings), keyring)) {}
 
 KeServer::~KeServer() { stop(); }
 
 void KeServer::start() {
-  for (auto& acceptor : impl_->acceptors) {
-    asio::co_spawn(impl_->io, impl_->accept_loop(acceptor), asio::detached);
+  for (auto& shard : impl_->shards) {
+    for (auto& acceptor : shard->acceptors) {
+      asio::co_spawn(shard->io, shard->accept_loop(acceptor), asio::detached);
+    }
+    shard->thread = std::thread([io = &shard->io] { io->run(); });
   }
-  impl_->thread = std::thread([this] { impl_->io.run(); });
 }
 
 void KeServer::stop() {
   if (!impl_) return;
-  asio::post(impl_->io, [this] {
-    for (auto& acceptor : impl_->acceptors) {
-      asio::error_code ignored;
-      acceptor.close(ignored);
-    }
-  });
-  impl_->io.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  for (auto& shard : impl_->shards) {
+    asio::post(shard->io, [s = shard.get()] {
+      for (auto& acceptor : s->acceptors) {
+        asio::error_code ignored;
+        acceptor.close(ignored);
+      }
+    });
+    shard->io.stop();
+  }
+  for (auto& shard : impl_->shards) {
+    if (shard->thread.joinable()) shard->thread.join();
+  }
 }
 
 const KeServerCounters& KeServer::counters() const { return impl_->counters; }
 
 std::vector<SocketAddress> KeServer::local_addresses() const {
   std::vector<SocketAddress> out;
-  for (const auto& acceptor : impl_->acceptors) {
+  for (const auto& acceptor : impl_->shards.front()->acceptors) {
     asio::error_code ec;
     out.push_back(from_endpoint(acceptor.local_endpoint(ec)));
   }

@@ -41,12 +41,19 @@ struct KeServerSettings {
   // New connections per client address (server/rate_limit.h); over it the
   // connection is closed at once. Disabled unless rate_limit.rate > 0.
   RateLimitSettings rate_limit;
+  // Threads serving sessions, each with its own listeners (one SO_REUSEPORT
+  // group per address, clients steered to a thread by address), rate limiter
+  // and share of max_sessions (ke_shard_max_sessions).
+  unsigned threads = 1;
 };
 
 // Concurrent NTS-KE sessions this machine can hold: bounded by the descriptors
 // left under RLIMIT_NOFILE and by a share of physical memory (about 64 KiB per
 // session), between 16 and 65536.
 std::size_t default_ke_max_sessions();
+
+// Each of `threads` KE threads' share of max_sessions: an equal part, at least 1.
+std::size_t ke_shard_max_sessions(std::size_t max_sessions, unsigned threads);
 
 struct KeServerCounters {
   std::atomic<std::uint64_t> accepted{0};
@@ -83,8 +90,8 @@ class KeServer {
   KeServer(const KeServer&) = delete;
   KeServer& operator=(const KeServer&) = delete;
 
-  void start();  // serves on its own thread
-  void stop();   // closes listeners and sessions, joins the thread
+  void start();  // serves on settings.threads threads of its own
+  void stop();   // closes listeners and sessions, joins the threads
 
   [[nodiscard]] const KeServerCounters& counters() const;
   // The bound addresses (port 0 in a listen address is resolved here).

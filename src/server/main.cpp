@@ -181,6 +181,7 @@ int serve(const server::Config& config) {
     settings.timeout = config.ke_timeout;
     settings.max_sessions = config.ke_max_sessions;
     settings.rate_limit = config.ke_rate_limit;
+    settings.threads = config.ke_threads;
     ke = std::make_unique<server::KeServer>(certificates, std::move(settings), keyring);
   }
   std::unique_ptr<server::NtpServer> ntp;
@@ -234,7 +235,8 @@ int serve(const server::Config& config) {
   }
   if (ke) {
     for (const auto& address : ke->local_addresses()) {
-      spdlog::info("NTS-KE listening on {} (TCP)", address.to_string());
+      spdlog::info("NTS-KE listening on {} (TCP, {} thread{})", address.to_string(),
+                   config.ke_threads, config.ke_threads == 1 ? "" : "s");
     }
     auto servers = server::advertised_ntp_servers(config);
     for (const auto& advertised : servers) {

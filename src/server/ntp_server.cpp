@@ -16,6 +16,7 @@
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/reuseport_steering.h"
 #include "server/tx_timestamps.h"
 #include "time/clock_state.h"
 #include "time/interleaved.h"
@@ -69,33 +70,6 @@ UniqueFd open_udp_socket(const SocketAddress& address, bool reuse_port) {
   }
   if (::bind(fd.get(), address.get(), address.length()) != 0) fail("bind");
   return fd;
-}
-
-// Steers every packet from one client prefix to the same worker (socket
-// `hash(leading prefix_bits of the source address) % workers` of the
-// SO_REUSEPORT group, in bind order). The kernel's default hashes the source
-// port too, while interleaved mode (RFC 9769) needs the worker that sent a
-// client's previous response, and the per-prefix rate limit of each worker is
-// only exact when a prefix always meets the same one. A classic BPF program
-// sees the UDP payload; SKF_NET_OFF reaches the IP header.
-bool steer_by_source_prefix(int fd, int family, unsigned prefix_bits, unsigned workers) {
-  constexpr std::uint32_t kMultiplier = 0x9e3779b1;  // Fibonacci hashing spreads close prefixes
-  const std::uint32_t source_offset = family == AF_INET ? 12 : 8;
-  std::vector<sock_filter> program;
-  for (unsigned word = 0; word * 32 < prefix_bits; ++word) {
-    if (word > 0) program.push_back(BPF_STMT(BPF_MISC | BPF_TAX, 0));  // X = fold so far
-    const std::uint32_t offset = static_cast<std::uint32_t>(SKF_NET_OFF) + source_offset + 4 * word;
-    program.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset));
-    const unsigned bits = std::min(32u, prefix_bits - word * 32);
-    if (bits < 32) program.push_back(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~0u << (32 - bits)));
-    if (word > 0) program.push_back(BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0));
-  }
-  program.push_back(BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, kMultiplier));
-  program.push_back(BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16));
-  program.push_back(BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, workers));
-  program.push_back(BPF_STMT(BPF_RET | BPF_A, 0));
-  sock_fprog fprog{static_cast<unsigned short>(program.size()), program.data()};
-  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fprog, sizeof fprog) == 0;
 }
 
 SocketAddress bound_address(int fd) {
@@ -477,11 +451,10 @@ NtpServer::NtpServer(const std::vector<SocketAddress>& listen, unsigned workers,
       sockets[w].push_back(open_udp_socket(target, workers > 1));
       if (w == 0) target = bound_address(sockets[w].back().get());
     }
-    // With rate limiting the prefix it counts by, else the whole address.
-    const bool v4 = address.family() == AF_INET;
-    const unsigned prefix_bits = !rate_limit.enabled() ? (v4 ? 32 : 128)
-                                 : v4                   ? rate_limit.ipv4_prefix
-                                                        : rate_limit.ipv6_prefix;
+    // Interleaved mode (RFC 9769) needs the worker that sent a client's previous
+    // response, and each worker's per-prefix rate limit is only exact when a
+    // prefix always meets the same worker.
+    const unsigned prefix_bits = steering_prefix_bits(rate_limit, address.family());
     if (workers > 1 &&
         !steer_by_source_prefix(sockets[0].back().get(), address.family(), prefix_bits, workers)) {
       spdlog::warn("ntp: {}: cannot steer clients to workers by address ({}): interleaved requests "

@@ -137,8 +137,10 @@ class KeFloodTest(NtsdTestCase):
         self.assertEqual(records[-1][1], KE_END)
 
     def test_max_sessions_and_connection_rate_limit(self):
+        # One KE thread: with several, max-sessions is shared out and eviction picks the
+        # oldest waiting session of the new connection's thread only.
         server = self.start_ntsd(extra=["--ke-max-sessions", "20", "--ke-rate-limit", "1",
-                                        "--ke-rate-burst", "5"])
+                                        "--ke-rate-burst", "5", "--ke-threads", "1"])
         # One address, 12 connections at once: 5 admitted, 7 reset at once.
         conns = [connect_or_reset(server.ke_port, "127.0.30.1") for _ in range(12)]
         self.addCleanup(lambda: [s.close() for s in conns if s])

@@ -98,6 +98,9 @@ TEST(Config, BadFlagValuesNameTheSetting) {
   EXPECT_EQ(failing_setting({"--time-source", "sundial"}), "--time-source");
   EXPECT_EQ(failing_setting({"--log-level", "loud"}), "--log-level");
   EXPECT_EQ(failing_setting({"--ntp-workers", "0"}), "--ntp-workers");
+  EXPECT_EQ(failing_setting({"--ke-threads", "0"}), "--ke-threads");
+  EXPECT_EQ(failing_setting({"--ke-threads", "257"}), "--ke-threads");
+  EXPECT_EQ(failing_setting({"--ke-threads", "many"}), "--ke-threads");
   EXPECT_EQ(failing_setting({"--no-such-flag"}), "command line");
   EXPECT_EQ(failing_setting({"--metrics-listen", "localhost:9100"}), "--metrics-listen");
   EXPECT_EQ(failing_setting({"--metrics-listen", "127.0.0.1"}), "--metrics-listen");
@@ -147,6 +150,9 @@ TEST(Config, FileErrorsNameTheKey) {
            {"[time]\nstratum = \"1\"\n", "time.stratum"},
            {"[time]\nstratum = 99\n", "time.stratum"},
            {"[ntp]\nworkers = 0\n", "ntp.workers"},
+           {"[nts-ke]\nthreads = 0\n", "nts-ke.threads"},
+           {"[nts-ke]\nthreads = 257\n", "nts-ke.threads"},
+           {"[nts-ke]\nthreads = \"4\"\n", "nts-ke.threads"},
            {"[clock]\n", "clock"},
            {"[metrics]\nlisten = \"nowhere:9100\"\n", "metrics.listen"},
            {"[metrics]\nlisten = [\"127.0.0.1:9100\"]\n", "metrics.listen"},
@@ -156,6 +162,14 @@ TEST(Config, FileErrorsNameTheKey) {
     TempFile file(c.toml);
     EXPECT_EQ(failing_setting({"--config", file.path()}), c.setting) << c.toml;
   }
+}
+
+TEST(Config, KeThreadsDefaultToOnePerCpuAndAreSetByFileOrFlag) {
+  EXPECT_EQ(parse({}).config.ke_threads, default_ntp_workers());
+  TempFile file("[nts-ke]\nthreads = 3\n");
+  EXPECT_EQ(parse({"--config", file.path()}).config.ke_threads, 3U);
+  EXPECT_EQ(parse({"--config", file.path(), "--ke-threads", "256"}).config.ke_threads, 256U);
+  EXPECT_EQ(parse({"--ke-threads", "1"}).config.ke_threads, 1U);
 }
 
 TEST(Config, MetricsAreOffByDefaultAndSetByFlagOrFile) {
