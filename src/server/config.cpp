@@ -431,6 +431,7 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   TableReader process(root, "process");
   if (auto v = process.string("user")) config.user = parse_name(process.setting("user"), *v);
   if (auto v = process.string("group")) config.group = parse_name(process.setting("group"), *v);
+  if (auto v = process.boolean("seccomp")) config.seccomp = *v;
   process.check_no_unknown_keys();
 }
 
@@ -521,6 +522,7 @@ Invocation parse_invocation(int argc, char** argv) {
       ke_rate_burst, ntp_rate_limit, ntp_rate_burst, ntp_rate_prefix_v4, ntp_rate_prefix_v6, user,
       group, log_summary, cert_poll, log_file, metrics_listen, ke_threads;
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
+  std::string seccomp;
   std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
   std::vector<std::string> upstreams;
   app.add_option("--config", config_file, "TOML configuration file");
@@ -557,6 +559,8 @@ Invocation parse_invocation(int argc, char** argv) {
                  "when the clock is unsynchronised: answer (LI 3, stratum 16) or drop");
   app.add_option("--upstream-ca", upstream_ca, "CA file for nts: upstreams (default: system store)");
   app.add_option("--interleaved", interleaved, "RFC 9769 interleaved mode: on or off");
+  app.add_option("--seccomp", seccomp,
+                 "on: allow only the system calls serving needs once started (default off)");
   app.add_option("--stratum", stratum, "stratum announced by the local time source (1-15)");
   app.add_option("--refid", refid, "reference id: up to 4 ASCII characters or an IPv4 address");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
@@ -659,6 +663,7 @@ Invocation parse_invocation(int argc, char** argv) {
   }
   if (app.count("--upstream-ca") != 0) config.upstream_ca = upstream_ca;
   if (app.count("--interleaved") != 0) config.interleaved = parse_on_off("--interleaved", interleaved);
+  if (app.count("--seccomp") != 0) config.seccomp = parse_on_off("--seccomp", seccomp);
   if (app.count("--stratum") != 0) {
     config.stratum = parse_stratum("--stratum", parse_integer("--stratum", stratum));
   }

@@ -106,6 +106,7 @@ struct Config {
   // [process]
   std::optional<std::string> user;   // switch to it after binding (privileges.h)
   std::optional<std::string> group;  // none: the user's primary group
+  bool seccomp = false;              // --seccomp: system call allow-list (seccomp_filter.h)
 };
 
 // A setting that cannot be used: `setting` names it as the operator wrote it.

@@ -23,6 +23,7 @@
 #include "server/metrics_http.h"
 #include "server/ntp_server.h"
 #include "server/privileges.h"
+#include "server/seccomp_filter.h"
 #include "server/systemd_notify.h"
 #include "server/time_source.h"
 
@@ -266,6 +267,11 @@ int serve(const server::Config& config) {
                config.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service.describe());
 
+  // Before any thread starts: they all inherit the filter.
+  if (config.seccomp) {
+    server::install_seccomp_filter();
+    spdlog::info("seccomp allow-list installed: any other system call stops ntsd");
+  }
   time_source->start();  // publishes the first clock state before any worker runs
   if (ke) ke->start();
   if (ntp) ntp->start();

@@ -130,6 +130,9 @@ class ManagedProcess:
                                      stdin=subprocess.DEVNULL, env=env, cwd=cwd,
                                      start_new_session=True)
         self.pid = self.proc.pid
+        # The exit status after stop() sent SIGTERM to a running process; None if it
+        # had already exited or was never stopped.
+        self.status_after_sigterm = None
 
     def poll(self):
         return self.proc.poll()
@@ -153,6 +156,7 @@ class ManagedProcess:
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=10)
+            self.status_after_sigterm = self.proc.returncode
         else:
             # The leader is gone; make sure nothing it started lingers in its group.
             try:
@@ -383,10 +387,17 @@ class HarnessTestCase(unittest.TestCase):
     def _stop_all(self):
         for p in reversed(self.procs):
             p.stop()
-        if self._failed() or os.environ.get("NTSD_TEST_SHOW_LOGS"):
+        # ntsd stops cleanly on SIGTERM: exit status 0, not a crash, a hang (SIGKILL
+        # after the grace period) or a sanitizer report at exit.
+        unclean = [p for p in self.procs if os.path.basename(p.argv[0]) == "ntsd"
+                   and p.status_after_sigterm not in (None, 0)]
+        if self._failed() or unclean or os.environ.get("NTSD_TEST_SHOW_LOGS"):
             for p in self.procs:
                 sys.stderr.write(p.logs())
             sys.stderr.flush()
+        if unclean:
+            raise AssertionError("ntsd did not stop cleanly on SIGTERM: " + ", ".join(
+                "%s exit status %d" % (p.name, p.status_after_sigterm) for p in unclean))
 
     def spawn(self, name, argv, **kw):
         p = ManagedProcess("%s-%d" % (name, len(self.procs)), argv, self.tmp, **kw)
