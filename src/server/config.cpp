@@ -571,7 +571,7 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--ke-rate-burst", ke_rate_burst, "NTS-KE connections per address at once");
   app.add_option("--ke-threads", ke_threads, "NTS-KE threads (default: one per CPU)");
   app.add_option("--ntp-rate-limit", ntp_rate_limit,
-                 "NTP requests per second per client prefix and worker (0: no limit)");
+                 "NTP requests per second per client prefix (0: no limit)");
   app.add_option("--ntp-rate-burst", ntp_rate_burst, "NTP requests per prefix at once");
   app.add_option("--ntp-rate-prefix-v4", ntp_rate_prefix_v4, "IPv4 prefix length for NTP rate limits");
   app.add_option("--ntp-rate-prefix-v6", ntp_rate_prefix_v6, "IPv6 prefix length for NTP rate limits");

@@ -524,6 +524,9 @@ struct KeServer::Impl {
   void bind(const KeServerSettings& settings) {
     const bool reuse_port = shards.size() > 1;
     for (const auto& address : settings.listen) {
+      if (reuse_port && address_in_use(address, SOCK_STREAM)) {
+        throw ConfigError("--ke-listen", address.to_string() + ": " + std::strerror(EADDRINUSE));
+      }
       auto endpoint = to_endpoint(address);
       for (auto& shard : shards) {
         shard->acceptors.push_back(bind_acceptor(shard->io, endpoint, reuse_port, address));

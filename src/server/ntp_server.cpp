@@ -445,6 +445,9 @@ NtpServer::NtpServer(const std::vector<SocketAddress>& listen, unsigned workers,
                      const RateLimitSettings& rate_limit, bool interleaved) {
   std::vector<std::vector<UniqueFd>> sockets(workers);
   for (const auto& address : listen) {
+    if (workers > 1 && address_in_use(address, SOCK_DGRAM)) {
+      throw ConfigError("--ntp-listen", address.to_string() + ": bind: " + std::strerror(EADDRINUSE));
+    }
     // Port 0 asks the kernel for a port; every worker then binds that same one.
     auto target = address;
     for (unsigned w = 0; w < workers; ++w) {

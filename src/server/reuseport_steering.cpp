@@ -1,12 +1,26 @@
 #include "server/reuseport_steering.h"
 
+#include "server/unique_fd.h"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdint>
 
 namespace ntsd::server {
+
+bool address_in_use(const SocketAddress& address, int type) {
+  if (address.port() == 0) return false;
+  UniqueFd fd(::socket(address.family(), type | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return false;  // the real bind will report it
+  int on = 1;
+  if (type == SOCK_STREAM) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (address.family() == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  return ::bind(fd.get(), address.get(), address.length()) != 0 && errno == EADDRINUSE;
+}
 
 unsigned steering_prefix_bits(const RateLimitSettings& rate_limit, int family) {
   const bool v4 = family == AF_INET;

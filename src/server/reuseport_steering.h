@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "server/rate_limit.h"
+#include "server/socket_address.h"
 
 namespace ntsd::server {
 
@@ -24,5 +25,12 @@ std::vector<sock_filter> source_prefix_program(int family, unsigned prefix_bits,
 // members joined: bind for UDP, listen for TCP). The kernel's default hashes
 // the source port too. False (errno set) when the kernel refuses the program.
 bool steer_by_source_prefix(int fd, int family, unsigned prefix_bits, unsigned members);
+
+// Whether another socket already holds `address` (SOCK_DGRAM or SOCK_STREAM).
+// SO_REUSEPORT lets a socket of the same user join another process's group
+// without an error, so a second ntsd on the same port would silently share its
+// traffic: ask once without SO_REUSEPORT before binding a group. For TCP,
+// connections in TIME_WAIT do not count. False for port 0.
+bool address_in_use(const SocketAddress& address, int type);
 
 }  // namespace ntsd::server

@@ -101,5 +101,17 @@ class InterleavedWorkersTest(NtsdTestCase):
         self.assertLessEqual(answered, 13)
 
 
+    def test_a_second_ntsd_on_the_same_ports_is_refused(self):
+        # SO_REUSEPORT would let it join the first one's groups and take half its traffic.
+        first = self.start_ntsd(extra=["--ntp-workers", "2", "--ke-threads", "2"])
+        for listen in (["--ke-listen", "127.0.0.1:%d" % first.ke_port, "--ntp-listen", "none"],
+                       ["--ke-listen", "none", "--ntp-listen", "127.0.0.1:%d" % first.ntp_port]):
+            second = self.spawn("ntsd-second", [self.ntsd_bin, "--cert", self.cert, "--key", self.key,
+                                                "--ntp-workers", "2", "--ke-threads", "2"] + listen)
+            self.assertEqual(second.wait(10), 2, second.logs())
+            self.assertIn("Address already in use", second.stderr())
+        self.assertIsNone(first.proc.poll())
+
+
 if __name__ == "__main__":
     unittest.main()
