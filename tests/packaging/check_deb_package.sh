@@ -13,6 +13,9 @@ for path in ./usr/sbin/ntsd ./usr/bin/nts-query ./usr/lib/systemd/system/ntsd.se
             ./usr/share/doc/ntsd/operations.md; do
   grep -qxF "$path" <<<"$contents" || { echo "missing from the package: $path"; echo "$contents"; exit 1; }
 done
+dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/lib/systemd/system/ntsd.service |
+  grep -qx 'ExecStart=/usr/sbin/ntsd --config /etc/ntsd/ntsd.toml' ||
+  { echo "the packaged unit does not start /usr/sbin/ntsd"; exit 1; }
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libssl3 libnettle8; do
   grep -q "$lib" <<<"$depends" || { echo "Depends lacks $lib: $depends"; exit 1; }
