@@ -77,3 +77,31 @@ COOKIE_LEN_256 = 102  # key id 4 + nonce 16 + tag 16 + (2 + 32 + 32)
 
 def current_key_id(rotation=86400):
     return int(time.time()) // rotation
+
+
+def connect_or_reset(port, source):
+    """A TCP connection from `source`, or None when the server reset it so fast
+    that connect() itself saw the reset."""
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=2,
+                                        source_address=(source, 0))
+    except ConnectionResetError:
+        return None
+
+
+def refused(sockets):
+    """How many of `sockets` (None: reset during connect) the server closed or reset."""
+    count = 0
+    for s in sockets:
+        if s is None:
+            count += 1
+            continue
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                count += 1
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            count += 1
+    return count

@@ -14,7 +14,8 @@ import threading
 import time
 import unittest
 
-from hostile_common import healthy, load_generator, rss_kib, sanitized, udp_from
+from hostile_common import (connect_or_reset, healthy, load_generator, refused, rss_kib,
+                            sanitized, udp_from)
 from ntsd_harness import (KE_END, NtpReply, NtsdTestCase, client_packet, ke_exchange, ke_request,
                           parse_ke_records, tls_client_context, wait_until)
 
@@ -22,34 +23,6 @@ from ntsd_harness import (KE_END, NtpReply, NtsdTestCase, client_packet, ke_exch
 def report(what, **numbers):
     sys.stderr.write("hostile: %s: %s\n" % (what, json.dumps(numbers, sort_keys=True)))
     sys.stderr.flush()
-
-
-def connect_or_reset(port, source):
-    """A TCP connection from `source`, or None when the server reset it so fast
-    that connect() itself saw the reset."""
-    try:
-        return socket.create_connection(("127.0.0.1", port), timeout=2,
-                                        source_address=(source, 0))
-    except ConnectionResetError:
-        return None
-
-
-def refused(sockets):
-    """How many of `sockets` (None: reset during connect) the server closed or reset."""
-    count = 0
-    for s in sockets:
-        if s is None:
-            count += 1
-            continue
-        s.setblocking(False)
-        try:
-            if s.recv(1) == b"":
-                count += 1
-        except BlockingIOError:
-            pass
-        except ConnectionResetError:
-            count += 1
-    return count
 
 
 def timed_ke(cert, port, source="127.0.0.1"):

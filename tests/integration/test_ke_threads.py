@@ -13,6 +13,7 @@ import unittest
 
 from ntsd_harness import (KE_END, KE_ERROR, KE_NEW_COOKIE, NtsdTestCase, ke_request,
                           parse_ke_records, tls_client_context, wait_until)
+from hostile_common import refused
 from test_reload import TestCa, fingerprint_of_file, replace_file
 
 THREADS = 4
@@ -62,24 +63,6 @@ def ke_from(cafile, port, source):
                 break
             data += part
     return fingerprint, parse_ke_records(data)
-
-
-def refused(sockets):
-    """How many of `sockets` (None: reset during connect) the server closed or reset."""
-    count = 0
-    for s in sockets:
-        if s is None:
-            count += 1
-            continue
-        s.setblocking(False)
-        try:
-            if s.recv(1) == b"":
-                count += 1
-        except BlockingIOError:
-            pass
-        except ConnectionResetError:
-            count += 1
-    return count
 
 
 class KeThreadsTest(NtsdTestCase):
