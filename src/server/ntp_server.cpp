@@ -1,14 +1,11 @@
 #include "server/ntp_server.h"
 
 #include <linux/errqueue.h>
-#include <linux/filter.h>
-#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
