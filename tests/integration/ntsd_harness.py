@@ -307,6 +307,19 @@ def parse_ke_records(data):
     return out
 
 
+def read_until_tls_close(tls):
+    """Everything `tls` receives until the peer closes (close_notify or EOF)."""
+    data = b""
+    while True:
+        try:
+            part = tls.recv(65536)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return data
+        if not part:
+            return data
+        data += part
+
+
 def tls_client_context(cafile, alpn=("ntske/1",)):
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3

@@ -17,7 +17,8 @@ import unittest
 from hostile_common import (connect_or_reset, healthy, load_generator, refused, rss_kib,
                             sanitized, udp_from)
 from ntsd_harness import (KE_END, NtpReply, NtsdTestCase, client_packet, ke_exchange, ke_request,
-                          parse_ke_records, tls_client_context, wait_until)
+                          parse_ke_records, read_until_tls_close, tls_client_context,
+                          wait_until)
 
 
 def report(what, **numbers):
@@ -32,15 +33,7 @@ def timed_ke(cert, port, source="127.0.0.1"):
     raw = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
     with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
         tls.sendall(ke_request())
-        data = b""
-        while True:
-            try:
-                part = tls.recv(65536)
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                break
-            if not part:
-                break
-            data += part
+        data = read_until_tls_close(tls)
     return time.monotonic() - start, parse_ke_records(data)
 
 

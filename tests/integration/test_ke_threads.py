@@ -7,12 +7,12 @@ import os
 import re
 import signal
 import socket
-import ssl
 import time
 import unittest
 
 from ntsd_harness import (KE_END, KE_ERROR, KE_NEW_COOKIE, NtsdTestCase, ke_request,
-                          parse_ke_records, tls_client_context, wait_until)
+                          parse_ke_records, read_until_tls_close, tls_client_context,
+                          wait_until)
 from hostile_common import refused
 from test_reload import TestCa, fingerprint_of_file, replace_file
 
@@ -53,15 +53,7 @@ def ke_from(cafile, port, source):
     with tls_client_context(cafile).wrap_socket(raw, server_hostname="localhost") as tls:
         fingerprint = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
         tls.sendall(ke_request())
-        data = b""
-        while True:
-            try:
-                part = tls.recv(65536)
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                break
-            if not part:
-                break
-            data += part
+        data = read_until_tls_close(tls)
     return fingerprint, parse_ke_records(data)
 
 
