@@ -334,6 +334,13 @@ class MonitoringTest(NtsdTestCase):
         self.assertIsNone(error)
         self.assertIn(instance, [r["metric"].get("instance") for r in result])
 
+        ids = [p["id"] for p in dashboard["panels"]]
+        self.assertEqual(len(ids), len(set(ids)), "panel ids repeat")
+        for p in dashboard["panels"]:
+            for t in p.get("targets", []):
+                # Every query goes to the data source the user picked.
+                self.assertEqual(t["datasource"]["uid"], "${datasource}", p["title"])
+
         targets = dashboard_targets(dashboard)
         self.assertGreater(len(targets), 20)
         failures = []
