@@ -222,6 +222,17 @@ std::string render_metrics(const MetricsSnapshot& s) {
       w.sample("ntsd_upstream_reachable", label("upstream", upstream.name),
                std::uint64_t{upstream.reachable ? 1U : 0U});
     }
+    w.family("ntsd_time_upstream_state", "gauge",
+             "1 for the state this upstream had in the last selection (selected, falseticker, "
+             "unreachable, unsynchronised), 0 for the others");
+    for (const auto& upstream : s.upstreams) {
+      for (auto state : timesource::kUpstreamStates) {
+        w.sample("ntsd_time_upstream_state",
+                 label("upstream", upstream.name) + "," +
+                     label("state", timesource::upstream_state_name(state)),
+                 std::uint64_t{upstream.state == state ? 1U : 0U});
+      }
+    }
   }
   return w.take();
 }
