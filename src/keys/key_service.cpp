@@ -41,6 +41,7 @@ KeyService::KeyService(KeySettings settings, std::int64_t now, core::RandomSourc
 
   if (settings_.file) {
     const std::string& path = *settings_.file;
+    stale_temp_files_ = remove_stale_temp_files(path);
     auto state = read_key_file(path);
     if (state) {
       if (state->rotation_seconds != settings_.rotation_seconds) {
@@ -52,11 +53,12 @@ KeyService::KeyService(KeySettings settings, std::int64_t now, core::RandomSourc
       }
       if (state->ratchet.epoch() > *current) {
         throw KeyFileError(
-            "--keys", path + " starts at epoch " + std::to_string(state->ratchet.epoch()) + " (" +
-                          format_utc(epoch_start(state->ratchet.epoch(), settings_.rotation_seconds)) +
-                          "), later than the current epoch " + std::to_string(*current) + " (" +
-                          format_utc(now) +
-                          "): the clock of this host or of the host that wrote the file is wrong");
+            "--keys",
+            path + " starts at epoch " + std::to_string(state->ratchet.epoch()) + " (" +
+                format_utc(epoch_start(state->ratchet.epoch(), settings_.rotation_seconds)) +
+                "), later than the current epoch " + std::to_string(*current) + " (" +
+                format_utc(now) +
+                "): the clock of this host or of the host that wrote the file is wrong");
       }
       ratchet_.emplace(std::move(state->ratchet));
     } else {
@@ -76,8 +78,8 @@ KeyService::KeyService(KeySettings settings, std::int64_t now, core::RandomSourc
   auto keyring = build_keyring(*ratchet_, current_);
   published_ = std::make_unique<PublishedKeyring>(keyring);
   // A failed write here is a start-up error (exit 2): the file stays as it was.
-  if (settings_.file && changed) write_key_file(*settings_.file, KeyFileState{settings_.rotation_seconds, ratchet_->copy()});
-
+  if (settings_.file && changed)
+    write_key_file(*settings_.file, KeyFileState{settings_.rotation_seconds, ratchet_->copy()});
 }
 
 std::string KeyService::describe() const {
@@ -88,7 +90,12 @@ std::string KeyService::describe() const {
                      " s rotation, " + std::to_string(settings_.kept) + " old key" +
                      (settings_.kept == 1 ? "" : "s") + " kept), ";
   if (!settings_.file) return text + "in memory only: a restart invalidates every cookie";
-  return text + (created_file_ ? "created " : "from ") + *settings_.file;
+  text += (created_file_ ? "created " : "from ") + *settings_.file;
+  if (stale_temp_files_ > 0) {
+    text += " (removed " + std::to_string(stale_temp_files_) +
+            " temporary file(s) a killed ntsd left beside it)";
+  }
+  return text;
 }
 
 KeyService::~KeyService() { stop(); }
@@ -103,17 +110,27 @@ std::uint32_t KeyService::oldest_epoch() const {
   return ratchet_->epoch();
 }
 
+bool KeyService::file_stale() const {
+  std::lock_guard lock(mutex_);
+  return file_stale_;
+}
+
 void KeyService::persist() {
   if (!settings_.file) return;
   try {
     write_key_file(*settings_.file, KeyFileState{settings_.rotation_seconds, ratchet_->copy()});
     if (file_stale_) spdlog::info("cookie keys: {} written again", *settings_.file);
     file_stale_ = false;
+    retry_delay_ = kFirstRetry;
   } catch (const KeyFileError& error) {
     // Serving goes on with the keys in memory; the file on disk still holds an
     // older key, from which a restart ratchets forward correctly.
+    file_errors_.fetch_add(1, std::memory_order_relaxed);
+    if (file_stale_) retry_delay_ = std::min(retry_delay_ * 2, kMaxRetry);
     file_stale_ = true;
-    spdlog::error("cookie keys: {} (retrying at the next rotation)", error.message());
+    retry_at_ = std::chrono::steady_clock::now() + retry_delay_;
+    spdlog::error("cookie keys: {} (serving on with the keys in memory; retrying in {} s)",
+                  error.message(), retry_delay_.count());
   }
 }
 
@@ -121,14 +138,18 @@ bool KeyService::rotate(std::int64_t now) {
   auto epoch = epoch_at(now, settings_.rotation_seconds);
   std::lock_guard lock(mutex_);
   if (!epoch || *epoch <= current_) {
-    if (epoch && *epoch < current_) {
-      spdlog::warn("cookie keys: the clock went back to epoch {} (current {}); keeping the keys "
-                   "in force",
-                   *epoch, current_);
+    if (epoch && *epoch < current_ && warned_back_to_ != *epoch) {
+      // Keys are never derived backwards: minting stays on the newest key held.
+      spdlog::warn(
+          "cookie keys: the clock went back to epoch {} ({}), before the current epoch {}; "
+          "minting stays on key {} and the keys in force are kept until the clock catches up",
+          *epoch, format_utc(now), current_, current_);
+      warned_back_to_ = *epoch;
     }
-    if (file_stale_) persist();
+    if (file_stale_ && std::chrono::steady_clock::now() >= retry_at_) persist();
     return false;
   }
+  warned_back_to_.reset();
   current_ = *epoch;
   auto wanted_oldest = oldest_kept_epoch(current_, settings_.kept);
   bool dropped = ratchet_->epoch() < wanted_oldest;
@@ -163,6 +184,16 @@ void KeyService::run() {
     auto boundary = system_clock::time_point(
         std::chrono::seconds(epoch_start(current_epoch() + 1, settings_.rotation_seconds)));
     auto wake = std::min(boundary, system_clock::now() + kMaxSleep);
+    if (file_stale()) {
+      std::chrono::steady_clock::time_point retry_at;
+      {
+        std::lock_guard state_lock(mutex_);
+        retry_at = retry_at_;
+      }
+      const auto retry_in = std::chrono::duration_cast<system_clock::duration>(std::max(
+          retry_at - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{}));
+      wake = std::min(wake, system_clock::now() + retry_in);
+    }
     stop_cv_.wait_until(lock, wake, [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();

@@ -3,6 +3,8 @@
 // thread of its own, rewriting the file each time.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -43,8 +45,14 @@ class KeyService {
 
   // Moves to the epoch of `now` when it is later than the current one: ratchets,
   // publishes, rewrites FILE. Returns true when it rotated. A failure to write the
-  // file is logged and retried at the next rotation; it never stops serving.
+  // file (read-only or full directory) is logged, counted and retried with backoff
+  // (kFirstRetry doubling to kMaxRetry) by the rotation thread; it never stops
+  // serving, and the file on disk stays as it was. A clock that went back keeps
+  // the keys in force (warned once per step back).
   bool rotate(std::int64_t now);
+
+  static constexpr std::chrono::seconds kFirstRetry{1};
+  static constexpr std::chrono::seconds kMaxRetry{64};
 
   // Rotates at every epoch boundary (CLOCK_REALTIME) until stop().
   void start();
@@ -54,6 +62,12 @@ class KeyService {
   [[nodiscard]] std::uint32_t oldest_epoch() const;
   [[nodiscard]] const KeySettings& settings() const { return settings_; }
   [[nodiscard]] bool created_file() const { return created_file_; }
+  // Failed writes of FILE since start.
+  [[nodiscard]] std::uint64_t file_errors() const {
+    return file_errors_.load(std::memory_order_relaxed);
+  }
+  // The last write of FILE failed and a retry is pending.
+  [[nodiscard]] bool file_stale() const;
   // One line for the start-up log: the window, the interval, where the keys live.
   [[nodiscard]] std::string describe() const;
 
@@ -62,11 +76,16 @@ class KeyService {
   void run();
 
   KeySettings settings_;
-  mutable std::mutex mutex_;  // guards ratchet_, current_ and the file
+  mutable std::mutex mutex_;        // guards ratchet_, current_ and the file
   std::optional<Ratchet> ratchet_;  // the oldest key in force
   std::uint32_t current_ = 0;
   bool created_file_ = false;
-  bool file_stale_ = false;  // the last write failed
+  std::size_t stale_temp_files_ = 0;  // removed at start
+  bool file_stale_ = false;           // the last write failed
+  std::chrono::seconds retry_delay_{kFirstRetry};
+  std::chrono::steady_clock::time_point retry_at_{};  // when file_stale_
+  std::optional<std::uint32_t> warned_back_to_;  // the epoch of the last step back warned about
+  std::atomic<std::uint64_t> file_errors_{0};
   std::unique_ptr<PublishedKeyring> published_;
 
   std::mutex stop_mutex_;
