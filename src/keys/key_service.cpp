@@ -138,6 +138,7 @@ bool KeyService::rotate(std::int64_t now) {
   auto epoch = epoch_at(now, settings_.rotation_seconds);
   std::lock_guard lock(mutex_);
   if (!epoch || *epoch <= current_) {
+    catching_up_ = false;
     if (epoch && *epoch < current_ && warned_back_to_ != *epoch) {
       // Keys are never derived backwards: minting stays on the newest key held.
       spdlog::warn(
@@ -150,8 +151,20 @@ bool KeyService::rotate(std::int64_t now) {
     return false;
   }
   warned_back_to_.reset();
+  auto wanted_oldest = oldest_kept_epoch(*epoch, settings_.kept);
+  if (ratchet_->epoch() + kMaxStepsPerPass < wanted_oldest) {
+    if (!catching_up_) {
+      spdlog::warn(
+          "cookie keys: the clock jumped {} epochs ahead (to {}); ratcheting forward in "
+          "passes of {} keys while the keys in force stay in use",
+          *epoch - current_, format_utc(now), kMaxStepsPerPass);
+    }
+    catching_up_ = true;
+    ratchet_->advance_to(ratchet_->epoch() + kMaxStepsPerPass);
+    return false;
+  }
+  catching_up_ = false;
   current_ = *epoch;
-  auto wanted_oldest = oldest_kept_epoch(current_, settings_.kept);
   bool dropped = ratchet_->epoch() < wanted_oldest;
   if (dropped) ratchet_->advance_to(wanted_oldest);
   auto keyring = build_keyring(*ratchet_, current_);
@@ -184,6 +197,12 @@ void KeyService::run() {
     auto boundary = system_clock::time_point(
         std::chrono::seconds(epoch_start(current_epoch() + 1, settings_.rotation_seconds)));
     auto wake = std::min(boundary, system_clock::now() + kMaxSleep);
+    bool catching_up = false;
+    {
+      std::lock_guard state_lock(mutex_);
+      catching_up = catching_up_;
+    }
+    if (catching_up) wake = system_clock::now() + kPassPause;
     if (file_stale()) {
       std::chrono::steady_clock::time_point retry_at;
       {

@@ -51,6 +51,11 @@ class KeyService {
   // the keys in force (warned once per step back).
   bool rotate(std::int64_t now);
 
+  // A clock stepped far forward ratchets in passes of at most this many keys
+  // (one HKDF each), kPassPause apart, serving the keys in force meanwhile, so
+  // that a step of days at a short rotation is no burst of CPU.
+  static constexpr std::uint32_t kMaxStepsPerPass = 4096;
+  static constexpr std::chrono::milliseconds kPassPause{20};
   static constexpr std::chrono::seconds kFirstRetry{1};
   static constexpr std::chrono::seconds kMaxRetry{64};
 
@@ -84,6 +89,7 @@ class KeyService {
   bool file_stale_ = false;           // the last write failed
   std::chrono::seconds retry_delay_{kFirstRetry};
   std::chrono::steady_clock::time_point retry_at_{};  // when file_stale_
+  bool catching_up_ = false;                          // ratcheting in passes after a step forward
   std::optional<std::uint32_t> warned_back_to_;  // the epoch of the last step back warned about
   std::atomic<std::uint64_t> file_errors_{0};
   std::unique_ptr<PublishedKeyring> published_;
