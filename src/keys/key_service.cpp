@@ -11,8 +11,8 @@ namespace ntsd::keys {
 namespace {
 
 // The longest the rotation thread sleeps before looking at the clock again, so
-// that a clock stepped forward is noticed even if a wait missed the step.
-constexpr std::chrono::seconds kMaxSleep{30};
+// that a step of the clock (either way) is noticed within this time.
+constexpr std::chrono::seconds kMaxSleep{5};
 
 std::string window_text(const EpochKeyring& keyring) {
   return "minting with key " + std::to_string(keyring.current_epoch()) + ", accepting keys " +
@@ -139,7 +139,7 @@ bool KeyService::rotate(std::int64_t now) {
   std::lock_guard lock(mutex_);
   if (!epoch || *epoch <= current_) {
     catching_up_ = false;
-    if (epoch && *epoch < current_ && warned_back_to_ != *epoch) {
+    if (epoch && *epoch < current_ && (!warned_back_to_ || *epoch < *warned_back_to_)) {
       // Keys are never derived backwards: minting stays on the newest key held.
       spdlog::warn(
           "cookie keys: the clock went back to epoch {} ({}), before the current epoch {}; "
@@ -190,30 +190,29 @@ void KeyService::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void KeyService::run() {
+std::chrono::nanoseconds KeyService::next_wait() const {
+  using std::chrono::nanoseconds;
   using std::chrono::system_clock;
+  std::lock_guard lock(mutex_);
+  if (catching_up_) return kPassPause;
+  const auto boundary = system_clock::time_point(
+      std::chrono::seconds(epoch_start(current_ + 1, settings_.rotation_seconds)));
+  // A relative wait on the monotonic clock: an absolute CLOCK_REALTIME deadline
+  // would sleep for as long as the clock was stepped back.
+  nanoseconds wait =
+      std::clamp<nanoseconds>(boundary - system_clock::now(), nanoseconds{0}, kMaxSleep);
+  if (file_stale_) {
+    const auto retry_in = retry_at_ - std::chrono::steady_clock::now();
+    wait = std::min<nanoseconds>(wait, std::max<nanoseconds>(retry_in, nanoseconds{0}));
+  }
+  return wait;
+}
+
+void KeyService::run() {
   std::unique_lock lock(stop_mutex_);
   while (!stopping_) {
-    auto boundary = system_clock::time_point(
-        std::chrono::seconds(epoch_start(current_epoch() + 1, settings_.rotation_seconds)));
-    auto wake = std::min(boundary, system_clock::now() + kMaxSleep);
-    bool catching_up = false;
-    {
-      std::lock_guard state_lock(mutex_);
-      catching_up = catching_up_;
-    }
-    if (catching_up) wake = system_clock::now() + kPassPause;
-    if (file_stale()) {
-      std::chrono::steady_clock::time_point retry_at;
-      {
-        std::lock_guard state_lock(mutex_);
-        retry_at = retry_at_;
-      }
-      const auto retry_in = std::chrono::duration_cast<system_clock::duration>(std::max(
-          retry_at - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{}));
-      wake = std::min(wake, system_clock::now() + retry_in);
-    }
-    stop_cv_.wait_until(lock, wake, [this] { return stopping_; });
+    const auto wait = next_wait();
+    stop_cv_.wait_for(lock, wait, [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     rotate(unix_now());

@@ -79,6 +79,7 @@ class KeyService {
  private:
   void persist();
   void run();
+  [[nodiscard]] std::chrono::nanoseconds next_wait() const;
 
   KeySettings settings_;
   mutable std::mutex mutex_;        // guards ratchet_, current_ and the file
@@ -90,7 +91,8 @@ class KeyService {
   std::chrono::seconds retry_delay_{kFirstRetry};
   std::chrono::steady_clock::time_point retry_at_{};  // when file_stale_
   bool catching_up_ = false;                          // ratcheting in passes after a step forward
-  std::optional<std::uint32_t> warned_back_to_;  // the epoch of the last step back warned about
+  // While the clock is behind: the earliest epoch warned about (a further step back warns again).
+  std::optional<std::uint32_t> warned_back_to_;
   std::atomic<std::uint64_t> file_errors_{0};
   std::unique_ptr<PublishedKeyring> published_;
 
