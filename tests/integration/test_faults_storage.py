@@ -7,7 +7,8 @@
 * kill -9 at random moments while rotating (1 s rotation under libfaketime at 100x
   speed: a few hundred rotations in well under 30 s): the key file is always complete
   and an ntsd starts from it; temporary files a killed ntsd left are removed at start.
-* The log file's file system is full: ntsd keeps answering and stops cleanly.
+* The log file's file system is full: ntsd keeps answering, says so once on stderr,
+  notes the lost lines in the file when there is room again, and stops cleanly.
 
 Mounts are undone in cleanups (which also run when a test fails); needs root, as the
 tests run here.
@@ -16,6 +17,7 @@ tests run here.
 import datetime
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -153,7 +155,16 @@ class StorageFaultTest(NtsdTestCase):
         log_file = os.path.join(logdir, "ntsd.log")
         # Debug logging and a 1 s rotation: a log line every second at least.
         proc, port = start_ntp_ntsd(self, ["--log-file", log_file] + KEY_ARGS)
-        self.fill(logdir)
+        filler = self.fill(logdir)
+        # The log file's last page may still have room: fill that too.
+        fd = os.open(log_file, os.O_WRONLY | os.O_APPEND)
+        try:
+            while os.write(fd, b"#" * 64) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         deadline = time.monotonic() + 4
         answered = 0
         while time.monotonic() < deadline:
@@ -162,8 +173,15 @@ class StorageFaultTest(NtsdTestCase):
             time.sleep(0.1)
         self.assertIsNone(proc.poll(), proc.logs())
         self.assertGreater(answered, 25, proc.logs())
-        with open(log_file, "rb") as f:
-            self.assertIn(b"cookie keys rotated", f.read())
+        self.assertRegex(proc.stderr(), r"cannot write to .*ntsd\.log: No space left on device; "
+                         r"log lines are lost until it works again")
+        self.assertEqual(proc.stderr().count("cannot write to"), 1, "said more than once")
+        os.unlink(filler)
+        lost = re.compile(rb"ntsd: \d+ log line\(s\) lost: No space left on device")
+        def noted():
+            with open(log_file, "rb") as f:
+                return lost.search(f.read())
+        self.assertTrue(wait_until(noted, 5), "the log file does not say lines were lost")
 
 
 if __name__ == "__main__":
