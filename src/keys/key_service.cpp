@@ -1,10 +1,14 @@
 #include "keys/key_service.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <system_error>
 
 namespace ntsd::keys {
 
@@ -174,10 +178,35 @@ bool KeyService::rotate(std::int64_t now) {
   return true;
 }
 
+KeyService::WakeFd::WakeFd() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+KeyService::WakeFd::~WakeFd() { ::close(fd_); }
+
+void KeyService::WakeFd::signal() const {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+}
+
+void KeyService::WakeFd::drain() const {
+  std::uint64_t count = 0;
+  [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);
+}
+
+bool KeyService::WakeFd::wait(std::chrono::nanoseconds timeout) const {
+  pollfd entry{fd_, POLLIN, 0};
+  // Rounded up to whole milliseconds: never wake before the boundary.
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
+  const int rc = ::poll(&entry, 1, static_cast<int>(std::min<std::int64_t>(ms, 60'000)));
+  return rc > 0;
+}
+
 void KeyService::start() {
   std::lock_guard lock(stop_mutex_);
   if (thread_.joinable()) return;
   stopping_ = false;
+  wake_.drain();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -186,7 +215,7 @@ void KeyService::stop() {
     std::lock_guard lock(stop_mutex_);
     stopping_ = true;
   }
-  stop_cv_.notify_all();
+  wake_.signal();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -209,14 +238,13 @@ std::chrono::nanoseconds KeyService::next_wait() const {
 }
 
 void KeyService::run() {
-  std::unique_lock lock(stop_mutex_);
-  while (!stopping_) {
-    const auto wait = next_wait();
-    stop_cv_.wait_for(lock, wait, [this] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
+  for (;;) {
+    {
+      std::lock_guard lock(stop_mutex_);
+      if (stopping_) break;
+    }
+    if (wake_.wait(next_wait())) continue;  // stop() signalled: look at stopping_
     rotate(unix_now());
-    lock.lock();
   }
 }
 

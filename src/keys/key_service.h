@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -96,8 +95,26 @@ class KeyService {
   std::atomic<std::uint64_t> file_errors_{0};
   std::unique_ptr<PublishedKeyring> published_;
 
+  // The rotation thread sleeps in poll(2) on this eventfd, which stop() signals:
+  // a relative timeout on the monotonic clock, so a step of the wall clock does
+  // not stretch the sleep (an absolute CLOCK_REALTIME deadline would sleep for
+  // as long as the clock went back).
+  class WakeFd {
+   public:
+    WakeFd();
+    ~WakeFd();
+    WakeFd(const WakeFd&) = delete;
+    WakeFd& operator=(const WakeFd&) = delete;
+    void signal() const;
+    void drain() const;
+    // True when signalled within `timeout`.
+    [[nodiscard]] bool wait(std::chrono::nanoseconds timeout) const;
+
+   private:
+    int fd_;
+  };
+  WakeFd wake_;
   std::mutex stop_mutex_;
-  std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread thread_;
 };
