@@ -14,6 +14,7 @@ packages=(
   chrony libbsd0 libcap2 libssl3 python3
   iproute2
   prometheus
+  faketime
 )
 
 missing=()

@@ -394,6 +394,10 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (auto v = time.integer("max-error-ms")) {
     config.max_error_ms = parse_bounded(time.setting("max-error-ms"), *v, 1, 16000, "ms");
   }
+  if (auto v = time.integer("upstream-offset-margin-ms")) {
+    config.upstream_offset_margin_ms =
+        parse_bounded(time.setting("upstream-offset-margin-ms"), *v, 0, 60000, "ms");
+  }
   if (auto v = time.string("unsynchronised")) {
     config.answer_unsynchronised = parse_unsynchronised(time.setting("unsynchronised"), *v);
   }
@@ -524,6 +528,7 @@ Invocation parse_invocation(int argc, char** argv) {
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
   std::string seccomp;
   std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
+  std::string upstream_offset_margin;
   std::vector<std::string> upstreams;
   app.add_option("--config", config_file, "TOML configuration file");
   app.add_option("--cert", cert, "TLS certificate chain (PEM)");
@@ -555,6 +560,9 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--leap-file", leap_file, "leap-seconds.list announcing leap seconds");
   app.add_option("--max-error-ms", max_error_ms,
                  "kernel source: a maximum error past this many ms counts as unsynchronised");
+  app.add_option("--upstream-offset-margin-ms", upstream_offset_margin,
+                 "upstream source: how far beyond an upstream's root distance the system clock may "
+                 "be from it and still count as agreeing (ms, default 128)");
   app.add_option("--unsynchronised", unsynchronised,
                  "when the clock is unsynchronised: answer (LI 3, stratum 16) or drop");
   app.add_option("--upstream-ca", upstream_ca, "CA file for nts: upstreams (default: system store)");
@@ -657,6 +665,11 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--max-error-ms") != 0) {
     config.max_error_ms =
         parse_bounded("--max-error-ms", parse_integer("--max-error-ms", max_error_ms), 1, 16000, "ms");
+  }
+  if (app.count("--upstream-offset-margin-ms") != 0) {
+    config.upstream_offset_margin_ms = parse_bounded(
+        "--upstream-offset-margin-ms",
+        parse_integer("--upstream-offset-margin-ms", upstream_offset_margin), 0, 60000, "ms");
   }
   if (app.count("--unsynchronised") != 0) {
     config.answer_unsynchronised = parse_unsynchronised("--unsynchronised", unsynchronised);

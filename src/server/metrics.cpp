@@ -195,6 +195,10 @@ std::string render_metrics(const MetricsSnapshot& s) {
              "When the next cookie key takes over, Unix seconds");
     w.sample("ntsd_cookie_key_next_rotation_timestamp_seconds", "",
              s.cookie_key->next_rotation_unix);
+    w.family("ntsd_cookie_key_file_errors_total", "counter",
+             "Failed writes of the cookie key file (--keys); the keys stay in memory and the write "
+             "is retried");
+    w.sample("ntsd_cookie_key_file_errors_total", "", s.cookie_key->file_errors);
   }
   if (s.certificate_not_after) {
     w.family("ntsd_tls_certificate_expiry_timestamp_seconds", "gauge",
@@ -208,6 +212,17 @@ std::string render_metrics(const MetricsSnapshot& s) {
     for (const auto& upstream : s.upstreams) {
       w.sample("ntsd_upstream_reachable", label("upstream", upstream.name),
                std::uint64_t{upstream.reachable ? 1U : 0U});
+    }
+    w.family("ntsd_time_upstream_state", "gauge",
+             "1 for the state this upstream had in the last selection (selected, falseticker, "
+             "unreachable, unsynchronised), 0 for the others");
+    for (const auto& upstream : s.upstreams) {
+      for (auto state : timesource::kUpstreamStates) {
+        w.sample("ntsd_time_upstream_state",
+                 label("upstream", upstream.name) + "," +
+                     label("state", timesource::upstream_state_name(state)),
+                 std::uint64_t{upstream.state == state ? 1U : 0U});
+      }
     }
   }
   return w.take();
@@ -245,7 +260,8 @@ MetricsSnapshot MetricsCollector::collect() const {
     const auto& settings = sources_.keys->settings();
     s.cookie_key = CookieKeyMetrics{
         sources_.keys->published().load()->current().id().value,
-        keys::epoch_start(sources_.keys->current_epoch() + 1, settings.rotation_seconds)};
+        keys::epoch_start(sources_.keys->current_epoch() + 1, settings.rotation_seconds),
+        sources_.keys->file_errors()};
   }
   const auto not_after = certificate_not_after_.load(std::memory_order_relaxed);
   if (not_after != kNoCertificate) s.certificate_not_after = not_after;

@@ -46,6 +46,7 @@ struct TimeMetrics {
 struct CookieKeyMetrics {
   std::uint32_t key_id = 0;
   std::int64_t next_rotation_unix = 0;
+  std::uint64_t file_errors = 0;  // failed writes of the key file
 };
 
 struct MetricsSnapshot {
