@@ -175,6 +175,22 @@ void render_time(Writer& w, const TimeMetrics& t) {
           t.synchronised ? 1.0 : 0.0);
 }
 
+void render_xdp(Writer& w, const XdpMetrics& x) {
+  w.family("ntsd_xdp_rx_packets_total", "counter", "Frames the AF_XDP workers took off their RX rings");
+  w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
+  w.family("ntsd_xdp_tx_packets_total", "counter", "Replies the AF_XDP workers put on their TX rings");
+  w.sample("ntsd_xdp_tx_packets_total", "", x.tx_packets);
+  w.family("ntsd_xdp_dropped_total", "counter",
+           "NTP frames on the XDP path not answered, by reason (rate: the XDP program's limit)");
+  for (const auto& [reason, n] : x.dropped) w.sample("ntsd_xdp_dropped_total", label("reason", reason), n);
+  w.family("ntsd_xdp_passed_total", "counter",
+           "NTP frames the XDP program left to the kernel, or handed on over the rate limit");
+  for (const auto& [reason, n] : x.passed) w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
+  w.family("ntsd_xdp_fill_ring_empty_total", "counter",
+           "Frames that arrived while an AF_XDP fill ring was empty");
+  w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view value) {
@@ -215,6 +231,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
     w.sample("ntsd_tls_certificate_expiry_timestamp_seconds", "", *s.certificate_not_after);
   }
   if (s.time) render_time(w, *s.time);
+  if (s.xdp) render_xdp(w, *s.xdp);
   if (!s.upstreams.empty()) {
     w.family("ntsd_upstream_reachable", "gauge",
              "1 when the last poll of this upstream brought a response, else 0");
@@ -283,6 +300,7 @@ MetricsSnapshot MetricsCollector::collect() const {
     s.time = t;
     s.upstreams = sources_.time->upstream_status();
   }
+  if (sources_.xdp) s.xdp = sources_.xdp();
   return s;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "server/duration_histogram.h"
 #include "server/ntp_server.h"
 #include "server/time_source.h"
+#include "server/xdp_metrics.h"
 #include "time/tx_gap.h"
 
 namespace ntsd::keys {
@@ -67,6 +69,7 @@ struct MetricsSnapshot {
   std::optional<std::int64_t> certificate_not_after;
   std::optional<TimeMetrics> time;
   std::vector<UpstreamStatus> upstreams;
+  std::optional<XdpMetrics> xdp;  // none: no --xdp
 };
 
 std::string render_metrics(const MetricsSnapshot& snapshot);
@@ -83,6 +86,7 @@ class MetricsCollector {
     const NtpServer* ntp = nullptr;
     TimeSource* time = nullptr;
     const keys::KeyService* keys = nullptr;
+    std::function<XdpMetrics()> xdp;  // empty: no --xdp
   };
 
   explicit MetricsCollector(Sources sources);

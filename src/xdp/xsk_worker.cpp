@@ -59,7 +59,9 @@ struct XskWorker::Rings {
 };
 
 XskWorker::XskWorker(XdpProgram& program, unsigned queue, std::unique_ptr<XdpPacketHandler> handler)
-    : queue_(queue), handler_(std::move(handler)), rings_(std::make_unique<Rings>()),
+    : queue_(queue),
+      handler_(std::move(handler)),
+      rings_(std::make_unique<Rings>()),
       stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!stop_fd_.valid()) refuse(program.interface(), queue, "eventfd", errno);
   const std::size_t size = std::size_t{kFrames} * kFrameSize;
@@ -111,8 +113,8 @@ void XskWorker::create_socket(const std::string& interface, bool zero_copy) {
   config.rx_size = kRingSize;
   config.tx_size = kRingSize;
   config.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;  // ntsd attaches its own program
-  config.bind_flags = static_cast<std::uint16_t>(XDP_USE_NEED_WAKEUP |
-                                                  (zero_copy ? XDP_ZEROCOPY : XDP_COPY));
+  config.bind_flags =
+      static_cast<std::uint16_t>(XDP_USE_NEED_WAKEUP | (zero_copy ? XDP_ZEROCOPY : XDP_COPY));
   error = xsk_socket__create(&socket_, interface.c_str(), queue_, umem_, &rings_->rx, &rings_->tx,
                              &config);
   if (error != 0) {
@@ -131,7 +133,9 @@ XskWorker::~XskWorker() {
   munmap(area_, std::size_t{kFrames} * kFrameSize);
 }
 
-void XskWorker::start() { thread_ = std::thread([this] { run(); }); }
+void XskWorker::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void XskWorker::stop() {
   if (!thread_.joinable()) return;

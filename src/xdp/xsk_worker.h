@@ -36,10 +36,10 @@ class XdpPacketHandler {
 };
 
 struct XskStats {
-  std::uint64_t rx_packets = 0;     // frames taken off the RX ring
-  std::uint64_t tx_packets = 0;     // replies put on the TX ring
-  std::uint64_t invalid_frames = 0; // not a UDP frame this path answers (udp_frame.h)
-  std::uint64_t tx_ring_full = 0;   // replies dropped: the TX ring stayed full
+  std::uint64_t rx_packets = 0;      // frames taken off the RX ring
+  std::uint64_t tx_packets = 0;      // replies put on the TX ring
+  std::uint64_t invalid_frames = 0;  // not a UDP frame this path answers (udp_frame.h)
+  std::uint64_t tx_ring_full = 0;    // replies dropped: the TX ring stayed full
   // The kernel's XDP_STATISTICS for the socket.
   std::uint64_t kernel_rx_dropped = 0;
   std::uint64_t kernel_rx_ring_full = 0;
