@@ -64,67 +64,6 @@ Reason nak_reason(CookieError error) {
 
 }  // namespace
 
-std::string_view reason_name(Reason reason) {
-  switch (reason) {
-    case Reason::Answered:
-      return "answered";
-    case Reason::TooShort:
-      return "too_short";
-    case Reason::TooLong:
-      return "too_long";
-    case Reason::UnsupportedVersion:
-      return "unsupported_version";
-    case Reason::NotClientMode:
-      return "not_client_mode";
-    case Reason::MalformedExtensionField:
-      return "malformed_extension_field";
-    case Reason::MissingUniqueIdentifier:
-      return "missing_unique_identifier";
-    case Reason::ShortUniqueIdentifier:
-      return "short_unique_identifier";
-    case Reason::DuplicateUniqueIdentifier:
-      return "duplicate_unique_identifier";
-    case Reason::MissingCookie:
-      return "missing_cookie";
-    case Reason::MultipleCookies:
-      return "multiple_cookies";
-    case Reason::MissingAuthenticator:
-      return "missing_authenticator";
-    case Reason::MalformedAuthenticator:
-      return "malformed_authenticator";
-    case Reason::BadNonceLength:
-      return "bad_nonce_length";
-    case Reason::FieldAfterAuthenticator:
-      return "field_after_authenticator";
-    case Reason::BadPlaceholderLength:
-      return "bad_placeholder_length";
-    case Reason::MalformedCookie:
-      return "malformed_cookie";
-    case Reason::UnknownCookieKey:
-      return "unknown_cookie_key";
-    case Reason::CookieTagFailed:
-      return "cookie_tag_failed";
-    case Reason::AuthenticatorFailed:
-      return "authenticator_failed";
-    case Reason::RateLimited:
-      return "rate_limited";
-  }
-  return "unknown";
-}
-
-bool Decision::is_nak() const {
-  if (action != Action::Respond) return false;
-  switch (reason) {
-    case Reason::MalformedCookie:
-    case Reason::UnknownCookieKey:
-    case Reason::CookieTagFailed:
-    case Reason::AuthenticatorFailed:
-      return true;
-    default:
-      return false;
-  }
-}
-
 NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts) {
   if (body.size() < kAuthenticatorLengthsSize) return NtsAuthenticatorError::Malformed;
   const std::size_t nonce_length = load_be16(body.data());
@@ -159,14 +98,14 @@ ByteView cookie_from_field_body(ByteView body) {
   return body;
 }
 
-Decision prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
-                          const CookieKeyring& keyring, RandomSource& random,
-                          PendingResponse& pending, Reply reply) {
+NtpOutcome prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
+                            const CookieKeyring& keyring, RandomSource& random,
+                            PendingResponse& pending, Reply reply) {
   pending.interleaved_transmit_.reset();
   pending.request_origin_ = NtpTimestamp{};
   pending.request_receive_ = NtpTimestamp{};
   pending.request_transmit_ = NtpTimestamp{};
-  pending.decision_ = Decision{};
+  pending.outcome_ = NtpOutcome{};
   pending.request_length_ = request.size();
   pending.response_length_ = 0;
   pending.uid_field_length_ = 0;
@@ -174,14 +113,12 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   pending.plaintext_length_ = 0;
   pending.cookie_count_ = 0;
 
-  auto decide = [&](Action action, RequestKind kind, Reason reason) {
-    pending.decision_ = Decision{action, kind, reason};
-    if (action == Action::Ignore) pending.response_length_ = 0;
-    return pending.decision_;
+  auto decide = [&](RequestKind kind, Reason reason) {
+    pending.outcome_ = NtpOutcome{kind, reason};
+    if (pending.outcome_.sent() == Sent::Nothing) pending.response_length_ = 0;
+    return pending.outcome_;
   };
-  auto ignore = [&](RequestKind kind, Reason reason) {
-    return decide(Action::Ignore, kind, reason);
-  };
+  auto ignore = [&](RequestKind kind, Reason reason) { return decide(kind, reason); };
 
   if (request.size() < kNtpHeaderLength) return ignore(RequestKind::Plain, Reason::TooShort);
   if (request.size() > kMaxNtpPacketLength) return ignore(RequestKind::Plain, Reason::TooLong);
@@ -208,9 +145,9 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
     pending.response_length_ = kNtpHeaderLength;
     if (reply == Reply::RateKiss) {
       make_rate_kiss();
-      return decide(Action::Respond, RequestKind::Plain, Reason::RateLimited);
+      return decide(RequestKind::Plain, Reason::RateLimited);
     }
-    return decide(Action::Respond, RequestKind::Plain, Reason::Answered);
+    return decide(RequestKind::Plain, Reason::Answered);
   };
 
   // Extension fields exist from NTPv4 on (RFC 5905 §7.5); after an NTPv3 header only
@@ -299,12 +236,12 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   pending.uid_field_length_ = uid->length;
   auto nak = [&](Reason reason) {
     // Over the rate limit, a NAK (which costs nothing to provoke) is not sent.
-    if (reply == Reply::RateKiss) return ignore_nts(reason);
+    if (reply == Reply::RateKiss) return ignore_nts(Reason::RateLimitedDrop);
     pending.header_.leap = LeapIndicator::Unsynchronized;
     pending.header_.stratum = 0;
     pending.header_.reference_id = kRefIdNtsNak;
     pending.response_length_ = kNtpHeaderLength + pending.uid_field_length_;
-    return decide(Action::Respond, RequestKind::Nts, reason);
+    return decide(RequestKind::Nts, reason);
   };
 
   const OpenedCookie opened = open_cookie(keyring, cookie_from_field_body(cookie->body));
@@ -333,8 +270,8 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
                                nts_authenticator_field_length(kResponseNonceLength, 0);
     // Never longer than the request (it cannot be: the request also carries a
     // cookie and an authenticator at least as long as ours).
-    if (pending.response_length_ > request.size()) return ignore_nts(Reason::RateLimited);
-    return decide(Action::Respond, RequestKind::Nts, Reason::RateLimited);
+    if (pending.response_length_ > request.size()) return ignore_nts(Reason::RateLimitedDrop);
+    return decide(RequestKind::Nts, Reason::RateLimited);
   }
 
   // Encrypted extension fields: count the placeholders among them, ignore the rest.
@@ -385,7 +322,7 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   // Pad the authenticator so that the response is exactly as long as the request,
   // as chrony does: both lengths are multiples of 4 (every field is).
   pending.response_length_ = request.size();
-  return decide(Action::Respond, RequestKind::Nts, Reason::Answered);
+  return decide(RequestKind::Nts, Reason::Answered);
 }
 
 bool PendingResponse::interleaved_candidate() const {
@@ -393,9 +330,7 @@ bool PendingResponse::interleaved_candidate() const {
 }
 
 bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit) {
-  const Decision& decision = pending.decision_;
-  if (decision.action != Action::Respond || decision.reason != Reason::Answered ||
-      !pending.interleaved_candidate()) {
+  if (pending.outcome_.reason != Reason::Answered || !pending.interleaved_candidate()) {
     return false;
   }
   pending.interleaved_transmit_ = previous_transmit;
@@ -404,9 +339,9 @@ bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit) 
 
 std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_time,
                               std::span<std::uint8_t> out) {
-  const Decision& decision = pending.decision_;
+  const NtpOutcome& outcome = pending.outcome_;
   const std::size_t length = pending.response_length_;
-  if (decision.action != Action::Respond || length == 0 || out.size() < length) return 0;
+  if (outcome.sent() == Sent::Nothing || length == 0 || out.size() < length) return 0;
 
   NtpHeader header = pending.header_;
   header.transmit_time = transmit_time;
@@ -416,12 +351,11 @@ std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_ti
   }
   header.write(out.data());
   std::size_t offset = kNtpHeaderLength;
-  if (decision.kind == RequestKind::Nts) {
+  if (outcome.kind == RequestKind::Nts) {
     std::memcpy(out.data() + offset, pending.uid_field_.data(), pending.uid_field_length_);
     offset += pending.uid_field_length_;
   }
-  if (decision.kind == RequestKind::Nts &&
-      (decision.reason == Reason::Answered || decision.reason == Reason::RateLimited)) {
+  if (outcome.kind == RequestKind::Nts && outcome.sent() != Sent::Nak) {
     std::uint8_t* field = out.data() + offset;
     const std::size_t field_length = length - offset;
     const std::size_t ciphertext_length = kAeadTagLength + pending.plaintext_length_;
