@@ -26,6 +26,8 @@
 #include "server/seccomp_filter.h"
 #include "server/systemd_notify.h"
 #include "server/time_source.h"
+#include "xdp/exchange_handler.h"
+#include "xdp/xdp_path.h"
 
 namespace {
 
@@ -91,6 +93,11 @@ void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned
       now.ntp_answered - before.ntp_answered, now.ntp_nak - before.ntp_nak,
       now.ntp_dropped - before.ntp_dropped, now.ntp_rate_dropped - before.ntp_rate_dropped,
       now.ntp_rate_kissed - before.ntp_rate_kissed);
+}
+
+std::function<server::XdpMetrics()> xdp_metrics_source(const xdp::XdpPath* path) {
+  if (path == nullptr) return {};
+  return [path] { return path->metrics(); };
 }
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
@@ -182,12 +189,22 @@ int serve(const server::Config& config) {
                                               time_source->published(), keyring,
                                               config.ntp_rate_limit, config.interleaved);
   }
+  // The AF_XDP path (docs/xdp.md) takes NTP to the sockets' addresses on --xdp interfaces.
+  std::unique_ptr<xdp::XdpPath> xdp_path;
+  if (config.xdp.enabled()) {
+    const server::NtpExchangeSettings exchange{config.ntp_rate_limit, config.interleaved};
+    xdp_path = std::make_unique<xdp::XdpPath>(
+        config.xdp, ntp->local_addresses(), config.ntp_rate_limit, [&]() {
+          return std::make_unique<xdp::ExchangeHandler>(time_source->published(), keyring, exchange);
+        });
+  }
 
   std::unique_ptr<server::MetricsCollector> metrics;
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (config.metrics_listen) {
     metrics = std::make_unique<server::MetricsCollector>(
-        server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service});
+        server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service,
+                                          xdp_metrics_source(xdp_path.get())});
     metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
     metrics_http = std::make_unique<server::MetricsHttpServer>(
         *config.metrics_listen, [collector = metrics.get()] { return collector->render(); });
@@ -254,6 +271,7 @@ int serve(const server::Config& config) {
     spdlog::info("metrics listening on {} (HTTP, GET /metrics)",
                  metrics_http->local_address().to_string());
   }
+  if (xdp_path) xdp_path->log_started();
   spdlog::info("time source {}; interleaved mode {}", time_source->name(),
                config.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service.describe());
@@ -266,6 +284,7 @@ int serve(const server::Config& config) {
   time_source->start();  // publishes the first clock state before any worker runs
   if (ke) ke->start();
   if (ntp) ntp->start();
+  if (xdp_path) xdp_path->start();
   key_service.start();
   if (metrics_http) metrics_http->start();
   spdlog::info("ready");
@@ -330,6 +349,7 @@ int serve(const server::Config& config) {
   if (metrics_http) metrics_http->stop();
   key_service.stop();
   if (ke) ke->stop();
+  if (xdp_path) xdp_path->stop();
   if (ntp) ntp->stop();
   if (ke) {
     const auto& c = ke->counters();

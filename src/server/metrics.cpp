@@ -172,6 +172,17 @@ void render_time(Writer& w, const TimeMetrics& t) {
           t.synchronised ? 1.0 : 0.0);
 }
 
+// The XDP path answers NTP too: its requests count in the NTP families.
+void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
+  for (std::size_t kind = 0; kind < ntp.requests.size(); ++kind) {
+    for (std::size_t reason = 0; reason < ntp.requests[kind].size(); ++reason) {
+      ntp.requests[kind][reason] += xdp.requests[kind][reason];
+    }
+  }
+  ntp.interleaved += xdp.interleaved;
+  ntp.cookies_issued += xdp.cookies_issued;
+}
+
 void render_xdp(Writer& w, const XdpMetrics& x) {
   w.family("ntsd_xdp_rx_packets_total", "counter", "Frames the AF_XDP workers took off their RX rings");
   w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
@@ -297,7 +308,10 @@ MetricsSnapshot MetricsCollector::collect() const {
     s.time = t;
     s.upstreams = sources_.time->upstream_status();
   }
-  if (sources_.xdp) s.xdp = sources_.xdp();
+  if (sources_.xdp) {
+    s.xdp = sources_.xdp();
+    if (s.ntp) add_xdp_requests(*s.ntp, s.xdp->requests);
+  }
   return s;
 }
 

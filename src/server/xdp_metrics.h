@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/ntp_exchange.h"
+
 namespace ntsd::server {
 
 struct XdpMetrics {
@@ -19,7 +21,10 @@ struct XdpMetrics {
   // ("fragment", "ip_options", "ipv6_extension_header", "vlan", "no_socket"),
   // and over-limit requests handed on so that user space may send a RATE kiss.
   std::vector<std::pair<std::string, std::uint64_t>> passed;
-  std::uint64_t fill_ring_empty = 0;  // kernel: frames arrived while the fill ring was empty
+  std::uint64_t fill_ring_empty = 0;
+  // The requests the XDP path's exchanges handled, by kind and outcome: added to
+  // ntsd_ntp_requests_total and the rest of the NTP families.
+  NtpCounters requests;  // kernel: frames arrived while the fill ring was empty
 };
 
 }  // namespace ntsd::server

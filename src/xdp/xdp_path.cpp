@@ -68,6 +68,7 @@ server::XdpMetrics XdpPath::metrics() const {
     m.passed.emplace_back(xdp_counter_name(c), program[c]);
   }
   m.fill_ring_empty = stats.kernel_fill_ring_empty;
+  for (const auto& worker : workers_) worker->add_counters(m.requests);
   return m;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/ntp_packet.h"
+#include "server/ntp_exchange.h"
 #include "server/unique_fd.h"
 
 struct xsk_socket;
@@ -33,6 +34,8 @@ class XdpPacketHandler {
   virtual std::size_t handle(std::span<const std::uint8_t> request, const sockaddr* peer,
                              socklen_t peer_length, core::NtpTimestamp rx_time,
                              std::span<std::uint8_t> out) = 0;
+  // Adds the requests it handled, by kind and outcome, to `total` (any thread).
+  virtual void add_counters(server::NtpCounters& total) const = 0;
 };
 
 struct XskStats {
@@ -64,6 +67,7 @@ class XskWorker {
   [[nodiscard]] bool zero_copy() const { return zero_copy_; }
   [[nodiscard]] unsigned queue() const { return queue_; }
   [[nodiscard]] XskStats stats() const;
+  void add_counters(server::NtpCounters& total) const { handler_->add_counters(total); }
 
  private:
   struct Rings;
