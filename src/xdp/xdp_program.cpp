@@ -68,16 +68,36 @@ ntsd_xdp_config program_config(const server::RateLimitSettings& limit) {
   return config;
 }
 
-// The name of the program attached to `ifindex` now, if any.
-std::string attached_program_name(unsigned ifindex) {
+// The program attached to `ifindex` now, if any: its name and the mode flags
+// that detach it.
+struct AttachedProgram {
+  std::string name;
+  __u32 flags = 0;
+};
+
+AttachedProgram attached_program(unsigned ifindex) {
   LIBBPF_OPTS(bpf_xdp_query_opts, query);
   if (bpf_xdp_query(static_cast<int>(ifindex), 0, &query) != 0 || query.prog_id == 0) return {};
+  AttachedProgram attached{"(unknown)", 0};
+  switch (query.attach_mode) {
+    case XDP_ATTACHED_SKB:
+      attached.flags = XDP_FLAGS_SKB_MODE;
+      break;
+    case XDP_ATTACHED_DRV:
+      attached.flags = XDP_FLAGS_DRV_MODE;
+      break;
+    case XDP_ATTACHED_HW:
+      attached.flags = XDP_FLAGS_HW_MODE;
+      break;
+    default:
+      break;
+  }
   server::UniqueFd fd(bpf_prog_get_fd_by_id(query.prog_id));
-  if (!fd.valid()) return "(unknown)";
+  if (!fd.valid()) return attached;
   bpf_prog_info info{};
   __u32 length = sizeof info;
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &length) != 0) return "(unknown)";
-  return info.name;
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &length) == 0) attached.name = info.name;
+  return attached;
 }
 
 // libbpf's own messages: at debug level, so that a refusal is explained once by
@@ -201,14 +221,15 @@ void XdpProgram::attach(server::XdpMode mode) {
     // Another program is attached. One of ntsd's own without a link was left by a
     // crashed run of an older attach method or by hand (xdp-loader): replace it.
     // A link-attached one belongs to a running process and cannot be detached.
-    const std::string name = attached_program_name(ifindex_);
+    const AttachedProgram attached = attached_program(ifindex_);
+    const std::string& name = attached.name;
     if (name != kProgramName) {
       refuse("--xdp", interface_,
              "another XDP program (" + (name.empty() ? std::string("unknown") : name) +
                  ") is attached; ntsd does not replace it",
              error);
     }
-    if (bpf_xdp_detach(static_cast<int>(ifindex_), 0, nullptr) != 0) {
+    if (bpf_xdp_detach(static_cast<int>(ifindex_), attached.flags, nullptr) != 0) {
       refuse("--xdp", interface_, "ntsd's XDP program is attached by another running ntsd", EBUSY);
     }
     spdlog::warn("xdp: {}: replaced a stale ntsd XDP program", interface_);
