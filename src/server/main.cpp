@@ -157,7 +157,8 @@ int serve(const server::Config& config) {
   // The certificate first: a bad one must stop ntsd before the key file is created.
   std::shared_ptr<server::CertificateStore> certificates;
   if (!config.ke_listen.empty()) {
-    certificates = std::make_shared<server::CertificateStore>(server::certificate_files(config));
+    certificates =
+        std::make_shared<server::CertificateStore>(server::certificate_files(config));
   }
   // Key file problems are configuration errors: nothing has started yet.
   keys::KeySettings key_settings;
@@ -192,18 +193,18 @@ int serve(const server::Config& config) {
   std::unique_ptr<xdp::XdpPath> xdp_path;
   if (config.xdp.enabled()) {
     const server::NtpExchangeSettings exchange{config.ntp_rate_limit, config.interleaved};
-    xdp_path = std::make_unique<xdp::XdpPath>(config.xdp, ntp->local_addresses(),
-                                              config.ntp_rate_limit, [&]() {
-                                                return std::make_unique<xdp::ExchangeHandler>(
-                                                    time_source->published(), keyring, exchange);
-                                              });
+    xdp_path = std::make_unique<xdp::XdpPath>(
+        config.xdp, ntp->local_addresses(), config.ntp_rate_limit, [&]() {
+          return std::make_unique<xdp::ExchangeHandler>(time_source->published(), keyring, exchange);
+        });
   }
 
   std::unique_ptr<server::MetricsCollector> metrics;
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (config.metrics_listen) {
-    metrics = std::make_unique<server::MetricsCollector>(server::MetricsCollector::Sources{
-        ke.get(), ntp.get(), time_source.get(), &key_service, xdp_metrics_source(xdp_path.get())});
+    metrics = std::make_unique<server::MetricsCollector>(
+        server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service,
+                                          xdp_metrics_source(xdp_path.get())});
     metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
     metrics_http = std::make_unique<server::MetricsHttpServer>(
         *config.metrics_listen, [collector = metrics.get()] { return collector->render(); });
@@ -213,8 +214,7 @@ int serve(const server::Config& config) {
   if (privilege_target) {
     if (config.keys_file) server::hand_over_key_file(*config.keys_file, *privilege_target);
     server::drop_privileges(*privilege_target);
-    if (config.keys_file)
-      server::check_key_directory_writable(*config.keys_file, *privilege_target);
+    if (config.keys_file) server::check_key_directory_writable(*config.keys_file, *privilege_target);
     spdlog::info("running as user {} (uid {}), group {} (gid {}), without capabilities",
                  privilege_target->user, privilege_target->uid, privilege_target->group,
                  privilege_target->gid);
@@ -227,11 +227,10 @@ int serve(const server::Config& config) {
       }
     }
     if (config.log_file && access(config.log_file->c_str(), W_OK) != 0) {
-      spdlog::warn(
-          "log file {}: user {} cannot write it, so reopening it on SIGHUP will fail "
-          "unless the new file is made for that user (logrotate: create 0640 {} {})",
-          *config.log_file, privilege_target->user, privilege_target->user,
-          privilege_target->group);
+      spdlog::warn("log file {}: user {} cannot write it, so reopening it on SIGHUP will fail "
+                   "unless the new file is made for that user (logrotate: create 0640 {} {})",
+                   *config.log_file, privilege_target->user, privilege_target->user,
+                   privilege_target->group);
     }
   }
 
@@ -240,8 +239,7 @@ int serve(const server::Config& config) {
       server::log_load_result({files, info, ""}, unix_now());
     }
     if (config.cert_poll_seconds != 0) {
-      spdlog::info("TLS certificate files checked for changes every {} s",
-                   config.cert_poll_seconds);
+      spdlog::info("TLS certificate files checked for changes every {} s", config.cert_poll_seconds);
     }
   }
   if (ke) {
@@ -254,9 +252,9 @@ int serve(const server::Config& config) {
       spdlog::info("NTS-KE advertises NTPv4 server {}", describe(advertised));
     }
     if (servers.size() > 1) {
-      spdlog::info(
-          "NTS-KE picks the NTPv4 server {}",
-          config.server_choice == server::ServerChoice::Hash ? "by client address" : "round robin");
+      spdlog::info("NTS-KE picks the NTPv4 server {}",
+                   config.server_choice == server::ServerChoice::Hash ? "by client address"
+                                                                      : "round robin");
     }
   } else {
     spdlog::info("NTS-KE disabled (--ke-listen none): serving NTP only");
@@ -301,10 +299,8 @@ int serve(const server::Config& config) {
   constexpr auto kNever = Clock::time_point::max();
   constexpr seconds kExpiryCheckInterval{86400};
   auto start = Clock::now();
-  auto next_summary =
-      config.log_summary_seconds ? start + seconds(config.log_summary_seconds) : kNever;
-  auto next_poll =
-      certificates && config.cert_poll_seconds ? start + seconds(config.cert_poll_seconds) : kNever;
+  auto next_summary = config.log_summary_seconds ? start + seconds(config.log_summary_seconds) : kNever;
+  auto next_poll = certificates && config.cert_poll_seconds ? start + seconds(config.cert_poll_seconds) : kNever;
   auto next_expiry_check = certificates ? start + kExpiryCheckInterval : kNever;
   for (;;) {
     auto due = std::min({next_summary, next_poll, next_expiry_check});
@@ -313,8 +309,7 @@ int serve(const server::Config& config) {
     } else {
       auto wait = std::max(Clock::duration::zero(), due - Clock::now());
       auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
-      timespec interval{static_cast<time_t>(wait_ns / 1000000000),
-                        static_cast<long>(wait_ns % 1000000000)};
+      timespec interval{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
       signal = sigtimedwait(&signals, nullptr, &interval);
     }
     if (signal == SIGHUP) {
@@ -358,11 +353,11 @@ int serve(const server::Config& config) {
   if (ntp) ntp->stop();
   if (ke) {
     const auto& c = ke->counters();
-    spdlog::info(
-        "NTS-KE sessions: {} accepted, {} ok, {} TLS failed, {} without ALPN, {} errors, "
-        "{} timeouts, {} evicted while waiting, {} refused busy",
-        c.accepted.load(), c.ok.load(), c.tls_failed.load(), c.no_alpn.load(),
-        c.error_response.load(), c.timeout.load(), c.evicted.load(), c.refused_busy.load());
+    spdlog::info("NTS-KE sessions: {} accepted, {} ok, {} TLS failed, {} without ALPN, {} errors, "
+                 "{} timeouts, {} evicted while waiting, {} refused busy",
+                 c.accepted.load(), c.ok.load(), c.tls_failed.load(), c.no_alpn.load(),
+                 c.error_response.load(), c.timeout.load(), c.evicted.load(),
+                 c.refused_busy.load());
   }
   if (ntp) {
     auto c = ntp->counters();
@@ -370,22 +365,20 @@ int serve(const server::Config& config) {
     std::uint64_t plain_answered = c.at(core::RequestKind::Plain, core::Reason::Answered);
     spdlog::info("NTP requests answered: {} NTS, {} plain", nts_answered, plain_answered);
     auto gap = ntp->transmit_gap();
-    spdlog::info(
-        "NTP interleaved answers: {}; kernel transmit timestamps: {} matched, {} unmatched; "
-        "transmit gap (kernel software TX - written transmit timestamp): median {:.1f} us, "
-        "p99 {:.1f} us over {} responses",
-        c.interleaved, c.tx_timestamps, c.tx_timestamps_unmatched, gap.median_seconds * 1e6,
-        gap.p99_seconds * 1e6, gap.count);
+    spdlog::info("NTP interleaved answers: {}; kernel transmit timestamps: {} matched, {} unmatched; "
+                 "transmit gap (kernel software TX - written transmit timestamp): median {:.1f} us, "
+                 "p99 {:.1f} us over {} responses",
+                 c.interleaved, c.tx_timestamps, c.tx_timestamps_unmatched, gap.median_seconds * 1e6,
+                 gap.p99_seconds * 1e6, gap.count);
     if (auto unsynchronised = c.by_reason(core::Reason::Unsynchronised); unsynchronised != 0) {
       spdlog::info("NTP requests dropped while unsynchronised: {}", unsynchronised);
     }
   }
   if (xdp_path) {
     const auto x = xdp_path->metrics();
-    spdlog::info(
-        "XDP path: {} frames received, {} replies sent, {} requests dropped by the XDP "
-        "program's rate limit",
-        x.rx_packets, x.tx_packets, x.dropped.front().second);
+    spdlog::info("XDP path: {} frames received, {} replies sent, {} requests dropped by the XDP "
+                 "program's rate limit",
+                 x.rx_packets, x.tx_packets, x.dropped.front().second);
   }
   time_source->stop();
   return 0;
