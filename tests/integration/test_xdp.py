@@ -177,6 +177,15 @@ class XdpTest(h.HarnessTestCase):
         self.assertGreater(handed_on, 0, m)
         self.stop_and_check_detached(proc)
 
+    def test_runs_without_capabilities_after_start(self):
+        # --user: the program, maps and sockets are set up as root; serving,
+        # reading the counters and detaching at exit need no capability.
+        proc = self.start_ntsd("--user", "nobody")
+        self.assertIn("without capabilities", proc.stderr())
+        self.assertEqual(self.net.client("ntp", SERVER_V4, 123, 3)["answered"], 3)
+        self.assertEqual(self.metrics()["ntsd_xdp_tx_packets_total"], 3)
+        self.stop_and_check_detached(proc)
+
     def test_stale_program_replaced_and_refusals_name_the_setting(self):
         # A program of ntsd's attached the old way (netlink, no link), as a crashed
         # run or an operator with ip(8) leaves it.
