@@ -136,71 +136,93 @@ const char* xdp_counter_name(unsigned counter) {
   }
 }
 
-XdpProgram::XdpProgram(const std::string& interface, server::XdpMode mode,
-                       const std::vector<server::SocketAddress>& listen,
-                       const server::RateLimitSettings& rate_limit)
-    : interface_(interface) {
-  ifindex_ = if_nametoindex(interface.c_str());
-  if (ifindex_ == 0) refuse("--xdp", interface, "no such interface", errno);
-  queue_count_ = count_rx_queues(interface);
+namespace {
+
+unsigned interface_index(const std::string& interface) {
+  const unsigned index = if_nametoindex(interface.c_str());
+  if (index == 0) refuse("--xdp", interface, "no such interface", errno);
+  return index;
+}
+
+}  // namespace
+
+XdpObject::XdpObject(const std::string& name, const std::vector<server::SocketAddress>& listen,
+                     const server::RateLimitSettings& rate_limit)
+    : name_(name) {
+  libbpf_set_print(libbpf_log);
+  const auto object = xdp_program_object();
+  LIBBPF_OPTS(bpf_object_open_opts, open_options, .object_name = "ntsd_xdp");
+  object_ = bpf_object__open_mem(object.data(), object.size(), &open_options);
+  if (object_ == nullptr) refuse("--xdp", name_, "cannot open the XDP program", errno);
   try {
-    load(listen, rate_limit);
-    attach(mode);
+    bpf_map* buckets = bpf_object__find_map_by_name(object_, "ntsd_buckets");
+    if (buckets != nullptr && rate_limit.enabled()) {
+      const auto entries = std::clamp<std::size_t>(rate_limit.table_entries, 64, 1U << 22);
+      bpf_map__set_max_entries(buckets, static_cast<__u32>(entries));
+    }
+    if (bpf_object__load(object_) != 0) {
+      refuse("--xdp", name_, "the kernel refused the XDP program (needs CAP_BPF and CAP_NET_ADMIN)",
+             errno);
+    }
+    const ntsd_xdp_config config = program_config(rate_limit);
+    const __u32 zero = 0;
+    if (bpf_map_update_elem(map_fd("ntsd_config"), &zero, &config, BPF_ANY) != 0) {
+      refuse("--xdp", name_, "cannot configure the XDP program", errno);
+    }
+    const __u8 yes = 1;
+    for (const auto& address : listen) {
+      const auto key = listen_key(address);
+      if (bpf_map_update_elem(map_fd("ntsd_listen"), &key, &yes, BPF_ANY) != 0) {
+        refuse("--xdp", name_, "cannot set the NTP address " + address.to_string(), errno);
+      }
+    }
+    counters_fd_ = map_fd("ntsd_counters");
+    xsks_fd_ = map_fd("ntsd_xsks");
+    bpf_program* program =
+        bpf_object__find_program_by_name(object_, std::string(kProgramName).c_str());
+    if (program == nullptr) refuse("--xdp", name_, "XDP program not found", ENOENT);
+    program_fd_ = bpf_program__fd(program);
   } catch (...) {
     bpf_object__close(object_);
     throw;
   }
 }
 
-XdpProgram::~XdpProgram() {
-  // Closing the link detaches the program; closing the object frees the maps.
-  link_.reset();
-  bpf_object__close(object_);
-}
+XdpObject::~XdpObject() { bpf_object__close(object_); }
 
-void XdpProgram::load(const std::vector<server::SocketAddress>& listen,
-                      const server::RateLimitSettings& rate_limit) {
-  libbpf_set_print(libbpf_log);
-  const auto object = xdp_program_object();
-  LIBBPF_OPTS(bpf_object_open_opts, open_options, .object_name = "ntsd_xdp");
-  object_ = bpf_object__open_mem(object.data(), object.size(), &open_options);
-  if (object_ == nullptr) refuse("--xdp", interface_, "cannot open the XDP program", errno);
-  bpf_map* buckets = bpf_object__find_map_by_name(object_, "ntsd_buckets");
-  if (buckets != nullptr && rate_limit.enabled()) {
-    const auto entries = std::clamp<std::size_t>(rate_limit.table_entries, 64, 1U << 22);
-    bpf_map__set_max_entries(buckets, static_cast<__u32>(entries));
-  }
-  if (bpf_object__load(object_) != 0) {
-    refuse("--xdp", interface_,
-           "the kernel refused the XDP program (needs CAP_BPF and CAP_NET_ADMIN)", errno);
-  }
-  const ntsd_xdp_config config = program_config(rate_limit);
-  const __u32 zero = 0;
-  if (bpf_map_update_elem(map_fd("ntsd_config"), &zero, &config, BPF_ANY) != 0) {
-    refuse("--xdp", interface_, "cannot configure the XDP program", errno);
-  }
-  const __u8 yes = 1;
-  for (const auto& address : listen) {
-    const auto key = listen_key(address);
-    if (bpf_map_update_elem(map_fd("ntsd_listen"), &key, &yes, BPF_ANY) != 0) {
-      refuse("--xdp", interface_, "cannot set the NTP address " + address.to_string(), errno);
-    }
-  }
-  counters_fd_ = map_fd("ntsd_counters");
-  xsks_fd_ = map_fd("ntsd_xsks");
-}
-
-int XdpProgram::map_fd(const char* name) const {
-  const int fd = bpf_object__find_map_fd_by_name(object_, name);
-  if (fd < 0) refuse("--xdp", interface_, std::string("XDP program without map ") + name, ENOENT);
+int XdpObject::map_fd(const char* map) const {
+  const int fd = bpf_object__find_map_fd_by_name(object_, map);
+  if (fd < 0) refuse("--xdp", name_, std::string("XDP program without map ") + map, ENOENT);
   return fd;
 }
 
+XdpCounterArray XdpObject::counters() const {
+  XdpCounterArray total{};
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return total;
+  std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
+  for (__u32 counter = 0; counter < NTSD_XDP_COUNTER_COUNT; ++counter) {
+    if (bpf_map_lookup_elem(counters_fd_, &counter, values.data()) != 0) continue;
+    for (auto value : values) total[counter] += value;
+  }
+  return total;
+}
+
+XdpProgram::XdpProgram(const std::string& interface, server::XdpMode mode,
+                       const std::vector<server::SocketAddress>& listen,
+                       const server::RateLimitSettings& rate_limit)
+    : interface_(interface),
+      ifindex_(interface_index(interface)),
+      queue_count_(count_rx_queues(interface)),
+      object_(interface, listen, rate_limit) {
+  attach(mode);
+}
+
+// Closing the link detaches the program; the object then frees the maps.
+XdpProgram::~XdpProgram() { link_.reset(); }
+
 void XdpProgram::attach(server::XdpMode mode) {
-  bpf_program* program =
-      bpf_object__find_program_by_name(object_, std::string(kProgramName).c_str());
-  if (program == nullptr) refuse("--xdp", interface_, "XDP program not found", ENOENT);
-  const int program_fd = bpf_program__fd(program);
+  const int program_fd = object_.program_fd();
   auto try_attach = [&](server::XdpMode want) {
     LIBBPF_OPTS(bpf_link_create_opts, options);
     options.flags = want == server::XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
@@ -246,22 +268,10 @@ void XdpProgram::attach(server::XdpMode mode) {
 void XdpProgram::add_socket(unsigned queue, int socket_fd) {
   const __u32 key = queue;
   const __u32 value = static_cast<__u32>(socket_fd);
-  if (bpf_map_update_elem(xsks_fd_, &key, &value, BPF_ANY) != 0) {
+  if (bpf_map_update_elem(object_.xsks_fd(), &key, &value, BPF_ANY) != 0) {
     refuse("--xdp", interface_,
            "cannot register the AF_XDP socket of queue " + std::to_string(queue), errno);
   }
-}
-
-XdpCounterArray XdpProgram::counters() const {
-  XdpCounterArray total{};
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return total;
-  std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
-  for (__u32 counter = 0; counter < NTSD_XDP_COUNTER_COUNT; ++counter) {
-    if (bpf_map_lookup_elem(counters_fd_, &counter, values.data()) != 0) continue;
-    for (auto value : values) total[counter] += value;
-  }
-  return total;
 }
 
 }  // namespace ntsd::xdp

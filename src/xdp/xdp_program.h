@@ -23,6 +23,33 @@ using XdpCounterArray = std::array<std::uint64_t, NTSD_XDP_COUNTER_COUNT>;
 // The name of a counter of xdp_abi.h as the metrics label it: "rate", "fragment", ...
 const char* xdp_counter_name(unsigned counter);
 
+// The program loaded and configured (NTP listen addresses, rate limit) but not
+// attached anywhere: what XdpProgram attaches, and what the unit tests run
+// frames through. Throws server::ConfigError naming --xdp; `name` (the
+// interface) starts its messages.
+class XdpObject {
+ public:
+  XdpObject(const std::string& name, const std::vector<server::SocketAddress>& listen,
+            const server::RateLimitSettings& rate_limit);
+  ~XdpObject();
+  XdpObject(const XdpObject&) = delete;
+  XdpObject& operator=(const XdpObject&) = delete;
+
+  [[nodiscard]] int program_fd() const { return program_fd_; }
+  [[nodiscard]] int xsks_fd() const { return xsks_fd_; }
+  // The program's counters, summed over the CPUs.
+  [[nodiscard]] XdpCounterArray counters() const;
+
+ private:
+  int map_fd(const char* map) const;
+
+  std::string name_;
+  bpf_object* object_ = nullptr;
+  int program_fd_ = -1;
+  int counters_fd_ = -1;
+  int xsks_fd_ = -1;
+};
+
 class XdpProgram {
  public:
   // Loads, configures and attaches; throws server::ConfigError naming --xdp or
@@ -45,22 +72,17 @@ class XdpProgram {
   // Receive queues of the interface (at most NTSD_XDP_MAX_QUEUES).
   [[nodiscard]] unsigned queue_count() const { return queue_count_; }
   // The program's counters, summed over the CPUs.
-  [[nodiscard]] XdpCounterArray counters() const;
+  [[nodiscard]] XdpCounterArray counters() const { return object_.counters(); }
 
  private:
-  void load(const std::vector<server::SocketAddress>& listen,
-            const server::RateLimitSettings& rate_limit);
   void attach(server::XdpMode mode);
-  int map_fd(const char* name) const;
 
   std::string interface_;
   unsigned ifindex_ = 0;
   unsigned queue_count_ = 1;
   server::XdpMode attached_mode_ = server::XdpMode::Native;
-  bpf_object* object_ = nullptr;
-  server::UniqueFd link_;
-  int counters_fd_ = -1;
-  int xsks_fd_ = -1;
+  XdpObject object_;
+  server::UniqueFd link_;  // closing it detaches the program
 };
 
 }  // namespace ntsd::xdp
