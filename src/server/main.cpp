@@ -60,7 +60,9 @@ struct TrafficTotals {
   bool operator==(const TrafficTotals&) const = default;
 };
 
-TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer* ntp) {
+// `xdp`: the AF_XDP path's requests count with the sockets'.
+TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer* ntp,
+                             const xdp::XdpPath* xdp = nullptr) {
   TrafficTotals t;
   if (ke) {
     const auto& c = ke->counters();
@@ -73,6 +75,7 @@ TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer
   }
   if (ntp) {
     auto c = ntp->counters();
+    if (xdp) server::add_xdp_requests(c, xdp->metrics().requests);
     const auto rate_dropped = c.by_reason(core::Reason::RateLimitedDrop);
     t.ntp_answered = c.by_sent(core::Sent::Answer);
     t.ntp_nak = c.by_sent(core::Sent::Nak);
@@ -291,7 +294,7 @@ int serve(const server::Config& config) {
   if (!server::notify_systemd("READY=1")) spdlog::warn("could not notify systemd of readiness");
 
   int signal = 0;
-  TrafficTotals reported = traffic_totals(ke.get(), ntp.get());
+  TrafficTotals reported = traffic_totals(ke.get(), ntp.get(), xdp_path.get());
   // Periodic work on this thread, each on its own schedule: the traffic summary,
   // the certificate file check and the daily expiry check.
   using Clock = std::chrono::steady_clock;
@@ -329,7 +332,7 @@ int serve(const server::Config& config) {
     if (signal > 0) break;
     auto now = Clock::now();
     if (now >= next_summary) {
-      auto totals = traffic_totals(ke.get(), ntp.get());
+      auto totals = traffic_totals(ke.get(), ntp.get(), xdp_path.get());
       log_traffic(totals, reported, config.log_summary_seconds);
       reported = totals;
       next_summary = now + seconds(config.log_summary_seconds);
@@ -361,6 +364,7 @@ int serve(const server::Config& config) {
   }
   if (ntp) {
     auto c = ntp->counters();
+    if (xdp_path) server::add_xdp_requests(c, xdp_path->metrics().requests);
     std::uint64_t nts_answered = c.at(core::RequestKind::Nts, core::Reason::Answered);
     std::uint64_t plain_answered = c.at(core::RequestKind::Plain, core::Reason::Answered);
     spdlog::info("NTP requests answered: {} NTS, {} plain", nts_answered, plain_answered);

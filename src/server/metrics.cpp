@@ -172,17 +172,6 @@ void render_time(Writer& w, const TimeMetrics& t) {
           t.synchronised ? 1.0 : 0.0);
 }
 
-// The XDP path answers NTP too: its requests count in the NTP families.
-void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
-  for (std::size_t kind = 0; kind < ntp.requests.size(); ++kind) {
-    for (std::size_t reason = 0; reason < ntp.requests[kind].size(); ++reason) {
-      ntp.requests[kind][reason] += xdp.requests[kind][reason];
-    }
-  }
-  ntp.interleaved += xdp.interleaved;
-  ntp.cookies_issued += xdp.cookies_issued;
-}
-
 void render_xdp(Writer& w, const XdpMetrics& x) {
   w.family("ntsd_xdp_rx_packets_total", "counter", "Frames the AF_XDP workers took off their RX rings");
   w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
@@ -277,6 +266,17 @@ MetricsCollector::MetricsCollector(Sources sources)
 void MetricsCollector::set_certificate_not_after(std::optional<std::int64_t> unix_seconds) {
   certificate_not_after_.store(unix_seconds ? *unix_seconds : kNoCertificate,
                                std::memory_order_relaxed);
+}
+
+// The XDP path answers NTP too: its requests count in the NTP families.
+void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
+  for (std::size_t kind = 0; kind < ntp.requests.size(); ++kind) {
+    for (std::size_t reason = 0; reason < ntp.requests[kind].size(); ++reason) {
+      ntp.requests[kind][reason] += xdp.requests[kind][reason];
+    }
+  }
+  ntp.interleaved += xdp.interleaved;
+  ntp.cookies_issued += xdp.cookies_issued;
 }
 
 MetricsSnapshot MetricsCollector::collect() const {

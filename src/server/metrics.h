@@ -79,6 +79,9 @@ std::string escape_label_value(std::string_view value);
 
 KeMetrics ke_metrics(const KeServerCounters& counters);
 
+// Adds the AF_XDP path's requests (XdpMetrics::requests) to the sockets' counters.
+void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp);
+
 class MetricsCollector {
  public:
   struct Sources {
