@@ -139,6 +139,7 @@ void XskWorker::start() {
 
 void XskWorker::stop() {
   if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_relaxed);
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(stop_fd_.get(), &one, sizeof one);
   thread_.join();
@@ -166,7 +167,7 @@ void XskWorker::run() {
   for (;;) {
     // Batches back to back while the ring has frames; poll() only when idle.
     while (serve_batch()) {
-      if (poll(fds, 1, 0) > 0) return;
+      if (stopping_.load(std::memory_order_relaxed)) return;
     }
     if (poll(fds, 2, -1) < 0 && errno != EINTR) {
       spdlog::error("xdp: queue {}: poll failed: {}", queue_, std::strerror(errno));

@@ -99,6 +99,7 @@ class XskWorker {
   std::vector<std::uint8_t> request_;       // the request, copied out of the frame
   server::UniqueFd stop_fd_;
   std::thread thread_;
+  std::atomic<bool> stopping_{false};  // checked between batches, the eventfd wakes poll()
   std::atomic<std::uint64_t> rx_packets_{0};
   std::atomic<std::uint64_t> tx_packets_{0};
   std::atomic<std::uint64_t> invalid_frames_{0};
