@@ -15,6 +15,12 @@ constexpr std::size_t kInterleavedEntries = 16384;
 // another packet (the per-socket ids lost step): it is not used.
 constexpr std::int64_t kMaxPlausibleGapNs = 1'000'000'000;
 
+// Counters have one writer, the exchange's thread: a plain store is enough, and
+// costs less than a locked read-modify-write on every request.
+void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 socklen_t sockaddr_length(const sockaddr* peer) {
   return peer->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
 }
@@ -58,7 +64,8 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
   reply = NtpReply{};
   auto done = [&](core::NtpOutcome outcome) {
     count(outcome);
-    log_reject(outcome, peer);
+    const auto sent = outcome.sent();
+    if (sent == core::Sent::Nothing || sent == core::Sent::Nak) log_reject(outcome, peer);
     return outcome;
   };
   // Unsynchronised, and the operator asked for silence (--unsynchronised drop).
@@ -77,20 +84,17 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
   if (outcome.sent() == core::Sent::Nothing) return done(outcome);
 
   const bool answered = outcome.reason == Reason::Answered;
-  if (answered) {
-    cookies_issued_.fetch_add(pending_.cookie_count(), std::memory_order_relaxed);
-    if (interleaved_) try_interleaved(client);
-  }
+  const bool interleaved_client = interleaved_ && answered && pending_.interleaved_candidate();
+  if (answered && pending_.cookie_count() != 0) bump(cookies_issued_, pending_.cookie_count());
+  if (interleaved_client) try_interleaved(client);
   // The clock is read as late as possible: cookies and nonce are ready, only
   // the header and the authenticator's seal remain.
   auto tx_time = realtime_now();
   if (tx_time == rx_time) ++tx_time.raw;  // a transmit timestamp never equals the receive one
   reply.length = core::complete_response(pending_, tx_time, out);
   reply.transmit = tx_time;
-  if (interleaved_ && answered) {
-    reply.handle = table_.save(client, rx_time, tx_time);
-    reply.interleaved_client = pending_.interleaved_candidate();
-  }
+  if (interleaved_ && answered) reply.handle = table_.save(client, rx_time, tx_time);
+  reply.interleaved_client = interleaved_client;
   return done(outcome);
 }
 
@@ -98,10 +102,9 @@ void NtpExchange::try_interleaved(const timesource::ClientKey& client) {
   // The request's origin names an earlier exchange of this client: answer with
   // that response's transmit timestamp (the kernel's, once it arrived).
   // Anything else is basic mode.
-  if (!pending_.interleaved_candidate()) return;
   if (auto previous = table_.lookup(client, pending_.request_origin())) {
     if (core::make_interleaved(pending_, *previous)) {
-      interleaved_answers_.fetch_add(1, std::memory_order_relaxed);
+      bump(interleaved_answers_);
     }
   }
 }
@@ -115,16 +118,14 @@ void NtpExchange::transmit_timestamp(core::NtpTimestamp written,
     transmit_timestamp_unmatched();
     return;
   }
-  tx_timestamps_.fetch_add(1, std::memory_order_relaxed);
+  bump(tx_timestamps_);
   gaps_.add(gap_ns);
   // A kernel timestamp before the written one means the clock was stepped in
   // between: keep the written one.
   if (gap_ns >= 0 && handle.sequence != 0) table_.update_transmit(handle, kernel);
 }
 
-void NtpExchange::transmit_timestamp_unmatched() {
-  tx_unmatched_.fetch_add(1, std::memory_order_relaxed);
-}
+void NtpExchange::transmit_timestamp_unmatched() { bump(tx_unmatched_); }
 
 void NtpExchange::add_counters(NtpCounters& total) const {
   for (std::size_t k = 0; k < core::kRequestKindCount; ++k) {
@@ -139,14 +140,11 @@ void NtpExchange::add_counters(NtpCounters& total) const {
 }
 
 void NtpExchange::count(core::NtpOutcome outcome) {
-  requests_[static_cast<std::size_t>(outcome.kind)][static_cast<std::size_t>(outcome.reason)]
-      .fetch_add(1, std::memory_order_relaxed);
+  bump(requests_[static_cast<std::size_t>(outcome.kind)][static_cast<std::size_t>(outcome.reason)]);
 }
 
 void NtpExchange::log_reject(core::NtpOutcome outcome, const sockaddr* peer) {
-  // Answers are not rejects; requests dropped unread would only feed the limiter.
-  const auto sent = outcome.sent();
-  if (sent == core::Sent::Answer || sent == core::Sent::RateKiss) return;
+  // Requests dropped unread would only feed the limiter.
   if (outcome.kind == core::RequestKind::Unknown) return;
   if (!spdlog::should_log(spdlog::level::debug) || !reject_log_.allow()) return;
   const auto address = SocketAddress::from_sockaddr(peer, sockaddr_length(peer));

@@ -109,7 +109,7 @@ class NtpExchange {
  private:
   void count(core::NtpOutcome outcome);
   void log_reject(core::NtpOutcome outcome, const sockaddr* peer);
-  // The answered request's interleaved-mode lookup (RFC 9769).
+  // The interleaved-mode lookup (RFC 9769) for an answered candidate.
   void try_interleaved(const timesource::ClientKey& client);
 
   timesource::ClockReader clock_reader_;
