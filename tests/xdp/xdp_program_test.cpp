@@ -64,10 +64,27 @@ Bytes ipv4_frame(const Ipv4& a, unsigned port, std::uint8_t protocol = 17,
   return f;
 }
 
-Bytes ipv6_frame(std::uint8_t last_destination_byte, unsigned port, std::uint8_t next = 17) {
+// From fd00:201:0:SSSS::2 (SSSS = `subnet`) to fd00:201::LL (LL = the last byte).
+Bytes ipv6_frame(std::uint8_t last_destination_byte, unsigned port, std::uint8_t next = 17,
+                 unsigned subnet = 0) {
   Bytes f = ethernet(0x86dd);
   Bytes ip{0x60, 0, 0, 0, 0, 56, next, 64};
-  const Bytes source{0xfd, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  const Bytes source{0xfd,
+                     0,
+                     2,
+                     1,
+                     0,
+                     0,
+                     static_cast<std::uint8_t>(subnet >> 8),
+                     static_cast<std::uint8_t>(subnet),
+                     0,
+                     0,
+                     0,
+                     0,
+                     0,
+                     0,
+                     0,
+                     2};
   Bytes destination{0xfd, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last_destination_byte};
   ip.insert(ip.end(), source.begin(), source.end());
   ip.insert(ip.end(), destination.begin(), destination.end());
@@ -172,6 +189,19 @@ TEST_F(XdpProgramTest, RateLimitDropsOverTheBurstAndHandsOnOneInKissEvery) {
   EXPECT_EQ(run(ipv4_frame(kToServer, 123)).second[NTSD_XDP_RATE_TO_USER], 1U);
   // Another /24 has its own bucket.
   EXPECT_TRUE(taken(ipv4_frame({{10, 201, 2, 2}, {10, 201, 1, 1}}, 123)));
+}
+
+TEST_F(XdpProgramTest, Ipv6BucketsArePerPrefix) {
+  server::RateLimitSettings limit;
+  limit.rate = 1;
+  limit.burst = 2;
+  limit.ipv6_prefix = 56;
+  limit.kiss_every = 0;  // over the limit: everything dropped here
+  load(addresses({"[fd00:201::1]:123"}), limit);
+  EXPECT_TRUE(taken(ipv6_frame(1, 123, 17, 0x0000)));
+  EXPECT_TRUE(taken(ipv6_frame(1, 123, 17, 0x00ff)));  // the same /56
+  EXPECT_EQ(run(ipv6_frame(1, 123, 17, 0x0042)).first, XDP_DROP);
+  EXPECT_TRUE(taken(ipv6_frame(1, 123, 17, 0x0100)));  // the next /56
 }
 
 TEST_F(XdpProgramTest, NoRateLimitWhenDisabled) {
