@@ -169,7 +169,14 @@ void XskWorker::run() {
     while (serve_batch()) {
       if (stopping_.load(std::memory_order_relaxed)) return;
     }
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+    // Replies a kick left on the TX ring (the kernel was busy) are not stranded
+    // until the next request arrives: kick again after a millisecond.
+    const int timeout_ms = in_flight_ > 0 ? 1 : -1;
+    if (in_flight_ > 0) {
+      kick();
+      reclaim_completions();
+    }
+    if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
       spdlog::error("xdp: queue {}: poll failed: {}", queue_, std::strerror(errno));
       return;
     }
@@ -248,6 +255,7 @@ void XskWorker::transmit(unsigned count) {
       desc->len = pending_[sent + k].length;
     }
     xsk_ring_prod__submit(&rings_->tx, reserved);
+    in_flight_ += reserved;
     sent += reserved;
   }
   if (sent > 0) {
@@ -269,6 +277,7 @@ void XskWorker::reclaim_completions() {
     recycle(*xsk_ring_cons__comp_addr(&rings_->completion, index + i));
   }
   if (done > 0) xsk_ring_cons__release(&rings_->completion, done);
+  in_flight_ -= std::min(in_flight_, done);
 }
 
 void XskWorker::refill() {

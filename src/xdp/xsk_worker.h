@@ -97,6 +97,7 @@ class XskWorker {
   std::vector<std::uint64_t> free_frames_;  // capacity fixed at construction
   std::vector<Pending> pending_;            // replies of the current batch
   std::vector<std::uint8_t> request_;       // the request, copied out of the frame
+  std::uint32_t in_flight_ = 0;             // replies on the TX ring not yet completed
   server::UniqueFd stop_fd_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};  // checked between batches, the eventfd wakes poll()
