@@ -17,6 +17,7 @@
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/cookie.h"
+#include "core/extension_field.h"
 #include "core/ntp_outcome.h"
 #include "core/ntp_packet.h"
 #include "core/random.h"
@@ -77,6 +78,17 @@ class PendingResponse {
                                      const CookieKeyring&, RandomSource&, PendingResponse&, Reply);
   friend std::size_t complete_response(PendingResponse&, NtpTimestamp, std::span<std::uint8_t>);
   friend bool make_interleaved(PendingResponse&, NtpTimestamp);
+
+  // The steps of prepare_response().
+  void reset(std::size_t request_length);
+  NtpOutcome decide(RequestKind kind, Reason reason);
+  void make_rate_kiss(std::int8_t request_poll);
+  NtpOutcome answer_plain(Reply reply, std::int8_t request_poll);
+  NtpOutcome prepare_nts(ByteView request, const ExtensionFieldList& fields,
+                         const CookieKeyring& keyring, RandomSource& random, Reply reply,
+                         std::int8_t request_poll);
+  NtpOutcome answer_nts(std::size_t request_length, const CookieKey& cookie_key,
+                        const NtsKeys& keys, RandomSource& random, std::size_t placeholders);
 
   NtpOutcome outcome_;
   std::size_t request_length_ = 0;
