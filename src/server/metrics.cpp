@@ -353,6 +353,7 @@ void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
   }
   ntp.interleaved += xdp.interleaved;
   ntp.cookies_issued += xdp.cookies_issued;
+  ntp.census += xdp.census;  // AF_XDP workers serve through NtpExchange too
 }
 
 MetricsSnapshot MetricsCollector::collect() const {

@@ -254,6 +254,17 @@ TEST(NtpCensus, CountsReadRequestsAndPlaceholdersOfAnsweredNts) {
   EXPECT_EQ(c.family[1], (std::array<std::uint64_t, 2>{6, 2}));
 }
 
+TEST(CensusRender, AfXdpWorkersCensusIsAddedToTheSockets) {
+  NtpCounters sockets;
+  sockets.census.placeholders[1] = 2;
+  NtpCounters xdp;
+  xdp.census.placeholders[1] = 3;
+  xdp.census.family[1][1] = 4;
+  add_xdp_requests(sockets, xdp);
+  EXPECT_EQ(sockets.census.placeholders[1], 5U);
+  EXPECT_EQ(sockets.census.family[1][1], 4U);
+}
+
 TEST(CensusRender, BoundedAndFixedLabelSets) {
   MetricsSnapshot s;
   KeMetrics ke;
