@@ -90,7 +90,7 @@ NtsNtpClient::NtsNtpClient(const std::string& server, std::uint16_t port, const 
   int one = 1;
   // Kernel receive timestamps make T4 independent of scheduling delays.
   ::setsockopt(fd_.get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-  if (::connect(fd_.get(), address_.get(), address_.length) != 0) {
+  if (::connect(fd_.get(), address_.get(), address_.length()) != 0) {
     throw ClientError("cannot use NTP server " + address_.to_string() + ": " +
                       std::strerror(errno));
   }

@@ -1,4 +1,5 @@
-// Reading the system clock as NTP timestamps. The only place the server reads time.
+// The system clock as NTP timestamps: what the NTP server writes when the kernel
+// gave no timestamp, and what the time source and upstream polls read.
 #pragma once
 
 #include <ctime>

@@ -11,7 +11,7 @@
 #include "core/aead.h"
 #include "core/ntp_packet.h"
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
+#include "common/socket_address.h"
 
 namespace ntsd::server {
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/socket_address.h"
 #include "core/cookie.h"
 #include "core/ke_negotiation.h"
 #include "keys/published_keyring.h"
@@ -17,7 +18,6 @@
 #include "server/config.h"
 #include "server/duration_histogram.h"
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
 
 namespace ntsd::server {
 

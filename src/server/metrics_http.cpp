@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "server/config.h"
 #include "server/log.h"
-#include "server/unique_fd.h"
 
 namespace ntsd::server {
 

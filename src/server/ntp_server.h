@@ -13,10 +13,10 @@
 #include "keys/published_keyring.h"
 #include "core/ntp_handler.h"
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
+#include "common/socket_address.h"
 #include "time/clock_state.h"
 #include "time/tx_gap.h"
-#include "server/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace ntsd::server {
 

@@ -5,7 +5,7 @@
 // source (local, kernel or upstream; see docs/configuration.md#time-sources),
 // applies the leap-seconds file, and publishes an immutable
 // timesource::ClockState about once a second (and after every upstream
-// sample). NTP workers read it per batch without waiting (time/published.h).
+// sample). NTP workers read it per batch without waiting (common/published.h).
 #pragma once
 
 #include <condition_variable>

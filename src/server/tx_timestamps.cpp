@@ -9,7 +9,7 @@
 #include <cstring>
 #include <optional>
 
-#include "server/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace ntsd::server {
 

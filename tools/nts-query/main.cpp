@@ -362,7 +362,7 @@ std::string human_ms(const std::optional<std::chrono::microseconds>& d) {
 void print_ke_human(const KeResult& ke) {
   const auto& s = ke.session;
   std::string peer = s.peer_address.empty() ? "" : " (" + s.peer_address + ")";
-  fmt::print("NTS-KE server:        {}{}\n", ntsd::client::format_host_port(s.host, s.port), peer);
+  fmt::print("NTS-KE server:        {}{}\n", ntsd::format_host_port(s.host, s.port), peer);
   if (s.tls_version.empty()) return;
   fmt::print("TLS:                  {}, {}, ALPN {}\n", s.tls_version, s.tls_cipher, s.alpn);
   for (std::size_t i = 0; i < s.certificates.size(); ++i) {
@@ -386,8 +386,7 @@ void print_ke_human(const KeResult& ke) {
     fmt::print("Cookies:              {} received, {} to {} bytes\n", s.cookies.size(), shortest,
                longest);
   }
-  fmt::print("NTP server:           {}\n",
-             ntsd::client::format_host_port(s.ntp_server, s.ntp_port));
+  fmt::print("NTP server:           {}\n", ntsd::format_host_port(s.ntp_server, s.ntp_port));
 }
 
 void print_exchange_human(std::size_t index, const NtpExchangeResult& e) {
@@ -484,7 +483,7 @@ int main(int argc, char** argv) {
     return usage_error(e.what());
   }
 
-  auto host_port = ntsd::client::parse_host_port(target, ntsd::client::kDefaultKePort);
+  auto host_port = ntsd::parse_host_port(target);
   if (!host_port) return usage_error("invalid server '" + target + "': expected HOST[:PORT]");
   auto aeads = parse_aead_list(aead_list);
   if (!aeads) {
@@ -493,7 +492,7 @@ int main(int argc, char** argv) {
 
   ntsd::client::KeClientOptions ke_options;
   ke_options.host = host_port->host;
-  ke_options.port = host_port->port;
+  ke_options.port = host_port->port.value_or(ntsd::client::kDefaultKePort);
   ke_options.ca_file = ca_file;
   ke_options.aeads = *aeads;
   if (timeout) ke_options.timeout = to_ms(*timeout);
