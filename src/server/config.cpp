@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include "common/version.h"
 #include "core/ke_negotiation.h"
 #include "keys/ratchet.h"
 
@@ -512,7 +513,7 @@ std::optional<core::ReferenceId> parse_reference_id(const std::string& text) {
 
 Invocation parse_invocation(int argc, char** argv) {
   CLI::App app{"ntsd: a Network Time Security (RFC 8915) server", "ntsd"};
-  app.set_version_flag("--version", "ntsd 0.1.0");
+  app.set_version_flag("--version", std::string("ntsd ") + kVersion);
   bool check_only = false;
   app.add_flag("--check-config", check_only,
                "check the configuration, certificate and key file, then exit (0: good, 2: not)");

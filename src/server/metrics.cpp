@@ -5,16 +5,13 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/version.h"
 #include "core/ntp_handler.h"
 #include "keys/key_service.h"
 #include "keys/ratchet.h"
 #include "server/clock.h"
 #include "server/ke_server.h"
 #include "time/clock_state.h"
-
-#ifndef NTSD_VERSION
-#define NTSD_VERSION "unknown"
-#endif
 
 namespace ntsd::server {
 
@@ -256,7 +253,7 @@ void MetricsCollector::set_certificate_not_after(std::optional<std::int64_t> uni
 
 MetricsSnapshot MetricsCollector::collect() const {
   MetricsSnapshot s;
-  s.version = NTSD_VERSION;
+  s.version = kVersion;
   s.start_time_seconds = start_time_seconds_;
   if (sources_.ke) s.ke = ke_metrics(sources_.ke->counters());
   if (sources_.ntp) {

@@ -24,6 +24,7 @@
 #include "client/ke_client.h"
 #include "client/net.h"
 #include "client/ntp_client.h"
+#include "common/version.h"
 #include "core/aead.h"
 
 namespace {
@@ -444,6 +445,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"Query an NTS (RFC 8915) server: NTS-KE, then NTS-protected NTP exchanges.",
                "nts-query"};
+  app.set_version_flag("--version", std::string("nts-query ") + ntsd::kVersion);
   std::string target;
   std::optional<std::string> ca_file;
   int count = 1;
@@ -478,6 +480,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
