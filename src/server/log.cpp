@@ -11,7 +11,7 @@
 #include <mutex>
 
 #include "common/unique_fd.h"
-#include "server/config.h"
+#include "server/config_error.h"
 
 namespace ntsd::server {
 

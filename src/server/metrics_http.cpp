@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "server/config.h"
+#include "server/config_error.h"
 #include "server/log.h"
 
 namespace ntsd::server {

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/config.h"
+#include "server/time_source_settings.h"
 #include "time/clock_state.h"
 #include "time/leap_file.h"
 #include "time/upstream.h"
@@ -24,6 +24,7 @@
 namespace ntsd::server {
 
 class UpstreamPoller;
+struct PollResult;
 
 // One upstream as the metrics endpoint shows it.
 struct UpstreamStatus {
@@ -35,7 +36,7 @@ class TimeSource {
  public:
   // Measures precision, loads the leap file (a bad one is a ConfigError naming
   // --leap-file). Nothing runs until start().
-  explicit TimeSource(const Config& config);
+  explicit TimeSource(const TimeSourceSettings& settings);
   ~TimeSource();
   TimeSource(const TimeSource&) = delete;
   TimeSource& operator=(const TimeSource&) = delete;
@@ -55,13 +56,16 @@ class TimeSource {
                            const core::ReferenceId& reference_id);
 
  private:
+  void load_leap_file();
+  void make_pollers();
+  void on_poll(std::size_t index, const PollResult& result);
   void run();
   void update();  // computes and publishes the state for now
   timesource::ClockState compute(core::NtpTimestamp now);
   void apply_leap_file(timesource::ClockState& state, core::NtpTimestamp now);
   void log_transition(const timesource::ClockState& state, core::NtpTimestamp now);
 
-  Config config_;
+  TimeSourceSettings settings_;
   std::int8_t precision_ = -20;
   std::optional<timesource::LeapTable> leap_table_;
   bool leap_expiry_logged_ = false;

@@ -1,0 +1,28 @@
+// What ntsd logs about its traffic: one line per interval with what happened
+// since the last (only when something did), and the totals at shutdown.
+#pragma once
+
+#include <cstdint>
+
+namespace ntsd::server {
+
+class KeServer;
+class NtpServer;
+
+struct TrafficTotals {
+  std::uint64_t ke_accepted = 0, ke_ok = 0, ke_failed = 0, ke_refused = 0;
+  std::uint64_t ntp_answered = 0, ntp_nak = 0, ntp_dropped = 0, ntp_rate_kissed = 0,
+                ntp_rate_dropped = 0;
+  bool operator==(const TrafficTotals&) const = default;
+};
+
+// Either server may be absent (disabled).
+TrafficTotals traffic_totals(const KeServer* ke, const NtpServer* ntp);
+
+// The interval's line: what floods would otherwise write one line per packet for.
+void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned seconds);
+
+// The totals of the servers' lifetimes, after they stopped.
+void log_final_counters(const KeServer* ke, const NtpServer* ntp);
+
+}  // namespace ntsd::server
