@@ -8,7 +8,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <initializer_list>
 #include <set>
+#include <string_view>
+#include <utility>
 
 #include "common/host_port.h"
 #include "core/ke_negotiation.h"
@@ -24,6 +27,16 @@ SocketAddress parse_listen(const std::string& setting, const std::string& text) 
     throw ConfigError(setting, "'" + text + "' is not a numeric ADDRESS:PORT (IPv6 as [::1]:4460)");
   }
   return *address;
+}
+
+// One of a few words, each meaning a value; else "'TEXT' " + what.
+template <typename T>
+T parse_word(const std::string& setting, const std::string& text,
+             std::initializer_list<std::pair<std::string_view, T>> words, const char* what) {
+  for (const auto& [word, value] : words) {
+    if (text == word) return value;
+  }
+  throw ConfigError(setting, "'" + text + "' " + what);
 }
 
 }  // namespace
@@ -68,10 +81,12 @@ core::ReferenceId parse_refid_setting(const std::string& setting, const std::str
 }
 
 TimeSourceKind parse_time_source(const std::string& setting, const std::string& text) {
-  if (text == "local") return TimeSourceKind::Local;
-  if (text == "kernel") return TimeSourceKind::Kernel;
-  if (text == "upstream") return TimeSourceKind::Upstream;
-  throw ConfigError(setting, "'" + text + "' is not a time source (local, kernel, upstream)");
+  using enum TimeSourceKind;
+  return parse_word<TimeSourceKind>(setting, text,
+                                    {{time_source_name(Local), Local},
+                                     {time_source_name(Kernel), Kernel},
+                                     {time_source_name(Upstream), Upstream}},
+                                    "is not a time source (local, kernel, upstream)");
 }
 
 UpstreamEntry parse_upstream_setting(const std::string& setting, const std::string& text) {
@@ -84,21 +99,18 @@ UpstreamEntry parse_upstream_setting(const std::string& setting, const std::stri
 }
 
 bool parse_on_off(const std::string& setting, const std::string& text) {
-  if (text == "on") return true;
-  if (text == "off") return false;
-  throw ConfigError(setting, "'" + text + "' is neither on nor off");
+  return parse_word<bool>(setting, text, {{"on", true}, {"off", false}}, "is neither on nor off");
 }
 
 bool parse_unsynchronised(const std::string& setting, const std::string& text) {
-  if (text == "answer") return true;
-  if (text == "drop") return false;
-  throw ConfigError(setting, "'" + text + "' is neither answer nor drop");
+  return parse_word<bool>(setting, text, {{"answer", true}, {"drop", false}},
+                          "is neither answer nor drop");
 }
 
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text) {
-  if (text == "hash") return ServerChoice::Hash;
-  if (text == "round-robin") return ServerChoice::RoundRobin;
-  throw ConfigError(setting, "'" + text + "' is not a server choice (hash, round-robin)");
+  return parse_word<ServerChoice>(
+      setting, text, {{"hash", ServerChoice::Hash}, {"round-robin", ServerChoice::RoundRobin}},
+      "is not a server choice (hash, round-robin)");
 }
 
 NtpServerEntry parse_ntp_server_setting(const std::string& setting, const std::string& text) {

@@ -118,15 +118,7 @@ void TimeSource::on_poll(std::size_t index, const PollResult& result) {
 TimeSource::~TimeSource() { stop(); }
 
 std::string TimeSource::name() const {
-  switch (settings_.time_source) {
-    case TimeSourceKind::Local:
-      return "local";
-    case TimeSourceKind::Kernel:
-      return "kernel";
-    case TimeSourceKind::Upstream:
-      return "upstream";
-  }
-  return "?";
+  return std::string(time_source_name(settings_.time_source));
 }
 
 void TimeSource::add_upstream_sample(std::size_t index, const timesource::UpstreamSample& sample,

@@ -2,9 +2,12 @@
 // it polls. Part of Config (which derives from it) and all the time source sees.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/ntp_packet.h"
@@ -12,6 +15,12 @@
 namespace ntsd::server {
 
 enum class TimeSourceKind { Local, Kernel, Upstream };
+
+// As --time-source and [time] source spell it: "local", "kernel", "upstream".
+constexpr std::string_view time_source_name(TimeSourceKind kind) {
+  constexpr std::array<std::string_view, 3> kNames{"local", "kernel", "upstream"};
+  return kNames.at(static_cast<std::size_t>(kind));
+}
 
 // One --upstream: an NTP server ntsd polls for the `upstream` time source.
 // "HOST[:PORT]" plain NTP (port 123), "nts:HOST[:KEPORT]" NTS (NTS-KE port 4460).

@@ -2,11 +2,8 @@
 // table in config.cpp): both accept the same ends and refuse one past them,
 // each naming the setting as the operator wrote it.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -47,23 +44,12 @@ const IntegerSetting kIntegerSettings[] = {
     {"--keys-kept", "keys", "kept", 1, keys::kMaxKeysKept},
 };
 
-class TempFile {
- public:
-  explicit TempFile(const std::string& contents) {
-    char name[] = "/tmp/ntsd-config-table-test-XXXXXX";
-    int fd = mkstemp(name);
-    path_ = name;
-    close(fd);
-    std::ofstream(path_) << contents;
-  }
-  ~TempFile() { std::filesystem::remove(path_); }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// One file per setting and value, in the test's temporary directory.
+std::string write_toml(const IntegerSetting& s, std::int64_t value) {
+  const std::string path = ::testing::TempDir() + "config_table_" + s.table + "_" + s.key + ".toml";
+  std::ofstream(path) << "[" << s.table << "]\n" << s.key << " = " << value << "\n";
+  return path;
+}
 
 Config parse(std::vector<std::string> args) {
   args.insert(args.begin(), "ntsd");
@@ -83,9 +69,8 @@ std::string refused_by_flag(const IntegerSetting& s, std::int64_t value) {
 }
 
 std::string refused_by_file(const IntegerSetting& s, std::int64_t value) {
-  TempFile file("[" + std::string(s.table) + "]\n" + s.key + " = " + std::to_string(value) + "\n");
   try {
-    parse({"--config", file.path()});
+    parse({"--config", write_toml(s, value)});
   } catch (const ConfigError& error) {
     return error.setting();
   }
@@ -111,10 +96,8 @@ TEST(ConfigTable, FlagAndFileSetTheSameMember) {
   // the wrong member (or nowhere) shows.
   const std::int64_t value = 7;
   for (const auto& s : kIntegerSettings) {
-    TempFile file("[" + std::string(s.table) + "]\n" + s.key + " = " + std::to_string(value) +
-                  "\n");
     auto from_flag = parse({s.flag, std::to_string(value)});
-    auto from_file = parse({"--config", file.path()});
+    auto from_file = parse({"--config", write_toml(s, value)});
     auto defaults = parse({});
     // The members the two set agree on every field this test can see.
     EXPECT_EQ(from_flag.cert_poll_seconds, from_file.cert_poll_seconds) << s.flag;
