@@ -4,13 +4,15 @@
 
 #include <cstdint>
 
+#include "server/ke_session_outcome.h"
+
 namespace ntsd::server {
 
 class KeServer;
 class NtpServer;
 
 struct TrafficTotals {
-  std::uint64_t ke_accepted = 0, ke_ok = 0, ke_failed = 0, ke_refused = 0;
+  KeSessionCounts ke;
   std::uint64_t ntp_answered = 0, ntp_nak = 0, ntp_dropped = 0, ntp_rate_kissed = 0,
                 ntp_rate_dropped = 0;
   bool operator==(const TrafficTotals&) const = default;
