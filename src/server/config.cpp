@@ -118,6 +118,15 @@ void set_switch(Config& config, bool value) {
   config.*Member = value;
 }
 
+void set_xdp_interfaces(Config& config, const std::string& setting,
+                        const std::vector<std::string>& names) {
+  config.xdp.interfaces = parse_xdp_interfaces(setting, names);
+}
+
+void set_xdp_mode(Config& config, const std::string& setting, const std::string& text) {
+  config.xdp.mode = parse_xdp_mode_setting(setting, text);
+}
+
 // nts-ke.ntp-server: the one-server form of ntp-servers.
 void set_single_ntp_server(Config& config, const std::string& setting, const std::string& text) {
   config.ntp_servers = {parse_ntp_server_setting(setting, text)};
@@ -183,6 +192,11 @@ const Setting kSettings[] = {
              set_field<&Config::ntp_rate_limit, &RateLimitSettings::ipv6_prefix>}},
     {"ntp", "interleaved", "--interleaved", "RFC 9769 interleaved mode: on or off",
      Switch{set_switch<&Config::interleaved>}},
+    {"ntp", "xdp", "--xdp",
+     "answer NTP on this interface through XDP and AF_XDP sockets (repeatable)",
+     List{set_xdp_interfaces}},
+    {"ntp", "xdp-mode", "--xdp-mode", "how the XDP program attaches: native, generic or auto",
+     Text{set_xdp_mode}},
 
     {"time", "source", "--time-source",
      "where the clock's quality comes from: local, kernel or upstream",
@@ -204,6 +218,11 @@ const Setting kSettings[] = {
     {"time", "max-error-ms", "--max-error-ms",
      "kernel source: a maximum error past this many ms counts as unsynchronised",
      Integer{{1, 16000, "{0} is out of range ({1}-{2} ms)"}, set_integer<&Config::max_error_ms>}},
+    {"time", "upstream-offset-margin-ms", "--upstream-offset-margin-ms",
+     "upstream source: how far beyond an upstream's root distance the system clock may be from it "
+     "and still count as agreeing (ms, default 128)",
+     Integer{{0, 60000, "{0} is out of range ({1}-{2} ms)"},
+             set_integer<&Config::upstream_offset_margin_ms>}},
     {"time", "unsynchronised", "--unsynchronised",
      "when the clock is unsynchronised: answer (LI 3, stratum 16) or drop",
      Text{set_text<&Config::answer_unsynchronised, parse_unsynchronised>}},

@@ -16,6 +16,7 @@
 #include "server/ntp_server_choice.h"
 #include "server/rate_limit.h"
 #include "server/time_source_settings.h"
+#include "server/xdp_settings.h"
 
 namespace ntsd::server {
 
@@ -51,6 +52,7 @@ struct Config : TimeSourceSettings {
   unsigned ntp_workers = default_ntp_workers();                 // one per CPU
   RateLimitSettings ntp_rate_limit = default_ntp_rate_limit();  // requests per prefix, per worker
   bool interleaved = true;                                      // RFC 9769 interleaved mode
+  XdpSettings xdp;  // xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
   // [time]: the TimeSourceSettings base
   // [log]
   std::string log_level = "info";

@@ -1,6 +1,7 @@
 #include "server/config_values.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -137,6 +138,22 @@ std::string parse_log_level(const std::string& setting, const std::string& text)
   return text;
 }
 
+std::vector<std::string> parse_xdp_interfaces(const std::string& setting,
+                                              const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    if (name.empty() || name.size() >= IF_NAMESIZE || name.find('/') != std::string::npos) {
+      throw ConfigError(setting, "not an interface name: \"" + name + "\"");
+    }
+  }
+  return names;
+}
+
+XdpMode parse_xdp_mode_setting(const std::string& setting, const std::string& text) {
+  auto mode = parse_xdp_mode(text);
+  if (!mode) throw ConfigError(setting, "must be native, generic or auto");
+  return *mode;
+}
+
 std::int64_t parse_integer(const std::string& setting, const std::string& text) {
   std::int64_t value = 0;
   const auto* end = text.data() + text.size();
@@ -183,6 +200,13 @@ std::optional<core::ReferenceId> parse_reference_id(const std::string& text) {
 }
 
 void validate(const Config& config) {
+  if (config.xdp.enabled() && config.ntp_listen.empty()) {
+    throw ConfigError("--xdp", "the XDP path answers NTP: it needs an --ntp-listen address");
+  }
+  if (config.xdp.enabled() && config.seccomp) {
+    throw ConfigError("--xdp",
+                      "not available with --seccomp yet (reading the XDP counters needs bpf())");
+  }
   if (config.time_source == TimeSourceKind::Upstream && config.upstreams.empty()) {
     throw ConfigError("--upstream", "the upstream time source needs at least one --upstream");
   }

@@ -31,5 +31,9 @@ bool parse_unsynchronised(const std::string& setting, const std::string& text); 
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text);
 NtpServerEntry parse_ntp_server_setting(const std::string& setting, const std::string& text);
 std::string parse_log_level(const std::string& setting, const std::string& text);
+// --xdp interface names (checked for shape only: the kernel says whether they exist).
+std::vector<std::string> parse_xdp_interfaces(const std::string& setting,
+                                              const std::vector<std::string>& names);
+XdpMode parse_xdp_mode_setting(const std::string& setting, const std::string& text);
 
 }  // namespace ntsd::server

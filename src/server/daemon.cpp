@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <iostream>
 
 #include "keys/key_file.h"
@@ -15,11 +16,14 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
+#include "server/ntp_exchange.h"
 #include "server/ntp_server.h"
 #include "server/seccomp_filter.h"
 #include "server/systemd_notify.h"
 #include "server/time_source.h"
 #include "server/traffic_summary.h"
+#include "xdp/exchange_handler.h"
+#include "xdp/xdp_path.h"
 
 namespace ntsd::server {
 
@@ -62,6 +66,11 @@ std::optional<std::int64_t> earliest_not_after(const CertificateStore* certifica
     if (!earliest || info.not_after < *earliest) earliest = info.not_after;
   }
   return earliest;
+}
+
+std::function<XdpMetrics()> xdp_metrics_source(const xdp::XdpPath* path) {
+  if (path == nullptr) return {};
+  return [path] { return path->metrics(); };
 }
 
 // Signals are taken by sigwait in run(), never delivered to a worker thread:
@@ -123,12 +132,22 @@ void Daemon::build_servers() {
                                        time_source_->published(), keyring, config_.ntp_rate_limit,
                                        config_.interleaved);
   }
+  // The AF_XDP path (docs/xdp.md) takes NTP to the sockets' addresses on --xdp interfaces.
+  if (config_.xdp.enabled()) {
+    const NtpExchangeSettings exchange{config_.ntp_rate_limit, config_.interleaved};
+    xdp_path_ = std::make_unique<xdp::XdpPath>(
+        config_.xdp, ntp_->local_addresses(), config_.ntp_rate_limit, [this, exchange]() {
+          return std::make_unique<xdp::ExchangeHandler>(time_source_->published(),
+                                                        key_service_->published(), exchange);
+        });
+  }
 }
 
 void Daemon::build_metrics() {
   if (!config_.metrics_listen) return;
   metrics_ = std::make_unique<MetricsCollector>(
-      MetricsCollector::Sources{ke_.get(), ntp_.get(), time_source_.get(), key_service_.get()});
+      MetricsCollector::Sources{ke_.get(), ntp_.get(), time_source_.get(), key_service_.get(),
+                                xdp_metrics_source(xdp_path_.get())});
   metrics_->set_certificate_not_after(earliest_not_after(certificates_.get()));
   metrics_http_ = std::make_unique<MetricsHttpServer>(
       *config_.metrics_listen, [collector = metrics_.get()] { return collector->render(); });
@@ -146,6 +165,7 @@ void Daemon::start() {
   time_source_->start();  // publishes the first clock state before any worker runs
   if (ke_) ke_->start();
   if (ntp_) ntp_->start();
+  if (xdp_path_) xdp_path_->start();
   key_service_->start();
   if (metrics_http_) metrics_http_->start();
   spdlog::info("ready");
@@ -214,6 +234,7 @@ void Daemon::log_configuration() const {
     spdlog::info("metrics listening on {} (HTTP, GET /metrics)",
                  metrics_http_->local_address().to_string());
   }
+  if (xdp_path_) xdp_path_->log_started();
   spdlog::info("time source {}; interleaved mode {}", time_source_->name(),
                config_.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service_->describe());
@@ -252,7 +273,7 @@ void Daemon::run() {
   auto next_summary = summary_every.count() != 0 ? start + summary_every : kNever;
   auto next_poll = certificates_ && poll_every.count() != 0 ? start + poll_every : kNever;
   auto next_expiry_check = certificates_ ? start + kExpiryCheckInterval : kNever;
-  TrafficTotals reported = traffic_totals(ke_.get(), ntp_.get());
+  TrafficTotals reported = traffic_totals(ke_.get(), ntp_.get(), xdp_path_.get());
   for (;;) {
     int signal = wait_for_signal(signals_, std::min({next_summary, next_poll, next_expiry_check}));
     if (signal == SIGHUP) {
@@ -265,7 +286,7 @@ void Daemon::run() {
     }
     auto now = Clock::now();
     if (now >= next_summary) {
-      auto totals = traffic_totals(ke_.get(), ntp_.get());
+      auto totals = traffic_totals(ke_.get(), ntp_.get(), xdp_path_.get());
       log_traffic(totals, reported, config_.log_summary_seconds);
       reported = totals;
       next_summary = now + summary_every;
@@ -287,8 +308,9 @@ void Daemon::stop() {
   if (metrics_http_) metrics_http_->stop();
   key_service_->stop();
   if (ke_) ke_->stop();
+  if (xdp_path_) xdp_path_->stop();
   if (ntp_) ntp_->stop();
-  log_final_counters(ke_.get(), ntp_.get());
+  log_final_counters(ke_.get(), ntp_.get(), xdp_path_.get());
   time_source_->stop();
 }
 

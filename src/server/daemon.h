@@ -19,6 +19,9 @@
 namespace ntsd::keys {
 class KeyService;
 }
+namespace ntsd::xdp {
+class XdpPath;
+}
 
 namespace ntsd::server {
 
@@ -56,8 +59,9 @@ class Daemon {
   core::SystemRandom key_random_;
   std::unique_ptr<keys::KeyService> key_service_;
   std::unique_ptr<TimeSource> time_source_;
-  std::unique_ptr<KeServer> ke_;    // none with --ke-listen none
-  std::unique_ptr<NtpServer> ntp_;  // none with --ntp-listen none
+  std::unique_ptr<KeServer> ke_;            // none with --ke-listen none
+  std::unique_ptr<NtpServer> ntp_;          // none with --ntp-listen none
+  std::unique_ptr<xdp::XdpPath> xdp_path_;  // none without --xdp
   std::unique_ptr<MetricsCollector> metrics_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
 };

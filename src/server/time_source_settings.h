@@ -37,10 +37,11 @@ struct TimeSourceSettings {
   core::ReferenceId reference_id{'L', 'O', 'C', 'L'};
   std::vector<UpstreamEntry> upstreams;  // --upstream (time source `upstream`)
   std::uint32_t unsync_after_seconds =
-      600;                                 // no good upstream sample for this long: unsynchronised
-  std::optional<std::string> leap_file;    // leap-seconds.list
-  std::uint32_t max_error_ms = 1000;       // kernel maxerror past this: unsynchronised
-  bool answer_unsynchronised = true;       // --unsynchronised answer|drop
+      600;                               // no good upstream sample for this long: unsynchronised
+  std::optional<std::string> leap_file;  // leap-seconds.list
+  std::uint32_t max_error_ms = 1000;     // kernel maxerror past this: unsynchronised
+  std::uint32_t upstream_offset_margin_ms = 128;  // system clock vs upstream beyond root distance
+  bool answer_unsynchronised = true;              // --unsynchronised answer|drop
   std::optional<std::string> upstream_ca;  // CA file for nts: upstreams (else the system store)
 };
 

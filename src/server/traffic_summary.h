@@ -10,6 +10,11 @@ namespace ntsd::server {
 
 class KeServer;
 class NtpServer;
+}  // namespace ntsd::server
+namespace ntsd::xdp {
+class XdpPath;
+}
+namespace ntsd::server {
 
 struct TrafficTotals {
   KeSessionCounts ke;
@@ -18,13 +23,15 @@ struct TrafficTotals {
   bool operator==(const TrafficTotals&) const = default;
 };
 
-// Either server may be absent (disabled).
-TrafficTotals traffic_totals(const KeServer* ke, const NtpServer* ntp);
+// Either server may be absent (disabled); the AF_XDP path's requests (xdp, when
+// --xdp) count with the sockets'.
+TrafficTotals traffic_totals(const KeServer* ke, const NtpServer* ntp,
+                             const xdp::XdpPath* xdp = nullptr);
 
 // The interval's line: what floods would otherwise write one line per packet for.
 void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned seconds);
 
 // The totals of the servers' lifetimes, after they stopped.
-void log_final_counters(const KeServer* ke, const NtpServer* ntp);
+void log_final_counters(const KeServer* ke, const NtpServer* ntp, const xdp::XdpPath* xdp);
 
 }  // namespace ntsd::server
