@@ -2,6 +2,8 @@
 
 #include <nettle/nettle-meta.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -76,6 +78,26 @@ std::string_view aead_name(AeadAlgorithm algorithm) {
       return "AEAD_AES_128_GCM_SIV";
   }
   return "unknown";
+}
+
+std::optional<std::vector<AeadAlgorithm>> parse_aead_list(std::string_view text) {
+  std::vector<AeadAlgorithm> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    unsigned id = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+    if (item.empty() || ec != std::errc{} || end != item.data() + item.size() || id > 0xffff) {
+      return std::nullopt;
+    }
+    const auto aead = aead_from_id(static_cast<std::uint16_t>(id));
+    if (!aead || std::find(out.begin(), out.end(), *aead) != out.end()) return std::nullopt;
+    out.push_back(*aead);
+    if (comma == std::string_view::npos) return out;
+    start = comma + 1;
+  }
 }
 
 std::size_t aead_nonce_length(AeadAlgorithm algorithm) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "core/bytes.h"
 #include "core/gcm_siv.h"
@@ -30,6 +31,10 @@ inline constexpr std::size_t kMaxAeadKeyLength = 64;
 std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id);
 std::size_t aead_key_length(AeadAlgorithm algorithm);
 std::string_view aead_name(AeadAlgorithm algorithm);
+
+// "30,15,17,16": known ids, comma-separated, no spaces, each once, at least one.
+// nullopt for anything else (the caller names the setting in its error).
+std::optional<std::vector<AeadAlgorithm>> parse_aead_list(std::string_view text);
 
 // Nonces (RFC 8915 §5.6). The length we draw for our own messages: 16 for SIV-CMAC
 // (any length >= 1 works), 12 for GCM-SIV (its only length).

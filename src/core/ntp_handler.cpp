@@ -125,7 +125,8 @@ bool Decision::is_nak() const {
   }
 }
 
-NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts) {
+NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts,
+                                              std::size_t min_nonce_space) {
   if (body.size() < kAuthenticatorLengthsSize) return NtsAuthenticatorError::Malformed;
   const std::size_t nonce_length = load_be16(body.data());
   const std::size_t ciphertext_length = load_be16(body.data() + 2);
@@ -136,9 +137,11 @@ NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorPar
   if (ciphertext_length < kAeadTagLength) return NtsAuthenticatorError::Malformed;
   // The nonce, its padding and the Additional Padding all sit outside the padded
   // ciphertext; together they must reach N_REQ.
-  if (nonce_length == 0 || available - padded_to_4(ciphertext_length) < kMinNonceLength) {
+  const std::size_t nonce_space = available - padded_to_4(ciphertext_length);
+  if (nonce_length == 0 || nonce_space < min_nonce_space) {
     return NtsAuthenticatorError::BadNonceLength;
   }
+  parts.nonce_space = nonce_space;
   parts.nonce = body.subspan(kAuthenticatorLengthsSize, nonce_length);
   parts.ciphertext =
       body.subspan(kAuthenticatorLengthsSize + padded_to_4(nonce_length), ciphertext_length);
@@ -151,8 +154,8 @@ std::size_t nts_authenticator_field_length(std::size_t nonce_length, std::size_t
 }
 
 ByteView cookie_from_field_body(ByteView body) {
-  for (auto algorithm :
-       {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384, AeadAlgorithm::AesSivCmac512}) {
+  for (auto algorithm : {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384,
+                         AeadAlgorithm::AesSivCmac512, AeadAlgorithm::AesGcmSiv128}) {
     const std::size_t length = cookie_length(algorithm);
     if (body.size() == padded_to_4(length)) return body.first(length);
   }
@@ -170,7 +173,7 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   pending.request_length_ = request.size();
   pending.response_length_ = 0;
   pending.uid_field_length_ = 0;
-  pending.s2c_.reset();
+  pending.nonce_length_ = 0;
   pending.plaintext_length_ = 0;
   pending.cookie_count_ = 0;
 
@@ -284,7 +287,7 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
     }
   }
   NtsAuthenticatorParts parts;
-  switch (parse_nts_authenticator(authenticator->body, parts)) {
+  switch (parse_nts_authenticator(authenticator->body, parts, kMinNonceSpaceAnyAead)) {
     case NtsAuthenticatorError::None:
       break;
     case NtsAuthenticatorError::Malformed:
@@ -310,13 +313,21 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   const OpenedCookie opened = open_cookie(keyring, cookie_from_field_body(cookie->body));
   if (!opened.keys) return nak(nak_reason(opened.error));
   const NtsKeys& keys = *opened.keys;
-  std::optional<Aead> c2s = Aead::create(keys.algorithm(), keys.c2s());
-  std::optional<Aead> s2c = Aead::create(keys.algorithm(), keys.s2c());
-  if (!c2s || !s2c) return nak(Reason::MalformedCookie);
+  // Now that the AEAD is known: its own N_REQ and nonce length (12 for GCM-SIV).
+  if (parts.nonce_space < aead_min_nonce_space(keys.algorithm()) ||
+      !aead_accepts_nonce_length(keys.algorithm(), parts.nonce.size())) {
+    return ignore_nts(Reason::BadNonceLength);
+  }
+  Aead& s2c = pending.s2c_;
+  if (!pending.c2s_.set_key(keys.algorithm(), keys.c2s()) ||
+      !s2c.set_key(keys.algorithm(), keys.s2c())) {
+    return nak(Reason::MalformedCookie);
+  }
+  pending.nonce_length_ = aead_nonce_length(keys.algorithm());
 
   const std::size_t decrypted_length = parts.ciphertext.size() - kAeadTagLength;
-  if (!c2s->open(parts.nonce, request.first(authenticator->offset), parts.ciphertext,
-                 pending.plaintext_.data())) {
+  if (!pending.c2s_.open(parts.nonce, request.first(authenticator->offset), parts.ciphertext,
+                         pending.plaintext_.data())) {
     return nak(Reason::AuthenticatorFailed);
   }
 
@@ -327,10 +338,9 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
     make_rate_kiss();
     pending.plaintext_length_ = 0;
     pending.cookie_count_ = 0;
-    random.fill(pending.nonce_);
-    pending.s2c_ = std::move(s2c);
+    random.fill(std::span(pending.nonce_).first(pending.nonce_length_));
     pending.response_length_ = kNtpHeaderLength + pending.uid_field_length_ +
-                               nts_authenticator_field_length(kResponseNonceLength, 0);
+                               nts_authenticator_field_length(pending.nonce_length_, 0);
     // Never longer than the request (it cannot be: the request also carries a
     // cookie and an authenticator at least as long as ours).
     if (pending.response_length_ > request.size()) return ignore_nts(Reason::RateLimited);
@@ -356,7 +366,7 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   const std::size_t new_cookie_length = cookie_length(keys.algorithm());
   const std::size_t cookie_field_length = extension_field_length(new_cookie_length);
   const std::size_t fixed_length = kNtpHeaderLength + pending.uid_field_length_ +
-                                   nts_authenticator_field_length(kResponseNonceLength, 0);
+                                   nts_authenticator_field_length(pending.nonce_length_, 0);
   if (fixed_length > request.size()) {
     // Unreachable for a request that passed the checks above (its cookie and
     // authenticator alone outweigh an empty response authenticator); kept so that
@@ -380,8 +390,7 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   }
   pending.plaintext_length_ = offset;
   pending.cookie_count_ = count;
-  random.fill(pending.nonce_);
-  pending.s2c_ = std::move(s2c);
+  random.fill(std::span(pending.nonce_).first(pending.nonce_length_));
   // Pad the authenticator so that the response is exactly as long as the request,
   // as chrony does: both lengths are multiples of 4 (every field is).
   pending.response_length_ = request.size();
@@ -427,13 +436,14 @@ std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_ti
     const std::size_t ciphertext_length = kAeadTagLength + pending.plaintext_length_;
     store_be16(field, type_value(ExtensionFieldType::NtsAuthenticator));
     store_be16(field + 2, static_cast<std::uint16_t>(field_length));
-    store_be16(field + 4, static_cast<std::uint16_t>(kResponseNonceLength));
+    const std::size_t nonce_length = pending.nonce_length_;  // 16 or 12: already padded
+    store_be16(field + 4, static_cast<std::uint16_t>(nonce_length));
     store_be16(field + 6, static_cast<std::uint16_t>(ciphertext_length));
     std::uint8_t* nonce = field + kExtensionFieldHeaderLength + kAuthenticatorLengthsSize;
-    std::memcpy(nonce, pending.nonce_.data(), kResponseNonceLength);
-    std::uint8_t* ciphertext = nonce + kResponseNonceLength;
-    pending.s2c_->seal(ByteView(pending.nonce_), ByteView(out.data(), offset),
-                       ByteView(pending.plaintext_.data(), pending.plaintext_length_), ciphertext);
+    std::memcpy(nonce, pending.nonce_.data(), nonce_length);
+    std::uint8_t* ciphertext = nonce + nonce_length;
+    pending.s2c_.seal(ByteView(pending.nonce_.data(), nonce_length), ByteView(out.data(), offset),
+                      ByteView(pending.plaintext_.data(), pending.plaintext_length_), ciphertext);
     const std::size_t used = static_cast<std::size_t>(ciphertext - field) + ciphertext_length;
     std::memset(field + used, 0, field_length - used);
   }

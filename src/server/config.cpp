@@ -120,6 +120,12 @@ std::uint32_t parse_bounded(const std::string& setting, std::int64_t value, std:
   return static_cast<std::uint32_t>(value);
 }
 
+std::vector<core::AeadAlgorithm> parse_aeads_setting(const std::string& setting,
+                                                     const std::string& text) {
+  if (auto list = core::parse_aead_list(text)) return *list;
+  throw ConfigError(setting, "'" + text + "' is not a list of AEAD ids among 30, 15, 16, 17 (e.g. 30,15,17,16)");
+}
+
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text) {
   if (text == "hash") return ServerChoice::Hash;
   if (text == "round-robin") return ServerChoice::RoundRobin;
@@ -358,6 +364,7 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (auto v = ke.integer("rate-limit")) config.ke_rate_limit.rate = as_u32(ke.setting("rate-limit"), *v, 0, 1000000);
   if (auto v = ke.integer("rate-burst")) config.ke_rate_limit.burst = as_u32(ke.setting("rate-burst"), *v, 1, 1000000);
   if (auto v = ke.integer("threads")) config.ke_threads = as_u32(ke.setting("threads"), *v, 1, 256);
+  if (auto v = ke.string("aeads")) config.aead_preference = parse_aeads_setting(ke.setting("aeads"), *v);
   ke.check_no_unknown_keys();
 
   TableReader ntp(root, "ntp");
@@ -520,7 +527,7 @@ Invocation parse_invocation(int argc, char** argv) {
   std::string config_file, cert, key, ntp_port, time_source, stratum, refid, log_level, workers,
       server_choice, keys_file, key_rotation, keys_kept, ke_max_sessions, ke_rate_limit,
       ke_rate_burst, ntp_rate_limit, ntp_rate_burst, ntp_rate_prefix_v4, ntp_rate_prefix_v6, user,
-      group, log_summary, cert_poll, log_file, metrics_listen, ke_threads;
+      group, log_summary, cert_poll, log_file, metrics_listen, ke_threads, aeads;
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
   std::string seccomp;
   std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
@@ -570,6 +577,8 @@ Invocation parse_invocation(int argc, char** argv) {
                  "new NTS-KE connections per second per client address (0: no limit)");
   app.add_option("--ke-rate-burst", ke_rate_burst, "NTS-KE connections per address at once");
   app.add_option("--ke-threads", ke_threads, "NTS-KE threads (default: one per CPU)");
+  app.add_option("--aeads", aeads,
+                 "AEADs NTS-KE allows, e.g. 30,15,17,16 (default); the client's order picks");
   app.add_option("--ntp-rate-limit", ntp_rate_limit,
                  "NTP requests per second per client prefix (0: no limit)");
   app.add_option("--ntp-rate-burst", ntp_rate_burst, "NTP requests per prefix at once");
@@ -682,6 +691,7 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--ke-rate-burst") != 0) {
     config.ke_rate_limit.burst = integer_flag("--ke-rate-burst", ke_rate_burst, 1, 1000000);
   }
+  if (app.count("--aeads") != 0) config.aead_preference = parse_aeads_setting("--aeads", aeads);
   if (app.count("--ke-threads") != 0) {
     config.ke_threads = integer_flag("--ke-threads", ke_threads, 1, 256);
   }

@@ -46,13 +46,15 @@ SocketAddress from_endpoint(const tcp::endpoint& endpoint) {
   return SocketAddress::from_sockaddr(endpoint.data(), static_cast<socklen_t>(endpoint.size()));
 }
 
-// Exports C2S and S2C for `aead` from the finished handshake (RFC 8915 §5.1).
-std::optional<core::NtsKeys> export_keys(SSL* ssl, core::AeadAlgorithm aead) {
+// Exports C2S and S2C for `aead` from the finished handshake (RFC 8915 §5.1), with
+// `context_aead` in the exporter context (core::exporter_context_aead()).
+std::optional<core::NtsKeys> export_keys(SSL* ssl, core::AeadAlgorithm aead,
+                                         core::AeadAlgorithm context_aead) {
   auto length = core::aead_key_length(aead);
   std::array<std::uint8_t, core::kMaxAeadKeyLength> c2s{};
   std::array<std::uint8_t, core::kMaxAeadKeyLength> s2c{};
   auto exported = [&](std::uint8_t* out, bool server_to_client) {
-    auto context = core::exporter_context(aead, server_to_client);
+    auto context = core::exporter_context(context_aead, server_to_client);
     return SSL_export_keying_material(ssl, out, length, core::kNtsExporterLabel.data(),
                                       core::kNtsExporterLabel.size(), context.data(),
                                       context.size(), 1) == 1;
@@ -349,7 +351,9 @@ struct KeShard {
   core::Bytes answer(core::KeDecision& decision, SSL* ssl, const SocketAddress& peer) {
     std::vector<core::Bytes> cookies;
     if (decision.outcome == core::KeOutcome::Ok) {
-      auto keys = export_keys(ssl, *decision.aead);
+      auto keys = export_keys(
+          ssl, *decision.aead,
+          core::exporter_context_aead(*decision.aead, decision.compliant_gcm_siv));
       if (!keys) {
         spdlog::error("nts-ke: key export failed: {}", take_openssl_errors());
         decision = core::KeDecision{core::KeOutcome::BadRequest, core::KeBadRequest::None, {}};
