@@ -65,8 +65,8 @@ void BM_HandleNts256BufferedRandom(benchmark::State& state) {
   Fixture f(AeadAlgorithm::AesSivCmac256);
   BufferedRandom random;
   for (auto _ : state) {
-    auto decision = prepare_response(f.request.packet, NtpTimestamp{1}, f.clock, *f.keyring,
-                                     random, f.pending);
+    auto decision =
+        prepare_response(f.request.packet, NtpTimestamp{1}, f.clock, *f.keyring, random, f.pending);
     if (decision.reason != Reason::Answered) state.SkipWithError("request not answered");
     benchmark::DoNotOptimize(complete_response(f.pending, NtpTimestamp{2}, f.out));
   }
@@ -76,6 +76,8 @@ void BM_HandleNts256FourPlaceholders(benchmark::State& state) {
   handle(state, AeadAlgorithm::AesSivCmac256, 4);
 }
 void BM_HandleNts512(benchmark::State& state) { handle(state, AeadAlgorithm::AesSivCmac512, 0); }
+// AEAD 30: GCM-SIV for the authenticators and for the 68-byte cookie (its master).
+void BM_HandleNts30(benchmark::State& state) { handle(state, AeadAlgorithm::AesGcmSiv128, 0); }
 
 void BM_HandlePlain(benchmark::State& state) {
   Fixture f(AeadAlgorithm::AesSivCmac256);
@@ -88,12 +90,13 @@ void BM_HandlePlain(benchmark::State& state) {
   }
 }
 
-void BM_OpenCookie(benchmark::State& state) {
-  Fixture f(AeadAlgorithm::AesSivCmac256);
+// Opening and sealing a cookie: AEAD 15 cookies have an AES-SIV-CMAC-256 master,
+// AEAD 30 cookies an AES-128-GCM-SIV one (cookie.h).
+void open_cookie_bench(benchmark::State& state, AeadAlgorithm algorithm) {
+  Fixture f(algorithm);
   // The cookie is the second field of the request: after the 48-byte header and
   // the 36-byte unique identifier field, behind its own 4-byte header.
-  ByteView cookie{f.request.packet.data() + 48 + 36 + 4,
-                  cookie_length(AeadAlgorithm::AesSivCmac256)};
+  ByteView cookie{f.request.packet.data() + 48 + 36 + 4, cookie_length(algorithm)};
   for (auto _ : state) {
     auto opened = open_cookie(*f.keyring, cookie);
     if (!opened.keys) state.SkipWithError("cookie did not open");
@@ -101,15 +104,28 @@ void BM_OpenCookie(benchmark::State& state) {
   }
 }
 
-void BM_SealCookie(benchmark::State& state) {
-  Fixture f(AeadAlgorithm::AesSivCmac256);
-  std::vector<std::uint8_t> key(32, 1);
-  auto keys = *NtsKeys::create(AeadAlgorithm::AesSivCmac256, key, key);
-  Bytes cookie(cookie_length(AeadAlgorithm::AesSivCmac256));
+void seal_cookie_bench(benchmark::State& state, AeadAlgorithm algorithm) {
+  Fixture f(algorithm);
+  std::vector<std::uint8_t> key(aead_key_length(algorithm), 1);
+  auto keys = *NtsKeys::create(algorithm, key, key);
+  Bytes cookie(cookie_length(algorithm));
   for (auto _ : state) {
     seal_cookie(f.keyring->current(), keys, f.random, cookie);
     benchmark::DoNotOptimize(cookie.data());
   }
+}
+
+void BM_OpenCookie(benchmark::State& state) {
+  open_cookie_bench(state, AeadAlgorithm::AesSivCmac256);
+}
+void BM_OpenCookie30(benchmark::State& state) {
+  open_cookie_bench(state, AeadAlgorithm::AesGcmSiv128);
+}
+void BM_SealCookie(benchmark::State& state) {
+  seal_cookie_bench(state, AeadAlgorithm::AesSivCmac256);
+}
+void BM_SealCookie30(benchmark::State& state) {
+  seal_cookie_bench(state, AeadAlgorithm::AesGcmSiv128);
 }
 
 // A request whose cookie was sealed under a key the server does not have: the
@@ -195,16 +211,34 @@ void BM_AeadKeySetup256(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(Aead::create(AeadAlgorithm::AesSivCmac256, key));
 }
 
+// What the NTP path does per request and direction: re-key a context it keeps.
+void rekey_bench(benchmark::State& state, AeadAlgorithm algorithm) {
+  std::vector<std::uint8_t> key(aead_key_length(algorithm), 1);
+  Aead aead = Aead::empty();
+  for (auto _ : state) {
+    key[0]++;
+    if (!aead.set_key(algorithm, key)) state.SkipWithError("set_key failed");
+    benchmark::DoNotOptimize(aead);
+  }
+}
+void BM_AeadRekey256(benchmark::State& state) { rekey_bench(state, AeadAlgorithm::AesSivCmac256); }
+void BM_AeadRekey30(benchmark::State& state) { rekey_bench(state, AeadAlgorithm::AesGcmSiv128); }
+
 }  // namespace
 
 BENCHMARK(BM_HandleNts256);
 BENCHMARK(BM_HandleNts256FourPlaceholders);
 BENCHMARK(BM_HandleNts512);
+BENCHMARK(BM_HandleNts30);
 BENCHMARK(BM_HandleNtsUnknownKeyNak);
 BENCHMARK(BM_HandlePlain);
 BENCHMARK(BM_OpenCookie);
 BENCHMARK(BM_SealCookie);
+BENCHMARK(BM_OpenCookie30);
+BENCHMARK(BM_SealCookie30);
 BENCHMARK(BM_AeadKeySetup256);
+BENCHMARK(BM_AeadRekey256);
+BENCHMARK(BM_AeadRekey30);
 BENCHMARK(BM_KeResponseEightCookies);
 BENCHMARK(BM_ClientBuildNtsRequest);
 BENCHMARK(BM_ClientParseNtsResponse);
