@@ -74,7 +74,9 @@ class Chrony46ClientOfNtsdTest(NtsdTestCase):
         sources = chrony.chronyc("sources").stdout
         self.assertIsNone(selected_source(sources), sources)
         row = parse_authdata(chrony.chronyc("authdata").stdout).get("127.0.0.1")
-        self.assertTrue(row is None or row["type"] == "-", row)
+        # No NTS-KE completed: no AEAD (Type 0), no key, no cookie.
+        self.assertIsNotNone(row, sources)
+        self.assertEqual((row["type"], row["klen"], row["cook"]), ("0", "0", "0"), row)
 
 
 if __name__ == "__main__":
