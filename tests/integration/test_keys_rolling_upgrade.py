@@ -2,8 +2,8 @@
 
 Cookies for AEAD 15/16/17 keep the previous format byte for byte (AES-SIV-CMAC-256
 master, 16-byte nonce), so a host of either release opens the other's. Cookies for
-AEAD 30 have a new format (GCM-SIV master, 68 bytes) that only hosts of this release
-open; a previous-release host drops requests carrying them (their 12-byte nonce is
+AEAD 30 (72 bytes, same SIV-CMAC format, new inner id) are opened only by hosts of this
+release; a previous-release host drops requests carrying them (their 12-byte nonce is
 shorter than it accepts). Hence the rule in
 docs/configuration.md: while any NTP host still runs the previous release, KE hosts run
 with `--aeads 15,17,16`. Proved here with two real binaries sharing one key file:

@@ -1292,13 +1292,13 @@ namespace ntsd::core {
 namespace {
 
 // ---------------------------------------------------------------------------------------
-// AEAD 30 (AES-128-GCM-SIV): 12-byte nonces both ways, N_REQ = 12, 68-byte cookies.
+// AEAD 30 (AES-128-GCM-SIV): 12-byte nonces both ways, N_REQ = 12, 72-byte cookies.
 
 constexpr auto k30 = AeadAlgorithm::AesGcmSiv128;
 
 TEST_F(NtpHandlerTest, GcmSivRequestWithATwelveByteNonceIsAnswered) {
   Session s = session(k30);
-  ASSERT_EQ(s.cookie.size(), 68U);
+  ASSERT_EQ(s.cookie.size(), 72U);
   AuthSpec auth;
   auth.nonce_length = 12;  // chrony 4.6: N_MAX = 12, no Additional Padding
   auth.plaintext = encrypted_placeholders(2, s.cookie.size());
