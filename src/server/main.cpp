@@ -52,7 +52,7 @@ std::string describe(const server::AdvertisedNtpServer& server) {
 // One line per interval with what happened since the last (only when something
 // did): what floods would otherwise write one line per packet for.
 struct TrafficTotals {
-  std::uint64_t ke_accepted = 0, ke_ok = 0, ke_failed = 0, ke_refused = 0;
+  server::KeSessionCounts ke;
   std::uint64_t ntp_answered = 0, ntp_nak = 0, ntp_dropped = 0, ntp_rate_kissed = 0,
                 ntp_rate_dropped = 0;
   bool operator==(const TrafficTotals&) const = default;
@@ -61,13 +61,7 @@ struct TrafficTotals {
 TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer* ntp) {
   TrafficTotals t;
   if (ke) {
-    const auto& c = ke->counters();
-    t.ke_accepted = c.accepted.load();
-    t.ke_ok = c.ok.load();
-    t.ke_failed = c.tls_failed.load() + c.no_alpn.load() + c.error_response.load() +
-                  c.negotiation_failed.load() + c.timeout.load() + c.closed_early.load() +
-                  c.evicted.load();
-    t.ke_refused = c.refused_busy.load() + c.refused_rate.load();
+    t.ke = ke->counters().sessions();
   }
   if (ntp) {
     auto c = ntp->counters();
@@ -93,10 +87,9 @@ TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer
 void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned seconds) {
   if (now == before) return;
   spdlog::info(
-      "last {} s: NTS-KE {} connections, {} ok, {} failed, {} refused (busy or rate); "
+      "last {} s: NTS-KE {}; "
       "NTP {} answered, {} NTS NAKs, {} dropped, rate limit: {} dropped, {} RATE kisses",
-      seconds, now.ke_accepted - before.ke_accepted, now.ke_ok - before.ke_ok,
-      now.ke_failed - before.ke_failed, now.ke_refused - before.ke_refused,
+      seconds, server::describe(now.ke - before.ke),
       now.ntp_answered - before.ntp_answered, now.ntp_nak - before.ntp_nak,
       now.ntp_dropped - before.ntp_dropped, now.ntp_rate_dropped - before.ntp_rate_dropped,
       now.ntp_rate_kissed - before.ntp_rate_kissed);
@@ -341,12 +334,7 @@ int serve(const server::Config& config) {
   if (ke) ke->stop();
   if (ntp) ntp->stop();
   if (ke) {
-    const auto& c = ke->counters();
-    spdlog::info("NTS-KE sessions: {} accepted, {} ok, {} TLS failed, {} without ALPN, {} errors, "
-                 "{} timeouts, {} evicted while waiting, {} refused busy",
-                 c.accepted.load(), c.ok.load(), c.tls_failed.load(), c.no_alpn.load(),
-                 c.error_response.load(), c.timeout.load(), c.evicted.load(),
-                 c.refused_busy.load());
+    spdlog::info("NTS-KE sessions: {}", server::describe(ke->counters().sessions()));
   }
   if (ntp) {
     auto c = ntp->counters();

@@ -70,20 +70,10 @@ std::string label(std::string_view name, std::string_view value) {
 void render_ke(Writer& w, const KeMetrics& ke) {
   w.family("ntsd_ke_sessions_total", "counter",
            "NTS-KE connections by how they ended (one increment per connection)");
-  const std::pair<std::string_view, std::uint64_t> outcomes[] = {
-      {"ok", ke.ok},
-      {"tls_failed", ke.tls_failed},
-      {"no_alpn", ke.no_alpn},
-      {"bad_request", ke.bad_request},
-      {"negotiation_failed", ke.negotiation_failed},
-      {"timeout", ke.timeout},
-      {"closed_early", ke.closed_early},
-      {"evicted", ke.evicted},
-      {"refused_busy", ke.refused_busy},
-      {"rate_limited", ke.rate_limited},
-  };
-  for (const auto& [outcome, value] : outcomes) {
-    w.sample("ntsd_ke_sessions_total", label("outcome", outcome), value);
+  for (std::size_t i = 0; i < kKeSessionOutcomeCount; ++i) {
+    const auto outcome = static_cast<KeSessionOutcome>(i);
+    w.sample("ntsd_ke_sessions_total", label("outcome", ke_session_outcome_name(outcome)),
+             ke.sessions[outcome]);
   }
   w.family("ntsd_ke_sessions_active", "gauge", "NTS-KE sessions open now");
   w.sample("ntsd_ke_sessions_active", "", ke.active);
@@ -228,16 +218,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
 
 KeMetrics ke_metrics(const KeServerCounters& c) {
   KeMetrics m;
-  m.ok = c.ok.load(std::memory_order_relaxed);
-  m.tls_failed = c.tls_failed.load(std::memory_order_relaxed);
-  m.no_alpn = c.no_alpn.load(std::memory_order_relaxed);
-  m.bad_request = c.error_response.load(std::memory_order_relaxed);
-  m.negotiation_failed = c.negotiation_failed.load(std::memory_order_relaxed);
-  m.timeout = c.timeout.load(std::memory_order_relaxed);
-  m.closed_early = c.closed_early.load(std::memory_order_relaxed);
-  m.refused_busy = c.refused_busy.load(std::memory_order_relaxed);
-  m.evicted = c.evicted.load(std::memory_order_relaxed);
-  m.rate_limited = c.refused_rate.load(std::memory_order_relaxed);
+  m.sessions = c.sessions();
   m.active = c.active.load(std::memory_order_relaxed);
   m.handshake = c.handshake.snapshot();
   return m;

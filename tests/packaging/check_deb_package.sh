@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `cpack -G DEB` builds a package holding the binaries, the unit, the example
-# configuration and the documentation, with shared-library dependencies filled in.
+# configuration, the documentation, the Prometheus rules and the Grafana dashboard,
+# with shared-library dependencies filled in.
 set -euo pipefail
 build_dir=$1
 work=$(mktemp -d)
@@ -10,7 +11,8 @@ deb=$(ls "$work"/ntsd_*.deb)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for path in ./usr/sbin/ntsd ./usr/bin/nts-query ./usr/lib/systemd/system/ntsd.service \
             ./usr/share/doc/ntsd/examples/ntsd.toml ./usr/share/doc/ntsd/configuration.md \
-            ./usr/share/doc/ntsd/operations.md; do
+            ./usr/share/doc/ntsd/operations.md ./usr/share/ntsd/ntsd.rules.yml \
+            ./usr/share/ntsd/ntsd-dashboard.json; do
   grep -qxF "$path" <<<"$contents" || { echo "missing from the package: $path"; echo "$contents"; exit 1; }
 done
 dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/lib/systemd/system/ntsd.service |

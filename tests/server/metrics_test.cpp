@@ -91,16 +91,17 @@ MetricsSnapshot full_snapshot() {
   s.version = "1.2.3";
   s.start_time_seconds = 1700000000.5;
   KeMetrics ke;
-  ke.ok = 1;
-  ke.tls_failed = 2;
-  ke.no_alpn = 3;
-  ke.bad_request = 4;
-  ke.negotiation_failed = 5;
-  ke.timeout = 6;
-  ke.closed_early = 7;
-  ke.refused_busy = 8;
-  ke.evicted = 11;
-  ke.rate_limited = 9;
+  ke.sessions[KeSessionOutcome::Ok] = 1;
+  ke.sessions[KeSessionOutcome::TlsFailed] = 2;
+  ke.sessions[KeSessionOutcome::NoAlpn] = 3;
+  ke.sessions[KeSessionOutcome::BadRequest] = 4;
+  ke.sessions[KeSessionOutcome::NegotiationFailed] = 5;
+  ke.sessions[KeSessionOutcome::Timeout] = 6;
+  ke.sessions[KeSessionOutcome::ClosedEarly] = 7;
+  ke.sessions[KeSessionOutcome::RefusedBusy] = 8;
+  ke.sessions[KeSessionOutcome::Evicted] = 11;
+  ke.sessions[KeSessionOutcome::RateLimited] = 9;
+  ke.sessions[KeSessionOutcome::InternalError] = 12;
   ke.active = 10;
   ke.handshake.buckets[0] = 1;                                   // <= 0.5 ms
   ke.handshake.buckets[2] = 2;                                   // <= 2.5 ms
@@ -175,6 +176,7 @@ TEST(MetricsRender, KeOutcomesActiveAndHandshakeHistogram) {
   EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"refused_busy\"}"], "8");
   EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"evicted\"}"], "11");
   EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"rate_limited\"}"], "9");
+  EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"internal_error\"}"], "12");
   EXPECT_EQ(s["ntsd_ke_sessions_active"], "10");
   // Buckets are cumulative and end in +Inf == count.
   EXPECT_EQ(s["ntsd_ke_handshake_seconds_bucket{le=\"0.0005\"}"], "1");
