@@ -984,14 +984,15 @@ TEST(KeNegotiation, NamesAreDistinctSnakeCase) {
   EXPECT_EQ(ke_outcome_name(KeOutcome::NoCommonAead), "no_common_aead");
 
   std::set<std::string_view> reasons;
-  for (auto r : {KeBadRequest::None, KeBadRequest::Malformed, KeBadRequest::ForbiddenRecord,
-                 KeBadRequest::NextProtocolCount, KeBadRequest::NextProtocolBody,
-                 KeBadRequest::AeadCount, KeBadRequest::AeadBody, KeBadRequest::BadServerOrPort,
-                 KeBadRequest::TrailingData, KeBadRequest::Timeout}) {
+  for (auto r :
+       {KeBadRequest::None, KeBadRequest::Malformed, KeBadRequest::ForbiddenRecord,
+        KeBadRequest::NextProtocolCount, KeBadRequest::NextProtocolBody, KeBadRequest::AeadCount,
+        KeBadRequest::AeadBody, KeBadRequest::BadServerOrPort, KeBadRequest::TrailingData,
+        KeBadRequest::Timeout, KeBadRequest::CompliantExportBody}) {
     EXPECT_TRUE(is_snake_case(ke_bad_request_name(r))) << ke_bad_request_name(r);
     reasons.insert(ke_bad_request_name(r));
   }
-  EXPECT_EQ(reasons.size(), 10u);
+  EXPECT_EQ(reasons.size(), 11u);
   EXPECT_EQ(ke_bad_request_name(KeBadRequest::TrailingData), "trailing_data");
 
   std::set<std::string_view> errors;
