@@ -65,21 +65,12 @@ TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer
   }
   if (ntp) {
     auto c = ntp->counters();
-    for (std::size_t r = 0; r < server::kReasonCount; ++r) {
-      auto reason = static_cast<core::Reason>(r);
-      std::uint64_t n = c.plain[r] + c.nts[r];
-      core::Decision answered{core::Action::Respond, core::RequestKind::Nts, reason};
-      if (reason == core::Reason::Answered) {
-        t.ntp_answered += n;
-      } else if (reason == core::Reason::RateLimited) {
-        t.ntp_rate_kissed += n;
-      } else if (answered.is_nak()) {
-        t.ntp_nak += n;
-      } else {
-        t.ntp_dropped += n;
-      }
-    }
-    t.ntp_rate_dropped = c.rate_limited_dropped;
+    const auto rate_dropped = c.by_reason(core::Reason::RateLimitedDrop);
+    t.ntp_answered = c.by_sent(core::Sent::Answer);
+    t.ntp_nak = c.by_sent(core::Sent::Nak);
+    t.ntp_rate_kissed = c.by_sent(core::Sent::RateKiss);
+    t.ntp_dropped = c.by_sent(core::Sent::Nothing) - rate_dropped;
+    t.ntp_rate_dropped = rate_dropped;
   }
   return t;
 }
@@ -338,8 +329,8 @@ int serve(const server::Config& config) {
   }
   if (ntp) {
     auto c = ntp->counters();
-    std::uint64_t nts_answered = c.nts[static_cast<std::size_t>(core::Reason::Answered)];
-    std::uint64_t plain_answered = c.plain[static_cast<std::size_t>(core::Reason::Answered)];
+    std::uint64_t nts_answered = c.at(core::RequestKind::Nts, core::Reason::Answered);
+    std::uint64_t plain_answered = c.at(core::RequestKind::Plain, core::Reason::Answered);
     spdlog::info("NTP requests answered: {} NTS, {} plain", nts_answered, plain_answered);
     auto gap = ntp->transmit_gap();
     spdlog::info("NTP interleaved answers: {}; kernel transmit timestamps: {} matched, {} unmatched; "
@@ -347,8 +338,8 @@ int serve(const server::Config& config) {
                  "p99 {:.1f} us over {} responses",
                  c.interleaved, c.tx_timestamps, c.tx_timestamps_unmatched, gap.median_seconds * 1e6,
                  gap.p99_seconds * 1e6, gap.count);
-    if (c.unsynchronised_dropped != 0) {
-      spdlog::info("NTP requests dropped while unsynchronised: {}", c.unsynchronised_dropped);
+    if (auto unsynchronised = c.by_reason(core::Reason::Unsynchronised); unsynchronised != 0) {
+      spdlog::info("NTP requests dropped while unsynchronised: {}", unsynchronised);
     }
   }
   time_source->stop();

@@ -23,7 +23,8 @@
 namespace ntsd::server {
 namespace {
 
-std::size_t index_of(core::Reason reason) { return static_cast<std::size_t>(reason); }
+using core::Reason;
+using core::RequestKind;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -110,14 +111,15 @@ MetricsSnapshot full_snapshot() {
   ke.handshake.sum_seconds = 3.25;
   s.ke = ke;
   NtpCounters ntp;
-  ntp.plain[index_of(core::Reason::Answered)] = 11;
-  ntp.nts[index_of(core::Reason::Answered)] = 12;
-  ntp.plain[index_of(core::Reason::TooShort)] = 13;
-  ntp.nts[index_of(core::Reason::UnknownCookieKey)] = 3;
-  ntp.nts[index_of(core::Reason::AuthenticatorFailed)] = 2;
-  ntp.nts[index_of(core::Reason::RateLimited)] = 14;
-  ntp.rate_limited_dropped = 15;
-  ntp.unsynchronised_dropped = 16;
+  ntp.at(RequestKind::Plain, Reason::Answered) = 11;
+  ntp.at(RequestKind::Nts, Reason::Answered) = 12;
+  ntp.at(RequestKind::Plain, Reason::TooShort) = 13;
+  ntp.at(RequestKind::Nts, Reason::UnknownCookieKey) = 3;
+  ntp.at(RequestKind::Nts, Reason::AuthenticatorFailed) = 2;
+  ntp.at(RequestKind::Nts, Reason::RateLimited) = 14;
+  ntp.at(RequestKind::Unknown, Reason::RateLimitedDrop) = 15;
+  ntp.at(RequestKind::Unknown, Reason::Unsynchronised) = 16;
+  ntp.at(RequestKind::Nts, Reason::RateLimitedDrop) = 19;  // NAKs withheld over the limit
   ntp.interleaved = 17;
   ntp.cookies_issued = 18;
   s.ntp = ntp;
@@ -206,16 +208,25 @@ TEST(MetricsRender, NtpRequestsByKindAndOutcome) {
   EXPECT_EQ(s["ntsd_ntp_naks_total{reason=\"cookie_tag_failed\"}"], "0");
   EXPECT_EQ(s["ntsd_ntp_interleaved_responses_total"], "17");
   EXPECT_EQ(s["ntsd_ntp_cookies_issued_total"], "18");
-  // Every drop reason appears, for both kinds.
-  for (std::size_t r = 0; r < kReasonCount; ++r) {
-    const auto reason = static_cast<core::Reason>(r);
-    if (core::Decision{core::Action::Respond, core::RequestKind::Nts, reason}.is_nak()) continue;
+  // A NAK withheld over the rate limit is no NAK.
+  EXPECT_EQ(s["ntsd_ntp_requests_total{kind=\"nts\",outcome=\"rate_limited_dropped\"}"], "19");
+  // Every drop reason appears, for both kinds, but the one only unread requests have.
+  for (std::size_t r = 0; r < core::kReasonCount; ++r) {
+    const auto reason = static_cast<Reason>(r);
+    if (core::sent_for(reason) == core::Sent::Nak) continue;
     const std::string name(core::reason_name(reason));
-    EXPECT_TRUE(s.contains("ntsd_ntp_requests_total{kind=\"plain\",outcome=\"" + name + "\"}"))
+    const bool read = reason != Reason::Unsynchronised;
+    EXPECT_EQ(s.contains("ntsd_ntp_requests_total{kind=\"plain\",outcome=\"" + name + "\"}"), read)
         << name;
-    EXPECT_TRUE(s.contains("ntsd_ntp_requests_total{kind=\"nts\",outcome=\"" + name + "\"}"))
+    EXPECT_EQ(s.contains("ntsd_ntp_requests_total{kind=\"nts\",outcome=\"" + name + "\"}"), read)
         << name;
   }
+  // Unread requests only by the reasons that drop unread.
+  std::size_t unread = 0;
+  for (const auto& [sample, value] : s) {
+    if (sample.find("kind=\"unknown\"") != std::string::npos) ++unread;
+  }
+  EXPECT_EQ(unread, 2U);
 }
 
 TEST(MetricsRender, TransmitGapSummary) {
