@@ -16,7 +16,9 @@ packages=(
   clang libclang-rt-14-dev
   chrony libbsd0 libcap2 libssl3 python3
   iproute2 debootstrap
+  libbpf-dev libxdp-dev xdp-tools bpftool
   prometheus
+  faketime
 )
 
 missing=()
