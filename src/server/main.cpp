@@ -17,6 +17,7 @@
 #include "keys/key_service.h"
 #include "server/certificate_store.h"
 #include "server/config.h"
+#include "server/key_file_directory.h"
 #include "server/ke_server.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -130,6 +131,7 @@ int check_config(const server::Config& config) {
   server::validate(config);
   if (!config.ke_listen.empty()) server::CertificateStore check(server::certificate_files(config));
   if (config.keys_file) {
+    server::check_key_file_directory(*config.keys_file);
     auto state = keys::read_key_file(*config.keys_file);
     if (state && state->rotation_seconds != config.key_rotation_seconds) {
       throw server::ConfigError("--key-rotation",

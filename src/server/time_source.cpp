@@ -237,6 +237,12 @@ void TimeSource::log_transition(const timesource::ClockState& state, core::NtpTi
                    name(), via, state.clock.stratum, refid_text(state.clock.reference_id),
                    timesource::from_ntp_short(state.clock.root_delay),
                    timesource::from_ntp_short(state.clock.root_dispersion));
+    } else if (config_.time_source == TimeSourceKind::Upstream && !was_synchronised_) {
+      // At start no poll has had a chance yet: not a fault. A failing poll warns
+      // on its own ("upstream NAME: ..."), once per distinct failure.
+      spdlog::info("time source upstream: waiting for the first upstream sample (LI 3, stratum 16 "
+                   "until then){}",
+                   config_.answer_unsynchronised ? "" : ": requests dropped");
     } else if (config_.time_source == TimeSourceKind::Upstream) {
       spdlog::warn("time source upstream: no upstream gave a good sample in the last {} s; serving "
                    "unsynchronised (LI 3, stratum 16){}",
