@@ -13,6 +13,8 @@ packages=(
   clang libclang-rt-14-dev
   chrony libbsd0 libcap2 libssl3 python3
   iproute2
+  # the Debian package (make check-package, scripts/build-deb.sh) and its checks
+  dpkg-dev debhelper help2man lintian devscripts
 )
 
 missing=()

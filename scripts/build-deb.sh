@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the Debian package from this checkout and checks it with lintian:
+#   scripts/build-deb.sh [OUTDIR]      (default: build-deb/, git-ignored)
+# The tree (tracked and untracked, not ignored files) is copied to OUTDIR/src and
+# built there with `dpkg-buildpackage -us -uc -b`, so the checkout stays clean;
+# the .deb, its -dbgsym and the .changes land in OUTDIR. Build dependencies:
+# `apt-get build-dep ./` in the checkout installs them (Build-Depends in
+# debian/control). Only ntsd and nts-query are compiled (debian/rules).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=$(realpath -m "${1:-$root/build-deb}")
+src="$out/src"
+
+if ! (cd "$root" && dpkg-checkbuilddeps); then
+  echo "build-deb: missing build dependencies; install them with: apt-get build-dep $root" >&2
+  exit 1
+fi
+
+rm -rf "$src" "$out"/ntsd_* "$out"/ntsd-dbgsym_*
+mkdir -p "$src"
+(cd "$root" && git ls-files -z --cached --others --exclude-standard |
+   xargs -0 -I{} find {} -maxdepth 0 -print0 2>/dev/null |
+   tar --null -T - -cf -) | tar -xf - -C "$src"
+# The symlink to the unit must survive the copy.
+test -f "$src/debian/ntsd.service" || { echo "build-deb: debian/ntsd.service missing" >&2; exit 1; }
+
+start=$(date +%s)
+(cd "$src" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 ||
+  { tail -n 60 "$out/build.log"; echo "build-deb: dpkg-buildpackage failed (log: $out/build.log)" >&2; exit 1; }
+echo "build-deb: built in $(( $(date +%s) - start )) s"
+rm -rf "$src"
+
+changes=$(ls "$out"/ntsd_*.changes)
+# Errors and warnings fail; overrides are in debian/ntsd.lintian-overrides.
+lintian --fail-on error,warning --display-info "$changes" | tee "$out/lintian.log"
+echo "build-deb: lintian clean"
+ls -l "$out"/*.deb
