@@ -24,6 +24,8 @@ mkdir -p "$src"
 # The symlink to the unit must survive the copy.
 test -f "$src/debian/ntsd.service" || { echo "build-deb: debian/ntsd.service missing" >&2; exit 1; }
 
+# ccache, when present, makes rebuilds of an unchanged tree fast (same path each time).
+if command -v ccache >/dev/null; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache; fi
 start=$(date +%s)
 (cd "$src" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 ||
   { tail -n 60 "$out/build.log"; echo "build-deb: dpkg-buildpackage failed (log: $out/build.log)" >&2; exit 1; }
