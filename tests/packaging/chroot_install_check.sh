@@ -11,7 +11,7 @@ set -euo pipefail
 c=$(realpath "$1")
 debs=$(realpath "$2")
 deb=$(ls "$debs"/ntsd_*_amd64.deb)
-in() { chroot "$c" "$@"; }
+inroot() { chroot "$c" "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok: $*"; }
 
@@ -29,20 +29,20 @@ cp "$deb" "$c/tmp/"
 name=$(basename "$deb")
 
 # Only what the package declares comes from the mirror.
-in apt-get update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive in apt-get install -y -q --no-install-recommends "/tmp/$name" \
+inroot apt-get update -q >/dev/null
+inroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "/tmp/$name" \
   > "$c/tmp/install.log" 2>&1 || { cat "$c/tmp/install.log"; fail "apt-get install"; }
 ok "apt-get install ./$name (dependencies from the mirror)"
 
 # The user, the directories, the conffile, the unit and its enable link.
-in getent passwd ntsd | grep -q '^ntsd:x:[0-9]*:[0-9]*:.*:/var/lib/ntsd:/usr/sbin/nologin$' ||
-  fail "user ntsd: $(in getent passwd ntsd)"
-ok "system user: $(in getent passwd ntsd)"
-[ "$(in stat -c '%U:%G %a' /var/lib/ntsd)" = "ntsd:ntsd 700" ] ||
-  fail "/var/lib/ntsd is $(in stat -c '%U:%G %a' /var/lib/ntsd)"
-[ "$(in stat -c '%U:%G %a' /etc/ntsd)" = "root:root 755" ] || fail "/etc/ntsd"
+inroot getent passwd ntsd | grep -q '^ntsd:x:[0-9]*:[0-9]*:.*:/var/lib/ntsd:/usr/sbin/nologin$' ||
+  fail "user ntsd: $(inroot getent passwd ntsd)"
+ok "system user: $(inroot getent passwd ntsd)"
+[ "$(inroot stat -c '%U:%G %a' /var/lib/ntsd)" = "ntsd:ntsd 700" ] ||
+  fail "/var/lib/ntsd is $(inroot stat -c '%U:%G %a' /var/lib/ntsd)"
+[ "$(inroot stat -c '%U:%G %a' /etc/ntsd)" = "root:root 755" ] || fail "/etc/ntsd"
 ok "/var/lib/ntsd ntsd:ntsd 0700, /etc/ntsd root:root 0755"
-in dpkg-query -W -f='${Conffiles}\n' ntsd | grep -q '^ /etc/ntsd/ntsd.toml ' ||
+inroot dpkg-query -W -f='${Conffiles}\n' ntsd | grep -q '^ /etc/ntsd/ntsd.toml ' ||
   fail "/etc/ntsd/ntsd.toml is not a conffile"
 ok "/etc/ntsd/ntsd.toml is a conffile"
 wants=/etc/systemd/system/multi-user.target.wants/ntsd.service
@@ -61,12 +61,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -subj /CN=localhost -addext subjectAltName=DNS:localhost \
   -keyout "$work/privkey.pem" -out "$work/fullchain.pem" 2>/dev/null
 for f in fullchain.pem privkey.pem; do
-  install -m 0640 -o root -g "$(in getent group ntsd | cut -d: -f3)" "$work/$f" "$c/etc/ntsd/$f"
+  install -m 0640 -o root -g "$(inroot getent group ntsd | cut -d: -f3)" "$work/$f" "$c/etc/ntsd/$f"
 done
-out=$(in runuser -u ntsd -- /usr/sbin/ntsd --check-config --config /etc/ntsd/ntsd.toml 2>&1) ||
+out=$(inroot runuser -u ntsd -- /usr/sbin/ntsd --check-config --config /etc/ntsd/ntsd.toml 2>&1) ||
   fail "--check-config on the shipped example: $out"
 ok "runuser -u ntsd -- ntsd --check-config (shipped example + test certificate): $out"
-if out=$(in runuser -u ntsd -- /usr/sbin/ntsd --check-config --config /etc/ntsd/ntsd.toml \
+if out=$(inroot runuser -u ntsd -- /usr/sbin/ntsd --check-config --config /etc/ntsd/ntsd.toml \
            --keys /nonexistent/dir/k.toml 2>&1); then
   fail "--check-config accepted --keys /nonexistent/dir/k.toml"
 fi
@@ -75,12 +75,12 @@ ok "--check-config refuses --keys /nonexistent/dir/k.toml: $out"
 # Serve with the kernel source on loopback ports, as user ntsd, and query it.
 ke_port=14460
 ntp_port=14123
-in runuser -u ntsd -- /usr/sbin/ntsd --config /etc/ntsd/ntsd.toml \
+inroot runuser -u ntsd -- /usr/sbin/ntsd --config /etc/ntsd/ntsd.toml \
   --ke-listen "127.0.0.1:$ke_port" --ntp-listen "127.0.0.1:$ntp_port" \
   --time-source kernel --max-error-ms 16000 > "$work/ntsd.log" 2>&1 &
 ntsd_pid=$!
 for _ in $(seq 50); do
-  in /usr/bin/nts-query "localhost:$ke_port" --ca /etc/ntsd/fullchain.pem \
+  inroot /usr/bin/nts-query "localhost:$ke_port" --ca /etc/ntsd/fullchain.pem \
     > "$work/query.txt" 2>&1 || true
   if grep -q 'TLSv1.3' "$work/query.txt"; then break; fi
   sleep 0.2
@@ -92,11 +92,11 @@ if grep -q 'adjtimex' "$work/ntsd.log"; then cat "$work/ntsd.log"; fail "kernel 
 ok "packaged nts-query against packaged ntsd (kernel source): $(grep -i 'leap\|stratum' "$work/query.txt" | tr -s ' ' | paste -sd';')"
 kill "$ntsd_pid"; wait "$ntsd_pid" || true; ntsd_pid=""
 [ -f "$c/var/lib/ntsd/cookie-keys.toml" ] || fail "no key file written"
-[ "$(in stat -c '%U %a' /var/lib/ntsd/cookie-keys.toml)" = "ntsd 600" ] || fail "key file mode"
+[ "$(inroot stat -c '%U %a' /var/lib/ntsd/cookie-keys.toml)" = "ntsd 600" ] || fail "key file mode"
 ok "cookie keys written to /var/lib/ntsd/cookie-keys.toml (ntsd, 0600)"
 
 # Remove: the binaries and the enable link go, configuration and state stay.
-DEBIAN_FRONTEND=noninteractive in apt-get remove -y -q ntsd >/dev/null 2>&1 || fail "apt-get remove"
+inroot env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q ntsd >/dev/null 2>&1 || fail "apt-get remove"
 [ ! -e "$c/usr/sbin/ntsd" ] || fail "ntsd left after remove"
 [ ! -L "$c$wants" ] || fail "enable link left after remove: $wants"
 [ -f "$c/etc/ntsd/ntsd.toml" ] && [ -f "$c/var/lib/ntsd/cookie-keys.toml" ] ||
@@ -105,12 +105,12 @@ ok "remove: binaries and enable link gone; /etc/ntsd and /var/lib/ntsd kept"
 
 # Purge: the conffile, the state and dpkg's records go; the certificates an
 # administrator put in /etc/ntsd (not the package's) and the user stay.
-DEBIAN_FRONTEND=noninteractive in apt-get purge -y -q ntsd >/dev/null 2>&1 || fail "apt-get purge"
+inroot env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ntsd >/dev/null 2>&1 || fail "apt-get purge"
 [ ! -e "$c/etc/ntsd/ntsd.toml" ] || fail "conffile left after purge"
 [ ! -e "$c/var/lib/ntsd" ] || fail "/var/lib/ntsd left after purge"
-if in dpkg-query -W ntsd >/dev/null 2>&1; then fail "dpkg still knows ntsd"; fi
+if inroot dpkg-query -W ntsd >/dev/null 2>&1; then fail "dpkg still knows ntsd"; fi
 [ -z "$(find "$c/etc/systemd" -name 'ntsd*' 2>/dev/null)" ] || fail "systemd links left after purge"
 left=$(ls -A "$c/etc/ntsd" 2>/dev/null | tr '\n' ' ')
-ok "purge: conffile, /var/lib/ntsd, dpkg records and systemd links gone; left in /etc/ntsd: ${left:-nothing}; user ntsd kept: $(in getent passwd ntsd | cut -d: -f1)"
+ok "purge: conffile, /var/lib/ntsd, dpkg records and systemd links gone; left in /etc/ntsd: ${left:-nothing}; user ntsd kept: $(inroot getent passwd ntsd | cut -d: -f1)"
 rm -rf "$work"
 echo "chroot check passed"
