@@ -1,7 +1,8 @@
 // --check-config: the cookie key file can be written where it is configured.
 // ntsd writes the file atomically (a temporary file in the same directory, then
 // rename), at the first start and at every rotation, so the directory must exist
-// and be writable by the user that runs the check (the unit runs it as `ntsd`).
+// and be writable by the user that runs the check (run it as the unit's user,
+// `runuser -u ntsd -- ntsd --check-config ...`).
 #pragma once
 
 #include <string>
