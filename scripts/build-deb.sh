@@ -36,4 +36,26 @@ changes=$(ls "$out"/ntsd_*.changes)
 # Errors and warnings fail; overrides are in debian/ntsd.lintian-overrides.
 lintian --fail-on error,warning --display-info "$changes" | tee "$out/lintian.log"
 echo "build-deb: lintian clean"
+
+# What an administrator relies on: the files, stripped binaries, the conffile.
+deb=$(ls "$out"/ntsd_*.deb)
+ls "$out"/ntsd-dbgsym_*.deb >/dev/null || { echo "build-deb: no -dbgsym package" >&2; exit 1; }
+contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
+for path in ./usr/sbin/ntsd ./usr/bin/nts-query ./lib/systemd/system/ntsd.service \
+            ./etc/ntsd/ntsd.toml ./usr/share/man/man8/ntsd.8.gz ./usr/share/man/man1/nts-query.1.gz \
+            ./usr/share/doc/ntsd/copyright ./usr/share/doc/ntsd/operations.md \
+            ./usr/share/ntsd/ntsd.rules.yml ./usr/share/ntsd/ntsd-dashboard.json; do
+  grep -qxF "$path" <<<"$contents" || { echo "build-deb: missing from the package: $path" >&2; exit 1; }
+done
+dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles | grep -qx /etc/ntsd/ntsd.toml ||
+  { echo "build-deb: /etc/ntsd/ntsd.toml is not a conffile" >&2; exit 1; }
+unpacked=$(mktemp -d)
+trap 'rm -rf "$unpacked"' EXIT
+dpkg-deb -x "$deb" "$unpacked"
+for bin in usr/sbin/ntsd usr/bin/nts-query; do
+  if readelf -S "$unpacked/$bin" | grep -q '\.debug_info'; then
+    echo "build-deb: $bin is not stripped" >&2; exit 1
+  fi
+done
+echo "build-deb: contents ok (stripped binaries, conffile, unit, manual pages, monitoring files)"
 ls -l "$out"/*.deb

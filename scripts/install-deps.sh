@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev
   chrony libbsd0 libcap2 libssl3 python3
   iproute2
+  prometheus
   # the Debian package (make check-package, scripts/build-deb.sh) and its checks
   dpkg-dev debhelper help2man lintian devscripts
 )
@@ -38,8 +39,8 @@ apt_update_once() {
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   apt_update_once
-  # The chrony package would start a system chronyd where an init system runs;
-  # ntsd's tests start their own chronyd, so keep services from starting.
+  # The chrony and prometheus packages would start system services where an init system runs;
+  # ntsd's tests start their own chronyd and Prometheus, so keep services from starting.
   policy=/usr/sbin/policy-rc.d
   created_policy=0
   if [ ! -e "$policy" ]; then
