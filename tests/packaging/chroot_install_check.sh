@@ -58,7 +58,7 @@ ok "manual pages, copyright, changelog, guides present"
 # The example configuration, with a test certificate where it expects one.
 work=$(mktemp -d)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
   -keyout "$work/privkey.pem" -out "$work/fullchain.pem" 2>/dev/null
 for f in fullchain.pem privkey.pem; do
   install -m 0640 -o root -g "$(inroot getent group ntsd | cut -d: -f3)" "$work/$f" "$c/etc/ntsd/$f"
@@ -75,12 +75,16 @@ ok "--check-config refuses --keys /nonexistent/dir/k.toml: $out"
 # Serve with the kernel source on loopback ports, as user ntsd, and query it.
 ke_port=14460
 ntp_port=14123
-inroot runuser -u ntsd -- /usr/sbin/ntsd --config /etc/ntsd/ntsd.toml \
+sed -e 's/^source = "upstream"/source = "kernel"/' -e '/^upstreams = /d' \
+  "$c/etc/ntsd/ntsd.toml" > "$c/tmp/kernel.toml"
+grep -q '^source = "kernel"' "$c/tmp/kernel.toml" || fail "could not switch the example to kernel"
+chmod 644 "$c/tmp/kernel.toml"
+inroot runuser -u ntsd -- /usr/sbin/ntsd --config /tmp/kernel.toml \
   --ke-listen "127.0.0.1:$ke_port" --ntp-listen "127.0.0.1:$ntp_port" \
-  --time-source kernel --max-error-ms 16000 > "$work/ntsd.log" 2>&1 &
+  --max-error-ms 16000 > "$work/ntsd.log" 2>&1 &
 ntsd_pid=$!
 for _ in $(seq 50); do
-  inroot /usr/bin/nts-query "localhost:$ke_port" --ca /etc/ntsd/fullchain.pem \
+  inroot /usr/bin/nts-query "127.0.0.1:$ke_port" --ca /etc/ntsd/fullchain.pem \
     > "$work/query.txt" 2>&1 || true
   if grep -q 'TLSv1.3' "$work/query.txt"; then break; fi
   sleep 0.2
