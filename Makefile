@@ -28,10 +28,12 @@ check-sanitize: deps
 	# The fuzz test builds its own ASan/UBSan fuzzers: not repeated here.
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS) --timeout 900 -E '^fuzz$$'
 
-# Builds the Debian package into build-deb/ (only ntsd and nts-query are compiled)
-# and fails on any lintian error or warning.
+# Builds the Debian package into build-deb/ (only ntsd and nts-query are compiled),
+# fails on any lintian error or warning, then installs it in a clean Debian 12
+# chroot (debootstrap, cached in build-deb/chroot-base) and checks it there.
 check-package: deps
 	bash scripts/build-deb.sh build-deb
+	bash scripts/check-package-chroot.sh build-deb
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

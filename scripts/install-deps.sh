@@ -15,7 +15,7 @@ packages=(
   iproute2
   prometheus
   # the Debian package (make check-package, scripts/build-deb.sh) and its checks
-  dpkg-dev debhelper help2man lintian devscripts
+  dpkg-dev debhelper help2man lintian devscripts debootstrap libseccomp2
 )
 
 missing=()
