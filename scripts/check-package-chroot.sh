@@ -15,8 +15,9 @@ ls "$out"/ntsd_*_amd64.deb >/dev/null || { echo "run scripts/build-deb.sh first"
 base="$out/chroot-base"
 if [ ! -x "$base/usr/bin/apt-get" ]; then
   # The first Debian (not security) mirror in apt's sources.
-  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-           head -n 1 | tr -d ' ')
+  # (/etc/apt/sources.list may be absent: grep's status is not the answer.)
+  mirror=$( (grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list \
+               /etc/apt/sources.list.d/ 2>/dev/null || true) | awk 'NR == 1 { print $1 }')
   [ -n "$mirror" ] || { echo "check-package-chroot: no Debian mirror in /etc/apt/sources.list*" >&2; exit 1; }
   rm -rf "$base"
   debootstrap --variant=minbase bookworm "$base" "$mirror" >"$out/debootstrap.log" 2>&1 ||
