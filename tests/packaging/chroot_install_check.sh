@@ -18,7 +18,7 @@ ok() { echo "ok: $*"; }
 mounted=0
 ntsd_pid=""
 cleanup() {
-  if [ -n "$ntsd_pid" ]; then kill "$ntsd_pid" 2>/dev/null || true; fi
+  if [ -n "$ntsd_pid" ]; then kill "$ntsd_pid" 2>/dev/null || true; wait "$ntsd_pid" 2>/dev/null || true; fi
   if [ "$mounted" = 1 ]; then umount "$c/proc" || true; fi
 }
 trap cleanup EXIT
@@ -73,13 +73,15 @@ fi
 ok "--check-config refuses --keys /nonexistent/dir/k.toml: $out"
 
 # Serve with the kernel source on loopback ports, as user ntsd, and query it.
-ke_port=14460
-ntp_port=14123
+free_port() { python3 -c "import socket; s = socket.socket(socket.AF_INET, socket.$1); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+ke_port=$(free_port SOCK_STREAM)
+ntp_port=$(free_port SOCK_DGRAM)
 sed -e 's/^source = "upstream"/source = "kernel"/' -e '/^upstreams = /d' \
   "$c/etc/ntsd/ntsd.toml" > "$c/tmp/kernel.toml"
 grep -q '^source = "kernel"' "$c/tmp/kernel.toml" || fail "could not switch the example to kernel"
 chmod 644 "$c/tmp/kernel.toml"
-inroot runuser -u ntsd -- /usr/sbin/ntsd --config /tmp/kernel.toml \
+# chroot --userspec execs ntsd itself: $! is ntsd's process, which cleanup stops.
+chroot --userspec=ntsd:ntsd "$c" /usr/sbin/ntsd --config /tmp/kernel.toml \
   --ke-listen "127.0.0.1:$ke_port" --ntp-listen "127.0.0.1:$ntp_port" \
   --max-error-ms 16000 > "$work/ntsd.log" 2>&1 &
 ntsd_pid=$!
@@ -95,6 +97,7 @@ grep -q 'TLSv1.3' "$work/query.txt" || { cat "$work/query.txt" "$work/ntsd.log";
 if grep -q 'adjtimex' "$work/ntsd.log"; then cat "$work/ntsd.log"; fail "kernel source failed"; fi
 ok "packaged nts-query against packaged ntsd (kernel source): $(grep -i 'leap\|stratum' "$work/query.txt" | tr -s ' ' | paste -sd';')"
 kill "$ntsd_pid"; wait "$ntsd_pid" || true; ntsd_pid=""
+if pgrep -f "ntsd --config /tmp/kernel.toml" >/dev/null; then fail "ntsd still running after SIGTERM"; fi
 [ -f "$c/var/lib/ntsd/cookie-keys.toml" ] || fail "no key file written"
 [ "$(inroot stat -c '%U %a' /var/lib/ntsd/cookie-keys.toml)" = "ntsd 600" ] || fail "key file mode"
 ok "cookie keys written to /var/lib/ntsd/cookie-keys.toml (ntsd, 0600)"
