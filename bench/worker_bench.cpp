@@ -1,15 +1,23 @@
-// CPU cost of the NTP worker's per-request bookkeeping beside the core: the
-// interleaved-mode table (time/interleaved.h) and the rate limiter
-// (server/rate_limit.h), at the sizes ntsd uses. See bench/README.md.
+// CPU cost of the NTP worker's per-request work without its sockets: the whole
+// NtpExchange (server/ntp_exchange.h) per request, and its bookkeeping beside
+// the core on its own: the interleaved-mode table (time/interleaved.h) and the
+// rate limiter (server/rate_limit.h), at the sizes ntsd uses. See bench/README.md.
 #include <benchmark/benchmark.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "core/nts_client_codec.h"
+#include "keys/ratchet.h"
+#include "server/clock.h"
+#include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
+#include "time/clock_state.h"
 #include "time/interleaved.h"
 
 namespace {
@@ -19,7 +27,7 @@ using ntsd::server::RateLimiter;
 using ntsd::timesource::ClientKey;
 using ntsd::timesource::InterleavedTable;
 
-// As in server/ntp_server.cpp.
+// As in server/ntp_exchange.cpp.
 constexpr std::size_t kInterleavedEntries = 16384;
 // Distinct clients per benchmark: more than the table holds, so saves evict as
 // on a busy server, and lookups walk memory beyond the caches' nearest levels.
@@ -64,7 +72,8 @@ NtpTimestamp rx_of(std::size_t i, std::uint64_t round) {
 void BM_InterleavedClientKey(benchmark::State& state) {
   const auto peer = ipv6_peer(1);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(ntsd::timesource::client_key(reinterpret_cast<const sockaddr*>(&peer)));
+    benchmark::DoNotOptimize(
+        ntsd::timesource::client_key(reinterpret_cast<const sockaddr*>(&peer)));
   }
 }
 
@@ -170,8 +179,106 @@ void BM_RateLimitClock(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(RateLimiter::monotonic_ns());
 }
 
+// An exchange as a worker holds it: a keyring, a synchronised clock, the
+// default rate limit with a rate no benchmark reaches (its check is paid, its
+// drops are not), interleaved mode on.
+struct ExchangeFixture {
+  ExchangeFixture()
+      : keyring(keyring_of(0x5a)),
+        clock(std::make_shared<const ntsd::timesource::ClockState>(synchronised())),
+        exchange(std::make_unique<ntsd::server::NtpExchange>(clock, keyring, settings())) {}
+
+  static std::shared_ptr<const ntsd::core::CookieKeyring> keyring_of(std::uint8_t seed) {
+    auto master =
+        ntsd::keys::MasterKey::from_bytes(ntsd::core::Bytes(ntsd::keys::kMasterKeyLength, seed));
+    return ntsd::keys::build_keyring(ntsd::keys::Ratchet(100, std::move(*master)), 101);
+  }
+  static ntsd::timesource::ClockState synchronised() {
+    ntsd::timesource::ClockState state;
+    state.clock.stratum = 2;
+    state.measured_at = ntsd::server::realtime_now();
+    state.clock.reference_time = state.measured_at;
+    return state;
+  }
+  static ntsd::server::NtpExchangeSettings settings() {
+    auto limit = ntsd::server::default_ntp_rate_limit();
+    limit.rate = 1'000'000'000;
+    limit.burst = 1'000'000'000;
+    return {limit, true};
+  }
+  // An NTS request with a cookie sealed under `ring`'s current key.
+  ntsd::core::Bytes nts_request(const ntsd::core::CookieKeyring& ring) {
+    const auto algorithm = ntsd::core::AeadAlgorithm::AesSivCmac256;
+    ntsd::core::Bytes c2s(32, 1);
+    ntsd::core::Bytes s2c(32, 2);
+    auto keys = *ntsd::core::NtsKeys::create(algorithm, c2s, s2c);
+    auto aead = *ntsd::core::Aead::create(algorithm, c2s);
+    ntsd::core::Bytes cookie(ntsd::core::cookie_length(algorithm));
+    ntsd::core::seal_cookie(ring.current(), keys, random, cookie);
+    return ntsd::core::build_nts_request(aead, cookie, 0, NtpTimestamp{0x1234}, random).packet;
+  }
+
+  ntsd::core::SystemRandom random;
+  ntsd::keys::PublishedKeyring keyring;
+  ntsd::timesource::PublishedClock clock;
+  std::unique_ptr<ntsd::server::NtpExchange> exchange;
+  std::array<std::uint8_t, ntsd::core::kMaxNtpPacketLength> out{};
+};
+
+// The exchange's whole per-request work for `request` from kClients peers in
+// turn (one /24 each), one batch per 32 requests; `want` is the outcome's reason.
+void exchange_handle(benchmark::State& state, const ntsd::core::Bytes& request, ExchangeFixture& f,
+                     ntsd::core::Reason want) {
+  std::vector<sockaddr_in> peers;
+  for (std::size_t i = 0; i < kClients; ++i) peers.push_back(ipv4_peer(i));
+  std::size_t i = 0;
+  std::uint64_t rx = ntsd::server::realtime_now().raw;
+  ntsd::server::NtpReply reply;
+  for (auto _ : state) {
+    if (i % 32 == 0) f.exchange->begin_batch();
+    const auto outcome = f.exchange->handle(request, reinterpret_cast<const sockaddr*>(&peers[i]),
+                                            NtpTimestamp{rx += 4096}, f.out, reply);
+    if (outcome.reason != want) state.SkipWithError("unexpected outcome");
+    benchmark::DoNotOptimize(reply);
+    i = (i + 1) % kClients;
+  }
+}
+
+ntsd::core::Bytes plain_request() {
+  ntsd::core::NtpHeader h;
+  h.version = 4;
+  h.mode = ntsd::core::NtpMode::Client;
+  h.transmit_time = NtpTimestamp{0x1234};
+  ntsd::core::Bytes out(ntsd::core::kNtpHeaderLength);
+  h.write(out.data());
+  return out;
+}
+
+void BM_ExchangePlain(benchmark::State& state) {
+  ExchangeFixture f;
+  exchange_handle(state, plain_request(), f, ntsd::core::Reason::Answered);
+}
+
+void BM_ExchangeNts256(benchmark::State& state) {
+  ExchangeFixture f;
+  const auto request = f.nts_request(*f.keyring.load());
+  exchange_handle(state, request, f, ntsd::core::Reason::Answered);
+}
+
+void BM_ExchangeNtsUnknownKeyNak(benchmark::State& state) {
+  ExchangeFixture f;
+  std::vector<ntsd::core::CookieKey> stranger;
+  stranger.push_back(
+      *ntsd::core::CookieKey::create(ntsd::core::CookieKeyId{7}, ntsd::core::Bytes(32, 0x77)));
+  const auto request = f.nts_request(ntsd::core::StaticCookieKeyring(std::move(stranger)));
+  exchange_handle(state, request, f, ntsd::core::Reason::UnknownCookieKey);
+}
+
 }  // namespace
 
+BENCHMARK(BM_ExchangePlain);
+BENCHMARK(BM_ExchangeNts256);
+BENCHMARK(BM_ExchangeNtsUnknownKeyNak);
 BENCHMARK(BM_InterleavedClientKey);
 BENCHMARK(BM_InterleavedUniqueReceive);
 BENCHMARK(BM_InterleavedSave);

@@ -247,16 +247,12 @@ Bytes build_ke_request(std::span<const AeadAlgorithm> offered) {
   return out;
 }
 
-KeClientResult interpret_ke_response(const KeMessage& message,
-                                     std::span<const AeadAlgorithm> offered) {
-  KeClientResult result;
-  auto fail = [&result](KeClientError error) {
-    result.error = error;
-    return std::move(result);
-  };
-  if (message.status != KeMessageStatus::Complete) return fail(KeClientError::Malformed);
+namespace {
 
-  const KeRecord* error_record = nullptr;
+// A response's records, gathered in one pass; interpret_ke_response's rules then
+// apply in their documented order, whatever order the records came in.
+struct ResponseRecords {
+  const KeRecord* error = nullptr;  // the first Error record
   bool unrecognized_critical = false;
   bool malformed_extra = false;  // rule 10
   std::size_t next_protocol_records = 0;
@@ -268,79 +264,97 @@ KeClientResult interpret_ke_response(const KeMessage& message,
   std::vector<ByteView> cookies;
   std::optional<ByteView> server;
   std::optional<std::uint16_t> port;
-  for (const KeRecord& record : message.records) {
-    switch (record.type) {
-      case raw(KeRecordType::Error):
-        if (error_record == nullptr) error_record = &record;
-        break;
-      case raw(KeRecordType::Warning):
-        if (record.body.size() == 2) {
-          result.warnings.push_back(load_be16(record.body.data()));
-        } else {
-          malformed_extra = true;
-        }
-        break;
-      case raw(KeRecordType::NextProtocol):
-        ++next_protocol_records;
-        next_protocol = record.body;
-        break;
-      case raw(KeRecordType::AeadAlgorithm):
-        ++aead_records;
-        aead = record.body;
-        break;
-      case raw(KeRecordType::NewCookie):
-        if (record.body.empty()) malformed_extra = true;
-        cookies.push_back(record.body);
-        break;
-      case raw(KeRecordType::NtpServer):
-        ++server_records;
-        server = record.body;
-        if (!is_valid_ke_server_name(as_chars(record.body))) malformed_extra = true;
-        break;
-      case raw(KeRecordType::NtpPort):
-        ++port_records;
-        if (record.body.size() == 2) {
-          port = load_be16(record.body.data());
-        } else {
-          malformed_extra = true;
-        }
-        break;
-      default:
-        if (record.critical) unrecognized_critical = true;
-        break;
-    }
-  }
+  std::vector<std::uint16_t> warnings;
+};
 
-  if (error_record != nullptr) {
-    if (error_record->body.size() != 2) return fail(KeClientError::Malformed);
-    result.error_code = load_be16(error_record->body.data());
+void gather_response_record(const KeRecord& record, ResponseRecords& r) {
+  switch (record.type) {
+    case raw(KeRecordType::Error):
+      if (r.error == nullptr) r.error = &record;
+      break;
+    case raw(KeRecordType::Warning):
+      if (record.body.size() == 2) {
+        r.warnings.push_back(load_be16(record.body.data()));
+      } else {
+        r.malformed_extra = true;
+      }
+      break;
+    case raw(KeRecordType::NextProtocol):
+      ++r.next_protocol_records;
+      r.next_protocol = record.body;
+      break;
+    case raw(KeRecordType::AeadAlgorithm):
+      ++r.aead_records;
+      r.aead = record.body;
+      break;
+    case raw(KeRecordType::NewCookie):
+      if (record.body.empty()) r.malformed_extra = true;
+      r.cookies.push_back(record.body);
+      break;
+    case raw(KeRecordType::NtpServer):
+      ++r.server_records;
+      r.server = record.body;
+      if (!is_valid_ke_server_name(as_chars(record.body))) r.malformed_extra = true;
+      break;
+    case raw(KeRecordType::NtpPort):
+      ++r.port_records;
+      if (record.body.size() == 2) {
+        r.port = load_be16(record.body.data());
+      } else {
+        r.malformed_extra = true;
+      }
+      break;
+    default:
+      if (record.critical) r.unrecognized_critical = true;
+      break;
+  }
+}
+
+}  // namespace
+
+KeClientResult interpret_ke_response(const KeMessage& message,
+                                     std::span<const AeadAlgorithm> offered) {
+  KeClientResult result;
+  auto fail = [&result](KeClientError error) {
+    result.error = error;
+    return std::move(result);
+  };
+  if (message.status != KeMessageStatus::Complete) return fail(KeClientError::Malformed);
+
+  ResponseRecords r;
+  for (const KeRecord& record : message.records) gather_response_record(record, r);
+  result.warnings = std::move(r.warnings);
+
+  if (r.error != nullptr) {
+    if (r.error->body.size() != 2) return fail(KeClientError::Malformed);
+    result.error_code = load_be16(r.error->body.data());
     return fail(KeClientError::ServerError);
   }
-  if (unrecognized_critical) return fail(KeClientError::UnrecognizedCritical);
-  if (next_protocol_records != 1 || !is_u16_list(next_protocol)) {
+  if (r.unrecognized_critical) return fail(KeClientError::UnrecognizedCritical);
+  if (r.next_protocol_records != 1 || !is_u16_list(r.next_protocol)) {
     return fail(KeClientError::Malformed);
   }
-  if (!u16_list_contains(next_protocol, kNextProtocolNtpV4)) {
+  if (!u16_list_contains(r.next_protocol, kNextProtocolNtpV4)) {
     return fail(KeClientError::NoCommonProtocol);
   }
-  if (aead_records != 1) return fail(KeClientError::Malformed);
-  if (aead.empty()) return fail(KeClientError::NoCommonAead);
-  if (aead.size() != 2) return fail(KeClientError::Malformed);
-  const std::uint16_t chosen = load_be16(aead.data());
+  if (r.aead_records != 1) return fail(KeClientError::Malformed);
+  if (r.aead.empty()) return fail(KeClientError::NoCommonAead);
+  if (r.aead.size() != 2) return fail(KeClientError::Malformed);
+  const std::uint16_t chosen = load_be16(r.aead.data());
   const auto offered_it = std::find_if(offered.begin(), offered.end(),
                                        [chosen](AeadAlgorithm a) { return raw(a) == chosen; });
   if (offered_it == offered.end()) return fail(KeClientError::UnsupportedAead);
-  if (malformed_extra || server_records > 1 || port_records > 1) {
+  if (r.malformed_extra || r.server_records > 1 || r.port_records > 1) {
     return fail(KeClientError::Malformed);
   }
-  if (cookies.empty()) return fail(KeClientError::NoCookies);
+  if (r.cookies.empty()) return fail(KeClientError::NoCookies);
 
   result.error = KeClientError::None;
   result.aead = *offered_it;
-  result.cookies.reserve(cookies.size());
-  for (const ByteView cookie : cookies) result.cookies.emplace_back(cookie.begin(), cookie.end());
-  if (server) result.ntp_server = std::string(as_chars(*server));
-  result.ntp_port = port;
+  result.cookies.reserve(r.cookies.size());
+  for (const ByteView cookie : r.cookies) result.cookies.emplace_back(cookie.begin(), cookie.end());
+  if (r.server) result.ntp_server = std::string(as_chars(*r.server));
+  result.ntp_port = r.port;
   return result;
 }
 

@@ -62,68 +62,81 @@ Reason nak_reason(CookieError error) {
   return Reason::MalformedCookie;
 }
 
+// The NTS fields of a request (RFC 8915 §5.7), found and checked by find_nts_fields().
+struct NtsFields {
+  const ExtensionField* uid = nullptr;
+  const ExtensionField* cookie = nullptr;
+  const ExtensionField* authenticator = nullptr;
+  std::size_t placeholders = 0;
+  NtsAuthenticatorParts parts;
+};
+
+// Fills `out` from a request's fields; the reason to drop it if they are not
+// those of a well-formed NTS request.
+std::optional<Reason> find_nts_fields(const ExtensionFieldList& fields, NtsFields& out) {
+  std::size_t uid_count = 0;
+  std::size_t cookie_count = 0;
+  for (std::size_t i = 0; i < fields.count; ++i) {
+    const ExtensionField& field = fields.fields[i];
+    switch (static_cast<ExtensionFieldType>(field.type)) {
+      case ExtensionFieldType::UniqueIdentifier:
+        ++uid_count;
+        out.uid = &field;
+        break;
+      case ExtensionFieldType::NtsCookie:
+        ++cookie_count;
+        out.cookie = &field;
+        break;
+      case ExtensionFieldType::NtsCookiePlaceholder:
+        ++out.placeholders;
+        break;
+      case ExtensionFieldType::NtsAuthenticator:
+        if (i + 1 != fields.count) return Reason::FieldAfterAuthenticator;
+        out.authenticator = &field;
+        break;
+      default:
+        break;  // unknown fields are covered by the associated data and otherwise ignored
+    }
+  }
+  if (uid_count == 0) return Reason::MissingUniqueIdentifier;
+  if (uid_count > 1) return Reason::DuplicateUniqueIdentifier;
+  if (out.uid->body.size() < kMinUniqueIdentifierLength) return Reason::ShortUniqueIdentifier;
+  if (cookie_count == 0) return Reason::MissingCookie;
+  if (cookie_count > 1) return Reason::MultipleCookies;
+  if (out.authenticator == nullptr) return Reason::MissingAuthenticator;
+  for (const ExtensionField& field : fields) {
+    if (field.type == type_value(ExtensionFieldType::NtsCookiePlaceholder) &&
+        field.body.size() != out.cookie->body.size()) {
+      return Reason::BadPlaceholderLength;
+    }
+  }
+  switch (parse_nts_authenticator(out.authenticator->body, out.parts)) {
+    case NtsAuthenticatorError::None:
+      return std::nullopt;
+    case NtsAuthenticatorError::Malformed:
+      return Reason::MalformedAuthenticator;
+    case NtsAuthenticatorError::BadNonceLength:
+      return Reason::BadNonceLength;
+  }
+  return Reason::MalformedAuthenticator;
+}
+
+// Encrypted extension fields: adds the placeholders among them to `placeholders`
+// and ignores the rest; the reason to drop the request if they do not parse.
+std::optional<Reason> count_encrypted_placeholders(ByteView decrypted,
+                                                   std::size_t cookie_body_length,
+                                                   std::size_t& placeholders) {
+  const ExtensionFieldList encrypted = parse_extension_fields(decrypted, 0);
+  if (!encrypted.ok()) return Reason::MalformedExtensionField;
+  for (const ExtensionField& field : encrypted) {
+    if (field.type != type_value(ExtensionFieldType::NtsCookiePlaceholder)) continue;
+    if (field.body.size() != cookie_body_length) return Reason::BadPlaceholderLength;
+    ++placeholders;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
-
-std::string_view reason_name(Reason reason) {
-  switch (reason) {
-    case Reason::Answered:
-      return "answered";
-    case Reason::TooShort:
-      return "too_short";
-    case Reason::TooLong:
-      return "too_long";
-    case Reason::UnsupportedVersion:
-      return "unsupported_version";
-    case Reason::NotClientMode:
-      return "not_client_mode";
-    case Reason::MalformedExtensionField:
-      return "malformed_extension_field";
-    case Reason::MissingUniqueIdentifier:
-      return "missing_unique_identifier";
-    case Reason::ShortUniqueIdentifier:
-      return "short_unique_identifier";
-    case Reason::DuplicateUniqueIdentifier:
-      return "duplicate_unique_identifier";
-    case Reason::MissingCookie:
-      return "missing_cookie";
-    case Reason::MultipleCookies:
-      return "multiple_cookies";
-    case Reason::MissingAuthenticator:
-      return "missing_authenticator";
-    case Reason::MalformedAuthenticator:
-      return "malformed_authenticator";
-    case Reason::BadNonceLength:
-      return "bad_nonce_length";
-    case Reason::FieldAfterAuthenticator:
-      return "field_after_authenticator";
-    case Reason::BadPlaceholderLength:
-      return "bad_placeholder_length";
-    case Reason::MalformedCookie:
-      return "malformed_cookie";
-    case Reason::UnknownCookieKey:
-      return "unknown_cookie_key";
-    case Reason::CookieTagFailed:
-      return "cookie_tag_failed";
-    case Reason::AuthenticatorFailed:
-      return "authenticator_failed";
-    case Reason::RateLimited:
-      return "rate_limited";
-  }
-  return "unknown";
-}
-
-bool Decision::is_nak() const {
-  if (action != Action::Respond) return false;
-  switch (reason) {
-    case Reason::MalformedCookie:
-    case Reason::UnknownCookieKey:
-    case Reason::CookieTagFailed:
-    case Reason::AuthenticatorFailed:
-      return true;
-    default:
-      return false;
-  }
-}
 
 NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts) {
   if (body.size() < kAuthenticatorLengthsSize) return NtsAuthenticatorError::Malformed;
@@ -159,29 +172,49 @@ ByteView cookie_from_field_body(ByteView body) {
   return body;
 }
 
-Decision prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
-                          const CookieKeyring& keyring, RandomSource& random,
-                          PendingResponse& pending, Reply reply) {
-  pending.interleaved_transmit_.reset();
-  pending.request_origin_ = NtpTimestamp{};
-  pending.request_receive_ = NtpTimestamp{};
-  pending.request_transmit_ = NtpTimestamp{};
-  pending.decision_ = Decision{};
-  pending.request_length_ = request.size();
-  pending.response_length_ = 0;
-  pending.uid_field_length_ = 0;
-  pending.s2c_.reset();
-  pending.plaintext_length_ = 0;
-  pending.cookie_count_ = 0;
+NtpOutcome PendingResponse::decide(RequestKind kind, Reason reason) {
+  outcome_ = NtpOutcome{kind, reason};
+  if (outcome_.sent() == Sent::Nothing) response_length_ = 0;
+  return outcome_;
+}
 
-  auto decide = [&](Action action, RequestKind kind, Reason reason) {
-    pending.decision_ = Decision{action, kind, reason};
-    if (action == Action::Ignore) pending.response_length_ = 0;
-    return pending.decision_;
-  };
-  auto ignore = [&](RequestKind kind, Reason reason) {
-    return decide(Action::Ignore, kind, reason);
-  };
+void PendingResponse::reset(std::size_t request_length) {
+  interleaved_transmit_.reset();
+  request_origin_ = NtpTimestamp{};
+  request_receive_ = NtpTimestamp{};
+  request_transmit_ = NtpTimestamp{};
+  outcome_ = NtpOutcome{};
+  request_length_ = request_length;
+  response_length_ = 0;
+  uid_field_length_ = 0;
+  s2c_.reset();
+  plaintext_length_ = 0;
+  cookie_count_ = 0;
+}
+
+// A RATE kiss (RFC 5905 §7.4): stratum 0, the kiss code as reference id, and a
+// poll interval one step longer than the client's, as a hint.
+void PendingResponse::make_rate_kiss(std::int8_t request_poll) {
+  header_.leap = LeapIndicator::Unsynchronized;
+  header_.stratum = 0;
+  header_.reference_id = kRefIdRateKiss;
+  header_.poll = static_cast<std::int8_t>(std::clamp<int>(request_poll + 1, 4, 17));
+}
+
+NtpOutcome PendingResponse::answer_plain(Reply reply, std::int8_t request_poll) {
+  response_length_ = kNtpHeaderLength;
+  if (reply == Reply::RateKiss) {
+    make_rate_kiss(request_poll);
+    return decide(RequestKind::Plain, Reason::RateLimited);
+  }
+  return decide(RequestKind::Plain, Reason::Answered);
+}
+
+NtpOutcome prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
+                            const CookieKeyring& keyring, RandomSource& random,
+                            PendingResponse& pending, Reply reply) {
+  pending.reset(request.size());
+  auto ignore = [&](RequestKind kind, Reason reason) { return pending.decide(kind, reason); };
 
   if (request.size() < kNtpHeaderLength) return ignore(RequestKind::Plain, Reason::TooShort);
   if (request.size() > kMaxNtpPacketLength) return ignore(RequestKind::Plain, Reason::TooLong);
@@ -196,22 +229,6 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   pending.request_origin_ = header.origin_time;
   pending.request_receive_ = header.receive_time;
   pending.request_transmit_ = header.transmit_time;
-  // A RATE kiss (RFC 5905 §7.4): stratum 0, the kiss code as reference id, and a
-  // poll interval one step longer than the client's, as a hint.
-  auto make_rate_kiss = [&]() {
-    pending.header_.leap = LeapIndicator::Unsynchronized;
-    pending.header_.stratum = 0;
-    pending.header_.reference_id = kRefIdRateKiss;
-    pending.header_.poll = static_cast<std::int8_t>(std::clamp<int>(header.poll + 1, 4, 17));
-  };
-  auto answer_plain = [&]() {
-    pending.response_length_ = kNtpHeaderLength;
-    if (reply == Reply::RateKiss) {
-      make_rate_kiss();
-      return decide(Action::Respond, RequestKind::Plain, Reason::RateLimited);
-    }
-    return decide(Action::Respond, RequestKind::Plain, Reason::Answered);
-  };
 
   // Extension fields exist from NTPv4 on (RFC 5905 §7.5); after an NTPv3 header only
   // a MAC may follow.
@@ -220,7 +237,7 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
     if (trailer != 0 && !is_legacy_mac_length(trailer, header.version)) {
       return ignore(RequestKind::Plain, Reason::MalformedExtensionField);
     }
-    return answer_plain();
+    return pending.answer_plain(reply, header.poll);
   }
 
   const ExtensionFieldList fields = parse_extension_fields(request, kNtpHeaderLength);
@@ -231,92 +248,44 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
     // without a MAC, as we hold no symmetric keys.
     if (!has_nts && fields.error != ExtensionFieldError::TooManyFields &&
         is_legacy_mac_length(request.size() - fields.parsed_end, header.version)) {
-      return answer_plain();
+      return pending.answer_plain(reply, header.poll);
     }
     return ignore(has_nts ? RequestKind::Nts : RequestKind::Plain, Reason::MalformedExtensionField);
   }
   // Fields of unknown types are ignored (RFC 7822 §3); without any NTS field the
   // request is a plain one.
-  if (!has_nts) return answer_plain();
+  if (!has_nts) return pending.answer_plain(reply, header.poll);
+  return pending.prepare_nts(request, fields, keyring, random, reply, header.poll);
+}
 
-  auto ignore_nts = [&](Reason reason) { return ignore(RequestKind::Nts, reason); };
-
-  const ExtensionField* uid = nullptr;
-  const ExtensionField* cookie = nullptr;
-  const ExtensionField* authenticator = nullptr;
-  std::size_t uid_count = 0;
-  std::size_t cookie_count = 0;
-  std::size_t placeholders = 0;
-  for (std::size_t i = 0; i < fields.count; ++i) {
-    const ExtensionField& field = fields.fields[i];
-    switch (static_cast<ExtensionFieldType>(field.type)) {
-      case ExtensionFieldType::UniqueIdentifier:
-        ++uid_count;
-        uid = &field;
-        break;
-      case ExtensionFieldType::NtsCookie:
-        ++cookie_count;
-        cookie = &field;
-        break;
-      case ExtensionFieldType::NtsCookiePlaceholder:
-        ++placeholders;
-        break;
-      case ExtensionFieldType::NtsAuthenticator:
-        if (i + 1 != fields.count) return ignore_nts(Reason::FieldAfterAuthenticator);
-        authenticator = &field;
-        break;
-      default:
-        break;  // unknown fields are covered by the associated data and otherwise ignored
-    }
-  }
-  if (uid_count == 0) return ignore_nts(Reason::MissingUniqueIdentifier);
-  if (uid_count > 1) return ignore_nts(Reason::DuplicateUniqueIdentifier);
-  if (uid->body.size() < kMinUniqueIdentifierLength) {
-    return ignore_nts(Reason::ShortUniqueIdentifier);
-  }
-  if (cookie_count == 0) return ignore_nts(Reason::MissingCookie);
-  if (cookie_count > 1) return ignore_nts(Reason::MultipleCookies);
-  if (authenticator == nullptr) return ignore_nts(Reason::MissingAuthenticator);
-  for (const ExtensionField& field : fields) {
-    if (field.type == type_value(ExtensionFieldType::NtsCookiePlaceholder) &&
-        field.body.size() != cookie->body.size()) {
-      return ignore_nts(Reason::BadPlaceholderLength);
-    }
-  }
-  NtsAuthenticatorParts parts;
-  switch (parse_nts_authenticator(authenticator->body, parts)) {
-    case NtsAuthenticatorError::None:
-      break;
-    case NtsAuthenticatorError::Malformed:
-      return ignore_nts(Reason::MalformedAuthenticator);
-    case NtsAuthenticatorError::BadNonceLength:
-      return ignore_nts(Reason::BadNonceLength);
-  }
+NtpOutcome PendingResponse::prepare_nts(ByteView request, const ExtensionFieldList& fields,
+                                        const CookieKeyring& keyring, RandomSource& random,
+                                        Reply reply, std::int8_t request_poll) {
+  NtsFields nts;
+  if (auto drop = find_nts_fields(fields, nts)) return decide(RequestKind::Nts, *drop);
 
   // From here on the request is well formed: failures are answered with a NAK
   // (RFC 8915 §5.7), which echoes the unique identifier and nothing else.
-  std::memcpy(pending.uid_field_.data(), request.data() + uid->offset, uid->length);
-  pending.uid_field_length_ = uid->length;
+  std::memcpy(uid_field_.data(), request.data() + nts.uid->offset, nts.uid->length);
+  uid_field_length_ = nts.uid->length;
   auto nak = [&](Reason reason) {
     // Over the rate limit, a NAK (which costs nothing to provoke) is not sent.
-    if (reply == Reply::RateKiss) return ignore_nts(reason);
-    pending.header_.leap = LeapIndicator::Unsynchronized;
-    pending.header_.stratum = 0;
-    pending.header_.reference_id = kRefIdNtsNak;
-    pending.response_length_ = kNtpHeaderLength + pending.uid_field_length_;
-    return decide(Action::Respond, RequestKind::Nts, reason);
+    if (reply == Reply::RateKiss) return decide(RequestKind::Nts, Reason::RateLimitedDrop);
+    header_.leap = LeapIndicator::Unsynchronized;
+    header_.stratum = 0;
+    header_.reference_id = kRefIdNtsNak;
+    response_length_ = kNtpHeaderLength + uid_field_length_;
+    return decide(RequestKind::Nts, reason);
   };
 
-  const OpenedCookie opened = open_cookie(keyring, cookie_from_field_body(cookie->body));
+  const OpenedCookie opened = open_cookie(keyring, cookie_from_field_body(nts.cookie->body));
   if (!opened.keys) return nak(nak_reason(opened.error));
   const NtsKeys& keys = *opened.keys;
   std::optional<Aead> c2s = Aead::create(keys.algorithm(), keys.c2s());
   std::optional<Aead> s2c = Aead::create(keys.algorithm(), keys.s2c());
   if (!c2s || !s2c) return nak(Reason::MalformedCookie);
-
-  const std::size_t decrypted_length = parts.ciphertext.size() - kAeadTagLength;
-  if (!c2s->open(parts.nonce, request.first(authenticator->offset), parts.ciphertext,
-                 pending.plaintext_.data())) {
+  if (!c2s->open(nts.parts.nonce, request.first(nts.authenticator->offset), nts.parts.ciphertext,
+                 plaintext_.data())) {
     return nak(Reason::AuthenticatorFailed);
   }
 
@@ -324,68 +293,63 @@ Decision prepare_response(ByteView request, NtpTimestamp receive_time, const Ser
   // (the client keeps the one it used; RFC 8915 §5.7 asks it to discard only
   // cookies it sent), shorter than the request.
   if (reply == Reply::RateKiss) {
-    make_rate_kiss();
-    pending.plaintext_length_ = 0;
-    pending.cookie_count_ = 0;
-    random.fill(pending.nonce_);
-    pending.s2c_ = std::move(s2c);
-    pending.response_length_ = kNtpHeaderLength + pending.uid_field_length_ +
-                               nts_authenticator_field_length(kResponseNonceLength, 0);
+    make_rate_kiss(request_poll);
+    random.fill(nonce_);
+    s2c_ = std::move(s2c);
+    response_length_ = kNtpHeaderLength + uid_field_length_ +
+                       nts_authenticator_field_length(kResponseNonceLength, 0);
     // Never longer than the request (it cannot be: the request also carries a
     // cookie and an authenticator at least as long as ours).
-    if (pending.response_length_ > request.size()) return ignore_nts(Reason::RateLimited);
-    return decide(Action::Respond, RequestKind::Nts, Reason::RateLimited);
+    if (response_length_ > request.size()) return decide(RequestKind::Nts, Reason::RateLimitedDrop);
+    return decide(RequestKind::Nts, Reason::RateLimited);
   }
 
-  // Encrypted extension fields: count the placeholders among them, ignore the rest.
-  {
-    const ExtensionFieldList encrypted =
-        parse_extension_fields(ByteView(pending.plaintext_.data(), decrypted_length), 0);
-    if (!encrypted.ok()) return ignore_nts(Reason::MalformedExtensionField);
-    for (const ExtensionField& field : encrypted) {
-      if (field.type != type_value(ExtensionFieldType::NtsCookiePlaceholder)) continue;
-      if (field.body.size() != cookie->body.size()) {
-        return ignore_nts(Reason::BadPlaceholderLength);
-      }
-      ++placeholders;
-    }
+  const ByteView decrypted(plaintext_.data(), nts.parts.ciphertext.size() - kAeadTagLength);
+  if (auto drop =
+          count_encrypted_placeholders(decrypted, nts.cookie->body.size(), nts.placeholders)) {
+    return decide(RequestKind::Nts, *drop);
   }
+  s2c_ = std::move(s2c);
+  return answer_nts(request.size(), keyring.current(), keys, random, nts.placeholders);
+}
 
+NtpOutcome PendingResponse::answer_nts(std::size_t request_length, const CookieKey& cookie_key,
+                                       const NtsKeys& keys, RandomSource& random,
+                                       std::size_t placeholders) {
   // As many new cookies as asked for, up to 8, and as fit in a response no longer
   // than the request.
   const std::size_t new_cookie_length = cookie_length(keys.algorithm());
   const std::size_t cookie_field_length = extension_field_length(new_cookie_length);
-  const std::size_t fixed_length = kNtpHeaderLength + pending.uid_field_length_ +
+  const std::size_t fixed_length = kNtpHeaderLength + uid_field_length_ +
                                    nts_authenticator_field_length(kResponseNonceLength, 0);
-  if (fixed_length > request.size()) {
+  if (fixed_length > request_length) {
     // Unreachable for a request that passed the checks above (its cookie and
     // authenticator alone outweigh an empty response authenticator); kept so that
     // the length promise never rests on that argument.
-    return ignore_nts(Reason::MalformedAuthenticator);
+    return decide(RequestKind::Nts, Reason::MalformedAuthenticator);
   }
   std::size_t count = std::min(kMaxCookiesPerResponse, 1 + placeholders);
-  while (count > 0 && fixed_length + count * cookie_field_length > request.size()) --count;
-  count = std::min(count, pending.plaintext_.size() / cookie_field_length);
+  while (count > 0 && fixed_length + count * cookie_field_length > request_length) --count;
+  count = std::min(count, plaintext_.size() / cookie_field_length);
 
   std::size_t offset = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    std::uint8_t* field = pending.plaintext_.data() + offset;
+    std::uint8_t* field = plaintext_.data() + offset;
     store_be16(field, type_value(ExtensionFieldType::NtsCookie));
     store_be16(field + 2, static_cast<std::uint16_t>(cookie_field_length));
-    seal_cookie(keyring.current(), keys, random,
+    seal_cookie(cookie_key, keys, random,
                 std::span<std::uint8_t>(field + kExtensionFieldHeaderLength, new_cookie_length));
     std::memset(field + kExtensionFieldHeaderLength + new_cookie_length, 0,
                 cookie_field_length - kExtensionFieldHeaderLength - new_cookie_length);
     offset += cookie_field_length;
   }
-  pending.plaintext_length_ = offset;
-  pending.cookie_count_ = count;
-  random.fill(pending.nonce_);
-  pending.s2c_ = std::move(s2c);
+  plaintext_length_ = offset;
+  cookie_count_ = count;
+  random.fill(nonce_);
   // Pad the authenticator so that the response is exactly as long as the request,
   // as chrony does: both lengths are multiples of 4 (every field is).
-  pending.response_length_ = request.size();
-  return decide(Action::Respond, RequestKind::Nts, Reason::Answered);
+  response_length_ = request_length;
+  return decide(RequestKind::Nts, Reason::Answered);
 }
 
 bool PendingResponse::interleaved_candidate() const {
@@ -393,9 +357,7 @@ bool PendingResponse::interleaved_candidate() const {
 }
 
 bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit) {
-  const Decision& decision = pending.decision_;
-  if (decision.action != Action::Respond || decision.reason != Reason::Answered ||
-      !pending.interleaved_candidate()) {
+  if (pending.outcome_.reason != Reason::Answered || !pending.interleaved_candidate()) {
     return false;
   }
   pending.interleaved_transmit_ = previous_transmit;
@@ -404,9 +366,9 @@ bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit) 
 
 std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_time,
                               std::span<std::uint8_t> out) {
-  const Decision& decision = pending.decision_;
+  const NtpOutcome& outcome = pending.outcome_;
   const std::size_t length = pending.response_length_;
-  if (decision.action != Action::Respond || length == 0 || out.size() < length) return 0;
+  if (outcome.sent() == Sent::Nothing || length == 0 || out.size() < length) return 0;
 
   NtpHeader header = pending.header_;
   header.transmit_time = transmit_time;
@@ -416,12 +378,11 @@ std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_ti
   }
   header.write(out.data());
   std::size_t offset = kNtpHeaderLength;
-  if (decision.kind == RequestKind::Nts) {
+  if (outcome.kind == RequestKind::Nts) {
     std::memcpy(out.data() + offset, pending.uid_field_.data(), pending.uid_field_length_);
     offset += pending.uid_field_length_;
   }
-  if (decision.kind == RequestKind::Nts &&
-      (decision.reason == Reason::Answered || decision.reason == Reason::RateLimited)) {
+  if (outcome.kind == RequestKind::Nts && outcome.sent() != Sent::Nak) {
     std::uint8_t* field = out.data() + offset;
     const std::size_t field_length = length - offset;
     const std::size_t ciphertext_length = kAeadTagLength + pending.plaintext_length_;

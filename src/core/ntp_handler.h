@@ -1,4 +1,5 @@
-// The NTP server's decision: request bytes in, response bytes and a reason out.
+// The NTP server's decision: request bytes in, response bytes and an outcome
+// (core/ntp_outcome.h) out.
 //
 // Handling is split in two so that the transmit timestamp is read as late as
 // possible: prepare() parses, opens the cookie, verifies the authenticator, mints
@@ -16,6 +17,8 @@
 #include "core/aead.h"
 #include "core/bytes.h"
 #include "core/cookie.h"
+#include "core/extension_field.h"
+#include "core/ntp_outcome.h"
 #include "core/ntp_packet.h"
 #include "core/random.h"
 
@@ -43,53 +46,13 @@ struct ServerClock {
   NtpTimestamp reference_time;
 };
 
-enum class Action : std::uint8_t { Ignore, Respond };
-enum class RequestKind : std::uint8_t { Plain, Nts };
-
-// Every outcome has a name shared by tests, metrics and logs (reason_name()).
-enum class Reason : std::uint8_t {
-  Answered,
-  // Dropped without a reply.
-  TooShort,
-  TooLong,
-  UnsupportedVersion,
-  NotClientMode,
-  MalformedExtensionField,
-  MissingUniqueIdentifier,
-  ShortUniqueIdentifier,
-  DuplicateUniqueIdentifier,
-  MissingCookie,
-  MultipleCookies,
-  MissingAuthenticator,
-  MalformedAuthenticator,
-  BadNonceLength,
-  FieldAfterAuthenticator,
-  BadPlaceholderLength,
-  // Answered with an NTS NAK (kiss-o'-death "NTSN").
-  MalformedCookie,
-  UnknownCookieKey,
-  CookieTagFailed,
-  AuthenticatorFailed,
-  // Answered with a RATE kiss-o'-death (Reply::RateKiss): authenticated for a
-  // valid NTS request, a bare header for a plain one.
-  RateLimited,
-};
-
 // How prepare_response() answers a request that would be answered.
 enum class Reply : std::uint8_t {
   Normal,
   // The client is over its rate limit: answer a valid request with a RATE kiss
-  // (no new cookies), and drop what would otherwise get an NTS NAK.
+  // (no new cookies), and drop what would otherwise get an NTS NAK
+  // (Reason::RateLimitedDrop).
   RateKiss,
-};
-
-std::string_view reason_name(Reason reason);
-
-struct Decision {
-  Action action = Action::Ignore;
-  RequestKind kind = RequestKind::Plain;
-  Reason reason = Reason::TooShort;
-  [[nodiscard]] bool is_nak() const;
 };
 
 // Per-request working memory, reused from request to request: fixed-size, so
@@ -98,7 +61,7 @@ class PendingResponse {
  public:
   PendingResponse() = default;
 
-  [[nodiscard]] const Decision& decision() const { return decision_; }
+  [[nodiscard]] const NtpOutcome& outcome() const { return outcome_; }
   // Number of new cookies the response will carry (0 unless an answered NTS request).
   [[nodiscard]] std::size_t cookie_count() const { return cookie_count_; }
   // Length complete_response() will write (0 when nothing is to be sent).
@@ -111,12 +74,23 @@ class PendingResponse {
   [[nodiscard]] bool interleaved() const { return interleaved_transmit_.has_value(); }
 
  private:
-  friend Decision prepare_response(ByteView, NtpTimestamp, const ServerClock&, const CookieKeyring&,
-                                   RandomSource&, PendingResponse&, Reply);
+  friend NtpOutcome prepare_response(ByteView, NtpTimestamp, const ServerClock&,
+                                     const CookieKeyring&, RandomSource&, PendingResponse&, Reply);
   friend std::size_t complete_response(PendingResponse&, NtpTimestamp, std::span<std::uint8_t>);
   friend bool make_interleaved(PendingResponse&, NtpTimestamp);
 
-  Decision decision_;
+  // The steps of prepare_response().
+  void reset(std::size_t request_length);
+  NtpOutcome decide(RequestKind kind, Reason reason);
+  void make_rate_kiss(std::int8_t request_poll);
+  NtpOutcome answer_plain(Reply reply, std::int8_t request_poll);
+  NtpOutcome prepare_nts(ByteView request, const ExtensionFieldList& fields,
+                         const CookieKeyring& keyring, RandomSource& random, Reply reply,
+                         std::int8_t request_poll);
+  NtpOutcome answer_nts(std::size_t request_length, const CookieKey& cookie_key,
+                        const NtsKeys& keys, RandomSource& random, std::size_t placeholders);
+
+  NtpOutcome outcome_;
   std::size_t request_length_ = 0;
   std::size_t response_length_ = 0;
   NtpHeader header_;                                           // all but the transmit time
@@ -161,16 +135,16 @@ std::size_t nts_authenticator_field_length(std::size_t nonce_length, std::size_t
 // whole (open_cookie() then rejects it if it is no cookie of ours).
 ByteView cookie_from_field_body(ByteView body);
 
-// Phase one. Whatever the outcome, the caller calls complete_response() only when
-// the decision's action is Respond.
+// Phase one. The caller calls complete_response() only when the outcome sends
+// something (sent() != Sent::Nothing).
 // `reply` RateKiss turns an answer into a RATE kiss-o'-death (see Reply).
-Decision prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
-                          const CookieKeyring& keyring, RandomSource& random,
-                          PendingResponse& pending, Reply reply = Reply::Normal);
+NtpOutcome prepare_response(ByteView request, NtpTimestamp receive_time, const ServerClock& clock,
+                            const CookieKeyring& keyring, RandomSource& random,
+                            PendingResponse& pending, Reply reply = Reply::Normal);
 
 // Phase two: writes the response with transmit_time into out (at least as large as
 // the request) and returns its length, which never exceeds the request's. Returns
-// 0 and writes nothing when the decision was Ignore or out is too small.
+// 0 and writes nothing when the outcome sends nothing or out is too small.
 // Interleaved mode (RFC 9769), between the two phases: answer with the request's
 // receive field as origin and `previous_transmit` (the precise transmit time of
 // the response to the exchange the request's origin names, which the caller

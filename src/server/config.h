@@ -10,6 +10,7 @@
 
 #include "core/aead.h"
 #include "core/ntp_packet.h"
+#include "server/ntp_server_choice.h"
 #include "server/rate_limit.h"
 #include "server/socket_address.h"
 
@@ -24,27 +25,6 @@ struct UpstreamEntry {
   std::string host;
   std::uint16_t port = 123;  // NTP port, or the NTS-KE port with nts
   bool operator==(const UpstreamEntry&) const = default;
-};
-
-// How NTS-KE picks among several advertised NTP servers.
-enum class ServerChoice {
-  Hash,        // by a hash of the client's IP address: the same client, the same server
-  RoundRobin,  // each session the next one in turn
-};
-
-// One --ntp-server HOST[:PORT]: HOST goes into the NTPv4 Server record; PORT, when
-// given, into the Port record (else --ntp-port, else none: the client uses 123).
-struct NtpServerEntry {
-  std::string host;
-  std::optional<std::uint16_t> port;
-  bool operator==(const NtpServerEntry&) const = default;
-};
-
-// What one NTS-KE response advertises.
-struct AdvertisedNtpServer {
-  std::optional<std::string> host;    // Server record; none: the client uses the KE host
-  std::optional<std::uint16_t> port;  // Port record; none: the client uses 123
-  bool operator==(const AdvertisedNtpServer&) const = default;
 };
 
 // One NTP worker per CPU this process may run on (at least 1, at most 256).

@@ -1,21 +1,26 @@
 // The NTS-KE server (RFC 8915 §4): TLS 1.3 on TCP, one request, one response,
-// close_notify. Asio stays inside ke_server.cpp.
+// close_notify.
+//
+//   ke_listeners   threads, listeners (SO_REUSEPORT groups), accept loops
+//   ke_admission   connection rate limit, max sessions, eviction of the oldest waiting
+//   ke_session     one coroutine per connection: handshake, read, reply, one write, close
+//   ke_reply       what a read request gets and how the session ends (no I/O)
+//   ntp_server_choice  which NTP server a response advertises
+//
+// Asio stays inside ke_listeners.cpp and ke_session.cpp.
 #pragma once
 
-#include <openssl/ssl.h>
-
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <vector>
 
-#include "core/cookie.h"
 #include "core/ke_negotiation.h"
 #include "keys/published_keyring.h"
 #include "server/certificate_store.h"
-#include "server/config.h"
-#include "server/duration_histogram.h"
+#include "server/ke_admission.h"
+#include "server/ke_session_outcome.h"
+#include "server/ntp_server_choice.h"
 #include "server/rate_limit.h"
 #include "server/socket_address.h"
 
@@ -46,38 +51,6 @@ struct KeServerSettings {
   // and share of max_sessions (ke_shard_max_sessions).
   unsigned threads = 1;
 };
-
-// Concurrent NTS-KE sessions this machine can hold: bounded by the descriptors
-// left under RLIMIT_NOFILE and by a share of physical memory (about 64 KiB per
-// session), between 16 and 65536.
-std::size_t default_ke_max_sessions();
-
-// Each of `threads` KE threads' share of max_sessions: an equal part, at least 1.
-std::size_t ke_shard_max_sessions(std::size_t max_sessions, unsigned threads);
-
-struct KeServerCounters {
-  std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> ok{0};
-  std::atomic<std::uint64_t> tls_failed{0};
-  std::atomic<std::uint64_t> no_alpn{0};
-  std::atomic<std::uint64_t> error_response{0};
-  std::atomic<std::uint64_t> negotiation_failed{0};  // empty Next Protocol or AEAD
-  std::atomic<std::uint64_t> timeout{0};
-  std::atomic<std::uint64_t> closed_early{0};
-  std::atomic<std::uint64_t> refused_busy{0};  // max_sessions reached, none of them waiting
-  std::atomic<std::uint64_t> evicted{0};  // closed before its request, for a new connection
-  std::atomic<std::uint64_t> refused_rate{0};  // over the per-address rate limit
-  std::atomic<std::uint64_t> active{0};        // sessions open now
-  // From accept to the end of a successful TLS handshake (failed ones are not timed).
-  DurationHistogram handshake;
-};
-
-// Which of `count` (> 0) NTP servers a session gets. Hash: a hash of the client's
-// IP address alone (not its port; an IPv4-mapped IPv6 address counts as the IPv4
-// address), the same on every KE host and across restarts. RoundRobin: `turn`
-// modulo count, the caller counting sessions.
-std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, std::size_t count,
-                              std::uint64_t turn);
 
 class KeServer {
  public:

@@ -53,7 +53,7 @@ std::string describe(const server::AdvertisedNtpServer& server) {
 // One line per interval with what happened since the last (only when something
 // did): what floods would otherwise write one line per packet for.
 struct TrafficTotals {
-  std::uint64_t ke_accepted = 0, ke_ok = 0, ke_failed = 0, ke_refused = 0;
+  server::KeSessionCounts ke;
   std::uint64_t ntp_answered = 0, ntp_nak = 0, ntp_dropped = 0, ntp_rate_kissed = 0,
                 ntp_rate_dropped = 0;
   bool operator==(const TrafficTotals&) const = default;
@@ -62,31 +62,16 @@ struct TrafficTotals {
 TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer* ntp) {
   TrafficTotals t;
   if (ke) {
-    const auto& c = ke->counters();
-    t.ke_accepted = c.accepted.load();
-    t.ke_ok = c.ok.load();
-    t.ke_failed = c.tls_failed.load() + c.no_alpn.load() + c.error_response.load() +
-                  c.negotiation_failed.load() + c.timeout.load() + c.closed_early.load() +
-                  c.evicted.load();
-    t.ke_refused = c.refused_busy.load() + c.refused_rate.load();
+    t.ke = ke->counters().sessions();
   }
   if (ntp) {
     auto c = ntp->counters();
-    for (std::size_t r = 0; r < server::kReasonCount; ++r) {
-      auto reason = static_cast<core::Reason>(r);
-      std::uint64_t n = c.plain[r] + c.nts[r];
-      core::Decision answered{core::Action::Respond, core::RequestKind::Nts, reason};
-      if (reason == core::Reason::Answered) {
-        t.ntp_answered += n;
-      } else if (reason == core::Reason::RateLimited) {
-        t.ntp_rate_kissed += n;
-      } else if (answered.is_nak()) {
-        t.ntp_nak += n;
-      } else {
-        t.ntp_dropped += n;
-      }
-    }
-    t.ntp_rate_dropped = c.rate_limited_dropped;
+    const auto rate_dropped = c.by_reason(core::Reason::RateLimitedDrop);
+    t.ntp_answered = c.by_sent(core::Sent::Answer);
+    t.ntp_nak = c.by_sent(core::Sent::Nak);
+    t.ntp_rate_kissed = c.by_sent(core::Sent::RateKiss);
+    t.ntp_dropped = c.by_sent(core::Sent::Nothing) - rate_dropped;
+    t.ntp_rate_dropped = rate_dropped;
   }
   return t;
 }
@@ -94,10 +79,9 @@ TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer
 void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned seconds) {
   if (now == before) return;
   spdlog::info(
-      "last {} s: NTS-KE {} connections, {} ok, {} failed, {} refused (busy or rate); "
+      "last {} s: NTS-KE {}; "
       "NTP {} answered, {} NTS NAKs, {} dropped, rate limit: {} dropped, {} RATE kisses",
-      seconds, now.ke_accepted - before.ke_accepted, now.ke_ok - before.ke_ok,
-      now.ke_failed - before.ke_failed, now.ke_refused - before.ke_refused,
+      seconds, server::describe(now.ke - before.ke),
       now.ntp_answered - before.ntp_answered, now.ntp_nak - before.ntp_nak,
       now.ntp_dropped - before.ntp_dropped, now.ntp_rate_dropped - before.ntp_rate_dropped,
       now.ntp_rate_kissed - before.ntp_rate_kissed);
@@ -343,17 +327,12 @@ int serve(const server::Config& config) {
   if (ke) ke->stop();
   if (ntp) ntp->stop();
   if (ke) {
-    const auto& c = ke->counters();
-    spdlog::info("NTS-KE sessions: {} accepted, {} ok, {} TLS failed, {} without ALPN, {} errors, "
-                 "{} timeouts, {} evicted while waiting, {} refused busy",
-                 c.accepted.load(), c.ok.load(), c.tls_failed.load(), c.no_alpn.load(),
-                 c.error_response.load(), c.timeout.load(), c.evicted.load(),
-                 c.refused_busy.load());
+    spdlog::info("NTS-KE sessions: {}", server::describe(ke->counters().sessions()));
   }
   if (ntp) {
     auto c = ntp->counters();
-    std::uint64_t nts_answered = c.nts[static_cast<std::size_t>(core::Reason::Answered)];
-    std::uint64_t plain_answered = c.plain[static_cast<std::size_t>(core::Reason::Answered)];
+    std::uint64_t nts_answered = c.at(core::RequestKind::Nts, core::Reason::Answered);
+    std::uint64_t plain_answered = c.at(core::RequestKind::Plain, core::Reason::Answered);
     spdlog::info("NTP requests answered: {} NTS, {} plain", nts_answered, plain_answered);
     auto gap = ntp->transmit_gap();
     spdlog::info("NTP interleaved answers: {}; kernel transmit timestamps: {} matched, {} unmatched; "
@@ -361,8 +340,8 @@ int serve(const server::Config& config) {
                  "p99 {:.1f} us over {} responses",
                  c.interleaved, c.tx_timestamps, c.tx_timestamps_unmatched, gap.median_seconds * 1e6,
                  gap.p99_seconds * 1e6, gap.count);
-    if (c.unsynchronised_dropped != 0) {
-      spdlog::info("NTP requests dropped while unsynchronised: {}", c.unsynchronised_dropped);
+    if (auto unsynchronised = c.by_reason(core::Reason::Unsynchronised); unsynchronised != 0) {
+      spdlog::info("NTP requests dropped while unsynchronised: {}", unsynchronised);
     }
   }
   time_source->stop();

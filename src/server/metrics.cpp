@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "core/ntp_handler.h"
+#include "core/ntp_outcome.h"
 #include "keys/key_service.h"
 #include "keys/ratchet.h"
 #include "server/clock.h"
@@ -70,20 +70,10 @@ std::string label(std::string_view name, std::string_view value) {
 void render_ke(Writer& w, const KeMetrics& ke) {
   w.family("ntsd_ke_sessions_total", "counter",
            "NTS-KE connections by how they ended (one increment per connection)");
-  const std::pair<std::string_view, std::uint64_t> outcomes[] = {
-      {"ok", ke.ok},
-      {"tls_failed", ke.tls_failed},
-      {"no_alpn", ke.no_alpn},
-      {"bad_request", ke.bad_request},
-      {"negotiation_failed", ke.negotiation_failed},
-      {"timeout", ke.timeout},
-      {"closed_early", ke.closed_early},
-      {"evicted", ke.evicted},
-      {"refused_busy", ke.refused_busy},
-      {"rate_limited", ke.rate_limited},
-  };
-  for (const auto& [outcome, value] : outcomes) {
-    w.sample("ntsd_ke_sessions_total", label("outcome", outcome), value);
+  for (std::size_t i = 0; i < kKeSessionOutcomeCount; ++i) {
+    const auto outcome = static_cast<KeSessionOutcome>(i);
+    w.sample("ntsd_ke_sessions_total", label("outcome", ke_session_outcome_name(outcome)),
+             ke.sessions[outcome]);
   }
   w.family("ntsd_ke_sessions_active", "gauge", "NTS-KE sessions open now");
   w.sample("ntsd_ke_sessions_active", "", ke.active);
@@ -107,40 +97,37 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
   w.family("ntsd_ntp_requests_total", "counter",
            "NTP requests received, by kind and outcome: answered, nak (NTS NAK), rate_limited "
            "(RATE kiss), or the reason a request was dropped; kind unknown: dropped unread");
-  std::uint64_t nak_plain = 0;
-  std::uint64_t nak_nts = 0;
-  for (std::size_t r = 0; r < kReasonCount; ++r) {
-    const auto reason = static_cast<core::Reason>(r);
-    const core::Decision respond{core::Action::Respond, core::RequestKind::Nts, reason};
-    if (respond.is_nak()) {
-      nak_plain += c.plain[r];
-      nak_nts += c.nts[r];
-      continue;
+  using core::Reason;
+  using core::RequestKind;
+  // Read requests by every reason but the NAKs (one outcome, "nak", broken down
+  // below) and Unsynchronised (always unread); unread ones by the two reasons
+  // that drop unread.
+  auto requests = [&](RequestKind kind, std::string_view outcome, std::uint64_t value) {
+    w.sample("ntsd_ntp_requests_total",
+             label("kind", core::kind_name(kind)) + "," + label("outcome", outcome), value);
+  };
+  for (const auto kind : {RequestKind::Nts, RequestKind::Plain}) {
+    std::uint64_t naks = 0;
+    for (std::size_t r = 0; r < core::kReasonCount; ++r) {
+      const auto reason = static_cast<Reason>(r);
+      if (core::sent_for(reason) == core::Sent::Nak) {
+        naks += c.at(kind, reason);
+      } else if (reason != Reason::Unsynchronised) {
+        requests(kind, core::reason_name(reason), c.at(kind, reason));
+      }
     }
-    const auto name = core::reason_name(reason);
-    w.sample("ntsd_ntp_requests_total", label("kind", "nts") + "," + label("outcome", name),
-             c.nts[r]);
-    w.sample("ntsd_ntp_requests_total", label("kind", "plain") + "," + label("outcome", name),
-             c.plain[r]);
+    requests(kind, "nak", naks);
   }
-  w.sample("ntsd_ntp_requests_total", label("kind", "nts") + "," + label("outcome", "nak"),
-           nak_nts);
-  w.sample("ntsd_ntp_requests_total", label("kind", "plain") + "," + label("outcome", "nak"),
-           nak_plain);
-  w.sample("ntsd_ntp_requests_total",
-           label("kind", "unknown") + "," + label("outcome", "rate_limited_dropped"),
-           c.rate_limited_dropped);
-  w.sample("ntsd_ntp_requests_total",
-           label("kind", "unknown") + "," + label("outcome", "unsynchronised_dropped"),
-           c.unsynchronised_dropped);
+  for (const auto reason : {Reason::RateLimitedDrop, Reason::Unsynchronised}) {
+    requests(RequestKind::Unknown, core::reason_name(reason), c.at(RequestKind::Unknown, reason));
+  }
 
   w.family("ntsd_ntp_naks_total", "counter", "NTS NAKs sent, by why the request failed");
-  for (std::size_t r = 0; r < kReasonCount; ++r) {
-    const auto reason = static_cast<core::Reason>(r);
-    const core::Decision respond{core::Action::Respond, core::RequestKind::Nts, reason};
-    if (!respond.is_nak()) continue;
+  for (std::size_t r = 0; r < core::kReasonCount; ++r) {
+    const auto reason = static_cast<Reason>(r);
+    if (core::sent_for(reason) != core::Sent::Nak) continue;
     w.sample("ntsd_ntp_naks_total", label("reason", core::reason_name(reason)),
-             c.nts[r] + c.plain[r]);
+             c.by_reason(reason));
   }
 
   w.family("ntsd_ntp_cookies_issued_total", "counter", "New cookies sent in NTS responses");
@@ -228,16 +215,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
 
 KeMetrics ke_metrics(const KeServerCounters& c) {
   KeMetrics m;
-  m.ok = c.ok.load(std::memory_order_relaxed);
-  m.tls_failed = c.tls_failed.load(std::memory_order_relaxed);
-  m.no_alpn = c.no_alpn.load(std::memory_order_relaxed);
-  m.bad_request = c.error_response.load(std::memory_order_relaxed);
-  m.negotiation_failed = c.negotiation_failed.load(std::memory_order_relaxed);
-  m.timeout = c.timeout.load(std::memory_order_relaxed);
-  m.closed_early = c.closed_early.load(std::memory_order_relaxed);
-  m.refused_busy = c.refused_busy.load(std::memory_order_relaxed);
-  m.evicted = c.evicted.load(std::memory_order_relaxed);
-  m.rate_limited = c.refused_rate.load(std::memory_order_relaxed);
+  m.sessions = c.sessions();
   m.active = c.active.load(std::memory_order_relaxed);
   m.handshake = c.handshake.snapshot();
   return m;

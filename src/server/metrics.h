@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "server/duration_histogram.h"
+#include "server/ke_session_outcome.h"
 #include "server/ntp_server.h"
 #include "server/time_source.h"
 #include "time/tx_gap.h"
@@ -26,20 +27,10 @@ class KeyService;
 namespace ntsd::server {
 
 class KeServer;
-struct KeServerCounters;
 
-// One increment per NTS-KE connection, by how it ended.
+// NTS-KE connections by how they ended, and the sessions open now.
 struct KeMetrics {
-  std::uint64_t ok = 0;
-  std::uint64_t tls_failed = 0;
-  std::uint64_t no_alpn = 0;
-  std::uint64_t bad_request = 0;  // answered with an Error record
-  std::uint64_t negotiation_failed = 0;
-  std::uint64_t timeout = 0;
-  std::uint64_t closed_early = 0;
-  std::uint64_t refused_busy = 0;
-  std::uint64_t evicted = 0;
-  std::uint64_t rate_limited = 0;
+  KeSessionCounts sessions;
   std::uint64_t active = 0;
   DurationHistogramSnapshot handshake;
 };

@@ -1,43 +1,22 @@
 // The NTP server: worker threads that receive requests in batches, hand each to
-// core::prepare_response()/complete_response(), and send the answers.
+// their NtpExchange (server/ntp_exchange.h), and send the answers, asking the
+// kernel for transmit timestamps where wanted (server/tx_timestamps.h).
 #pragma once
 
-#include <array>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
 
-#include "core/cookie.h"
 #include "keys/published_keyring.h"
-#include "core/ntp_handler.h"
+#include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
 #include "server/socket_address.h"
+#include "server/unique_fd.h"
 #include "time/clock_state.h"
 #include "time/tx_gap.h"
-#include "server/unique_fd.h"
 
 namespace ntsd::server {
-
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::Reason::RateLimited) + 1;
-
-// Requests by kind and reason, summed over the workers.
-struct NtpCounters {
-  std::array<std::uint64_t, kReasonCount> plain{};
-  std::array<std::uint64_t, kReasonCount> nts{};
-  // Dropped unread by the rate limit (RATE kisses count as Reason::RateLimited).
-  std::uint64_t rate_limited_dropped = 0;
-  // Answered in interleaved mode (RFC 9769), among the answered ones.
-  std::uint64_t interleaved = 0;
-  // New cookies sent in answered NTS responses.
-  std::uint64_t cookies_issued = 0;
-  // Dropped because the clock is unsynchronised (--unsynchronised drop).
-  std::uint64_t unsynchronised_dropped = 0;
-  // Kernel transmit timestamps matched to a response, and ones that matched none.
-  std::uint64_t tx_timestamps = 0;
-  std::uint64_t tx_timestamps_unmatched = 0;
-};
 
 class NtpServer {
  public:

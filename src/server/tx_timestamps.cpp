@@ -6,9 +6,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 
+#include <cerrno>
 #include <cstring>
 #include <optional>
 
+#include "server/clock.h"
+#include "server/ntp_exchange.h"
 #include "server/unique_fd.h"
 
 namespace ntsd::server {
@@ -92,6 +95,69 @@ void request_tx_timestamp(msghdr& header, std::uint8_t* control) {
   cmsg->cmsg_len = CMSG_LEN(sizeof(std::uint32_t));
   const std::uint32_t flags = SOF_TIMESTAMPING_TX_SOFTWARE;
   std::memcpy(CMSG_DATA(cmsg), &flags, sizeof flags);
+}
+
+TxTimestampQueue::TxTimestampQueue(int fd, TxTimestampSupport support)
+    : fd_(fd), support_(support), enabled_(enable_tx_timestamps(fd, support.mode)) {}
+
+void TxTimestampQueue::note_sent(bool stamped, core::NtpTimestamp written,
+                                 timesource::InterleavedTable::Handle handle) {
+  if (!enabled_) return;
+  if (!stamped) {
+    if (support_.ids_count_every_packet) ++next_id_;
+    return;
+  }
+  const std::uint32_t id = next_id_++;
+  sent_[id % kPending] = {id, true, written, handle};
+}
+
+void TxTimestampQueue::resync(NtpExchange& exchange) {
+  if (!enabled_) return;
+  drain(exchange);
+  for (auto& slot : sent_) slot.valid = false;
+  next_id_ = 0;
+  enabled_ = enable_tx_timestamps(fd_, support_.mode);
+}
+
+void TxTimestampQueue::drain(NtpExchange& exchange) {
+  if (!enabled_) return;
+  for (int round = 0; round < 64; ++round) {
+    for (std::size_t i = 0; i < kReadBatch; ++i) {
+      auto& h = messages_[i].msg_hdr;
+      h = msghdr{};
+      h.msg_control = control_[i].data();
+      h.msg_controllen = control_[i].size();
+    }
+    const int n = recvmmsg(fd_, messages_.data(), kReadBatch, MSG_ERRQUEUE | MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    for (int i = 0; i < n; ++i) read_one(messages_[static_cast<std::size_t>(i)].msg_hdr, exchange);
+    if (n < static_cast<int>(kReadBatch)) return;
+  }
+}
+
+void TxTimestampQueue::read_one(msghdr& h, NtpExchange& exchange) {
+  const timespec* stamp = nullptr;
+  const sock_extended_err* error = nullptr;
+  for (auto* cmsg = CMSG_FIRSTHDR(&h); cmsg != nullptr; cmsg = CMSG_NXTHDR(&h, cmsg)) {
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPING) {
+      stamp = &reinterpret_cast<const scm_timestamping*>(CMSG_DATA(cmsg))->ts[0];
+    } else if ((cmsg->cmsg_level == SOL_IP && cmsg->cmsg_type == IP_RECVERR) ||
+               (cmsg->cmsg_level == SOL_IPV6 && cmsg->cmsg_type == IPV6_RECVERR)) {
+      error = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(cmsg));
+    }
+  }
+  if (stamp == nullptr || error == nullptr || error->ee_errno != ENOMSG ||
+      error->ee_origin != SO_EE_ORIGIN_TIMESTAMPING ||
+      (stamp->tv_sec == 0 && stamp->tv_nsec == 0)) {
+    return;
+  }
+  auto& slot = sent_[error->ee_data % kPending];
+  if (!slot.valid || slot.id != error->ee_data) {
+    exchange.transmit_timestamp_unmatched();
+    return;
+  }
+  slot.valid = false;
+  exchange.transmit_timestamp(slot.written, slot.handle, to_ntp(*stamp));
 }
 
 }  // namespace ntsd::server

@@ -9,10 +9,16 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
+#include "core/ntp_packet.h"
+#include "time/interleaved.h"
+
 namespace ntsd::server {
+
+class NtpExchange;
 
 enum class TxTimestamping : std::uint8_t {
   None,         // the kernel refused: interleaved answers carry the daemon's timestamps
@@ -41,5 +47,49 @@ inline constexpr std::size_t kTxRequestControlLength = CMSG_SPACE(sizeof(std::ui
 // Asks for a software transmit timestamp of the packet `header` sends, in
 // `control` (kTxRequestControlLength bytes, aligned for cmsghdr).
 void request_tx_timestamp(msghdr& header, std::uint8_t* control);
+
+// The responses sent on one socket whose kernel transmit timestamp is awaited,
+// by their SOF_TIMESTAMPING_OPT_ID number, and the reading of the socket's error
+// queue that brings the timestamps to the NtpExchange that wrote the responses.
+// Fixed size: no allocation after construction.
+class TxTimestampQueue {
+ public:
+  // Turns timestamping on for `fd` (enable_tx_timestamps()); enabled() says
+  // whether the kernel agreed.
+  TxTimestampQueue(int fd, TxTimestampSupport support);
+
+  [[nodiscard]] bool enabled() const { return enabled_; }
+
+  // One response left on the socket, in send order: `stamped` when a kernel
+  // timestamp was asked for it (or every packet gets one).
+  void note_sent(bool stamped, core::NtpTimestamp written,
+                 timesource::InterleavedTable::Handle handle);
+  // Reads the kernel's transmit timestamps from the error queue.
+  void drain(NtpExchange& exchange);
+  // After a failed send nobody knows whether the kernel numbered the packet:
+  // read what is queued, then restart the numbering from 0.
+  void resync(NtpExchange& exchange);
+
+ private:
+  // Responses whose kernel transmit timestamp may still be on its way.
+  static constexpr std::size_t kPending = 1024;
+  static constexpr std::size_t kReadBatch = 32;
+  struct Sent {
+    std::uint32_t id = 0;
+    bool valid = false;
+    core::NtpTimestamp written;
+    timesource::InterleavedTable::Handle handle;
+  };
+
+  void read_one(msghdr& header, NtpExchange& exchange);
+
+  int fd_;
+  TxTimestampSupport support_;
+  bool enabled_ = false;
+  std::uint32_t next_id_ = 0;
+  std::array<Sent, kPending> sent_{};
+  std::array<std::array<std::uint8_t, 256>, kReadBatch> control_{};
+  std::array<mmsghdr, kReadBatch> messages_{};
+};
 
 }  // namespace ntsd::server

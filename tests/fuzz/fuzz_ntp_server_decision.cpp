@@ -1,4 +1,4 @@
-// The NTP server's whole decision: prepare_response() and, when it says Respond,
+// The NTP server's whole decision: prepare_response() and, when it sends something,
 // complete_response(), with a fixed keyring and reproducible randomness.
 //
 // Input: byte 0 picks how the rest becomes a request (see fuzz_common.h):
@@ -7,7 +7,7 @@
 //   2: a request assembled field by field with fuzzer bytes as encrypted fields.
 //
 // Checked for every request:
-//   - a response exists exactly when the decision is Respond, is never longer than
+//   - a response exists exactly when the outcome sends something, is never longer than
 //     the request (no amplification), and complete_response() writes nothing else;
 //   - a plain answer is the 48-byte header with our clock and the request's times;
 //   - a NAK is the header (LI 3, stratum 0, "NTSN") and the request's UID field verbatim,
@@ -25,12 +25,12 @@ namespace {
 
 using namespace ntsd;
 using namespace ntsd::fuzz;
-using core::Action;
 using core::Reason;
 using core::RequestKind;
+using core::Sent;
 
 struct Outcome {
-  core::Decision decision;
+  core::NtpOutcome outcome;
   std::size_t cookie_count = 0;
   Bytes response;  // what complete_response() wrote (empty when it returned 0)
 };
@@ -40,19 +40,19 @@ constexpr std::uint8_t kSentinel = 0xA5;
 Outcome handle(ByteView request, core::PendingResponse& pending) {
   DeterministicRandom random(0x5eed);
   Outcome out;
-  out.decision =
+  out.outcome =
       core::prepare_response(request, kServerRx, server_clock(), keyring(), random, pending);
   out.cookie_count = pending.cookie_count();
-  FUZZ_CHECK(pending.decision().action == out.decision.action);
-  FUZZ_CHECK(pending.decision().reason == out.decision.reason);
+  FUZZ_CHECK(pending.outcome().sent() == out.outcome.sent());
+  FUZZ_CHECK(pending.outcome().reason == out.outcome.reason);
 
-  // complete_response() is called for Ignore too: it must write nothing then.
+  // complete_response() is called for a drop too: it must write nothing then.
   Bytes buffer(request.size() + 64, kSentinel);
   const std::size_t length = core::complete_response(pending, kServerTx, buffer);
   FUZZ_CHECK(length == pending.response_length());
   FUZZ_CHECK(length <= request.size());
   for (std::size_t i = length; i < buffer.size(); ++i) FUZZ_CHECK(buffer[i] == kSentinel);
-  if (out.decision.action == Action::Respond) {
+  if (out.outcome.sent() != Sent::Nothing) {
     FUZZ_CHECK(length >= core::kNtpHeaderLength);
     // A buffer as long as the request is enough; a shorter one gets nothing.
     Bytes exact(request.size());
@@ -107,7 +107,7 @@ ByteView request_cookie_body(ByteView request) {
 }
 
 void check_response(ByteView request, const Outcome& out) {
-  if (out.decision.action != Action::Respond) return;
+  if (out.outcome.sent() == Sent::Nothing) return;
   FUZZ_CHECK(request.size() >= core::kNtpHeaderLength);
   FUZZ_CHECK(request.size() <= core::kMaxNtpPacketLength);
   const core::NtpHeader request_header = *core::NtpHeader::parse(request);
@@ -115,11 +115,11 @@ void check_response(ByteView request, const Outcome& out) {
   FUZZ_CHECK(request_header.version == 3 || request_header.version == 4);
   const auto response_header = core::NtpHeader::parse(out.response);
   FUZZ_CHECK(response_header.has_value());
-  const bool nak = out.decision.is_nak();
+  const bool nak = out.outcome.sent() == Sent::Nak;
   check_header(*response_header, request_header, nak);
 
-  if (out.decision.kind == RequestKind::Plain) {
-    FUZZ_CHECK(out.decision.reason == Reason::Answered);
+  if (out.outcome.kind == RequestKind::Plain) {
+    FUZZ_CHECK(out.outcome.reason == Reason::Answered);
     FUZZ_CHECK(out.response.size() == core::kNtpHeaderLength);
     return;
   }
@@ -148,7 +148,7 @@ void check_response(ByteView request, const Outcome& out) {
 
   // An NTS answer: exactly as long as the request, sealed with the S2C key the
   // request's cookie holds, with fresh cookies holding the same keys.
-  FUZZ_CHECK(out.decision.reason == Reason::Answered);
+  FUZZ_CHECK(out.outcome.reason == Reason::Answered);
   FUZZ_CHECK(out.response.size() == request.size());
   const core::OpenedCookie opened =
       core::open_cookie(keyring(), core::cookie_from_field_body(request_cookie_body(request)));
@@ -175,38 +175,38 @@ void check_response(ByteView request, const Outcome& out) {
 void check_expected(const BuiltRequest& built, const Outcome& out) {
   if (built.mutated || !built.well_formed) return;
   if (built.packet.size() > core::kMaxNtpPacketLength) {
-    FUZZ_CHECK(out.decision.action == Action::Ignore);
-    FUZZ_CHECK(out.decision.reason == Reason::TooLong);
+    FUZZ_CHECK(out.outcome.sent() == Sent::Nothing);
+    FUZZ_CHECK(out.outcome.reason == Reason::TooLong);
     return;
   }
   if (built.cookie_truncated) {
-    FUZZ_CHECK(out.decision.action == Action::Respond);
-    FUZZ_CHECK(out.decision.reason == Reason::MalformedCookie);
+    FUZZ_CHECK(out.outcome.sent() != Sent::Nothing);
+    FUZZ_CHECK(out.outcome.reason == Reason::MalformedCookie);
     return;
   }
   if (built.key == KeyChoice::Unknown) {
-    FUZZ_CHECK(out.decision.action == Action::Respond);
-    FUZZ_CHECK(out.decision.reason == Reason::UnknownCookieKey);
+    FUZZ_CHECK(out.outcome.sent() != Sent::Nothing);
+    FUZZ_CHECK(out.outcome.reason == Reason::UnknownCookieKey);
     return;
   }
   if (built.cookie_corrupted) {
-    FUZZ_CHECK(out.decision.action == Action::Respond);
-    FUZZ_CHECK(out.decision.reason == Reason::CookieTagFailed);
+    FUZZ_CHECK(out.outcome.sent() != Sent::Nothing);
+    FUZZ_CHECK(out.outcome.reason == Reason::CookieTagFailed);
     return;
   }
   if (!built.encrypted_fields_ok) {
-    FUZZ_CHECK(out.decision.action == Action::Ignore);
-    FUZZ_CHECK(out.decision.reason == Reason::MalformedExtensionField);
+    FUZZ_CHECK(out.outcome.sent() == Sent::Nothing);
+    FUZZ_CHECK(out.outcome.reason == Reason::MalformedExtensionField);
     return;
   }
   if (!built.encrypted_placeholders_ok) {
-    FUZZ_CHECK(out.decision.action == Action::Ignore);
-    FUZZ_CHECK(out.decision.reason == Reason::BadPlaceholderLength);
+    FUZZ_CHECK(out.outcome.sent() == Sent::Nothing);
+    FUZZ_CHECK(out.outcome.reason == Reason::BadPlaceholderLength);
     return;
   }
-  FUZZ_CHECK(out.decision.action == Action::Respond);
-  FUZZ_CHECK(out.decision.kind == RequestKind::Nts);
-  FUZZ_CHECK(out.decision.reason == Reason::Answered);
+  FUZZ_CHECK(out.outcome.sent() != Sent::Nothing);
+  FUZZ_CHECK(out.outcome.kind == RequestKind::Nts);
+  FUZZ_CHECK(out.outcome.reason == Reason::Answered);
   // Every placeholder is as long as a new cookie field, so all fit, up to 8.
   FUZZ_CHECK(out.cookie_count ==
              std::min<std::size_t>(core::kMaxCookiesPerResponse, 1 + built.placeholders));
@@ -220,7 +220,7 @@ void prime(core::PendingResponse& pending) {
     return build_mode1_request(params).packet;
   }();
   DeterministicRandom random(0xfeed);
-  const core::Decision decision =
+  const core::NtpOutcome decision =
       core::prepare_response(request, kServerRx, server_clock(), keyring(), random, pending);
   FUZZ_CHECK(decision.reason == Reason::Answered);
   FUZZ_CHECK(pending.cookie_count() == core::kMaxCookiesPerResponse);
@@ -254,9 +254,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   prime(*reused);
   const Outcome second = handle(request, *reused);
-  FUZZ_CHECK(second.decision.action == first.decision.action);
-  FUZZ_CHECK(second.decision.kind == first.decision.kind);
-  FUZZ_CHECK(second.decision.reason == first.decision.reason);
+  FUZZ_CHECK(second.outcome.sent() == first.outcome.sent());
+  FUZZ_CHECK(second.outcome.kind == first.outcome.kind);
+  FUZZ_CHECK(second.outcome.reason == first.outcome.reason);
   FUZZ_CHECK(second.cookie_count == first.cookie_count);
   FUZZ_CHECK(second.response == first.response);
   return 0;

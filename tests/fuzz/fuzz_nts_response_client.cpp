@@ -59,9 +59,9 @@ void server_response(ByteView params) {
 
   static auto* pending = new core::PendingResponse();
   DeterministicRandom random(17);
-  const core::Decision decision = core::prepare_response(request.packet, kServerRx, server_clock(),
-                                                         keyring(), random, *pending);
-  FUZZ_CHECK(decision.action == core::Action::Respond);
+  const core::NtpOutcome decision = core::prepare_response(
+      request.packet, kServerRx, server_clock(), keyring(), random, *pending);
+  FUZZ_CHECK(decision.sent() != core::Sent::Nothing);
   FUZZ_CHECK(decision.reason == core::Reason::Answered);
   Bytes packet(request.packet.size());
   packet.resize(core::complete_response(*pending, kServerTx, packet));

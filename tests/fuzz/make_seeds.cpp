@@ -201,7 +201,7 @@ Bytes serve(ByteView request, core::Reason expected, std::string_view target,
             std::string_view name) {
   static auto* pending = new core::PendingResponse();
   DeterministicRandom random(17);
-  const core::Decision decision =
+  const core::NtpOutcome decision =
       core::prepare_response(request, kServerRx, server_clock(), keyring(), random, *pending);
   expect(decision.reason == expected, target, name, "unexpected server reason");
   Bytes out(request.size());

@@ -24,8 +24,9 @@ from ntsd_harness import (KE_ERROR, NtpReply, NtsdTestCase, client_packet, free_
                           tls_client_context, wait_until)
 from test_hostile_inputs import nts
 
-KE_OUTCOMES = ("ok", "tls_failed", "no_alpn", "bad_request", "negotiation_failed", "timeout",
-               "closed_early", "evicted", "refused_busy", "rate_limited")
+KE_OUTCOMES = ("ok", "tls_failed", "no_alpn", "bad_request", "negotiation_failed",
+               "internal_error", "timeout", "closed_early", "evicted", "refused_busy",
+               "rate_limited")
 
 
 def parse_metrics(text):

@@ -4,7 +4,7 @@
 #include <set>
 #include <string>
 
-#include "server/ke_server.h"
+#include "server/ntp_server_choice.h"
 
 namespace ntsd::server {
 namespace {

@@ -23,7 +23,8 @@
 namespace ntsd::server {
 namespace {
 
-std::size_t index_of(core::Reason reason) { return static_cast<std::size_t>(reason); }
+using core::Reason;
+using core::RequestKind;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -91,16 +92,17 @@ MetricsSnapshot full_snapshot() {
   s.version = "1.2.3";
   s.start_time_seconds = 1700000000.5;
   KeMetrics ke;
-  ke.ok = 1;
-  ke.tls_failed = 2;
-  ke.no_alpn = 3;
-  ke.bad_request = 4;
-  ke.negotiation_failed = 5;
-  ke.timeout = 6;
-  ke.closed_early = 7;
-  ke.refused_busy = 8;
-  ke.evicted = 11;
-  ke.rate_limited = 9;
+  ke.sessions[KeSessionOutcome::Ok] = 1;
+  ke.sessions[KeSessionOutcome::TlsFailed] = 2;
+  ke.sessions[KeSessionOutcome::NoAlpn] = 3;
+  ke.sessions[KeSessionOutcome::BadRequest] = 4;
+  ke.sessions[KeSessionOutcome::NegotiationFailed] = 5;
+  ke.sessions[KeSessionOutcome::Timeout] = 6;
+  ke.sessions[KeSessionOutcome::ClosedEarly] = 7;
+  ke.sessions[KeSessionOutcome::RefusedBusy] = 8;
+  ke.sessions[KeSessionOutcome::Evicted] = 11;
+  ke.sessions[KeSessionOutcome::RateLimited] = 9;
+  ke.sessions[KeSessionOutcome::InternalError] = 12;
   ke.active = 10;
   ke.handshake.buckets[0] = 1;                                   // <= 0.5 ms
   ke.handshake.buckets[2] = 2;                                   // <= 2.5 ms
@@ -109,14 +111,15 @@ MetricsSnapshot full_snapshot() {
   ke.handshake.sum_seconds = 3.25;
   s.ke = ke;
   NtpCounters ntp;
-  ntp.plain[index_of(core::Reason::Answered)] = 11;
-  ntp.nts[index_of(core::Reason::Answered)] = 12;
-  ntp.plain[index_of(core::Reason::TooShort)] = 13;
-  ntp.nts[index_of(core::Reason::UnknownCookieKey)] = 3;
-  ntp.nts[index_of(core::Reason::AuthenticatorFailed)] = 2;
-  ntp.nts[index_of(core::Reason::RateLimited)] = 14;
-  ntp.rate_limited_dropped = 15;
-  ntp.unsynchronised_dropped = 16;
+  ntp.at(RequestKind::Plain, Reason::Answered) = 11;
+  ntp.at(RequestKind::Nts, Reason::Answered) = 12;
+  ntp.at(RequestKind::Plain, Reason::TooShort) = 13;
+  ntp.at(RequestKind::Nts, Reason::UnknownCookieKey) = 3;
+  ntp.at(RequestKind::Nts, Reason::AuthenticatorFailed) = 2;
+  ntp.at(RequestKind::Nts, Reason::RateLimited) = 14;
+  ntp.at(RequestKind::Unknown, Reason::RateLimitedDrop) = 15;
+  ntp.at(RequestKind::Unknown, Reason::Unsynchronised) = 16;
+  ntp.at(RequestKind::Nts, Reason::RateLimitedDrop) = 19;  // NAKs withheld over the limit
   ntp.interleaved = 17;
   ntp.cookies_issued = 18;
   s.ntp = ntp;
@@ -175,6 +178,7 @@ TEST(MetricsRender, KeOutcomesActiveAndHandshakeHistogram) {
   EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"refused_busy\"}"], "8");
   EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"evicted\"}"], "11");
   EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"rate_limited\"}"], "9");
+  EXPECT_EQ(s["ntsd_ke_sessions_total{outcome=\"internal_error\"}"], "12");
   EXPECT_EQ(s["ntsd_ke_sessions_active"], "10");
   // Buckets are cumulative and end in +Inf == count.
   EXPECT_EQ(s["ntsd_ke_handshake_seconds_bucket{le=\"0.0005\"}"], "1");
@@ -204,16 +208,25 @@ TEST(MetricsRender, NtpRequestsByKindAndOutcome) {
   EXPECT_EQ(s["ntsd_ntp_naks_total{reason=\"cookie_tag_failed\"}"], "0");
   EXPECT_EQ(s["ntsd_ntp_interleaved_responses_total"], "17");
   EXPECT_EQ(s["ntsd_ntp_cookies_issued_total"], "18");
-  // Every drop reason appears, for both kinds.
-  for (std::size_t r = 0; r < kReasonCount; ++r) {
-    const auto reason = static_cast<core::Reason>(r);
-    if (core::Decision{core::Action::Respond, core::RequestKind::Nts, reason}.is_nak()) continue;
+  // A NAK withheld over the rate limit is no NAK.
+  EXPECT_EQ(s["ntsd_ntp_requests_total{kind=\"nts\",outcome=\"rate_limited_dropped\"}"], "19");
+  // Every drop reason appears, for both kinds, but the one only unread requests have.
+  for (std::size_t r = 0; r < core::kReasonCount; ++r) {
+    const auto reason = static_cast<Reason>(r);
+    if (core::sent_for(reason) == core::Sent::Nak) continue;
     const std::string name(core::reason_name(reason));
-    EXPECT_TRUE(s.contains("ntsd_ntp_requests_total{kind=\"plain\",outcome=\"" + name + "\"}"))
+    const bool read = reason != Reason::Unsynchronised;
+    EXPECT_EQ(s.contains("ntsd_ntp_requests_total{kind=\"plain\",outcome=\"" + name + "\"}"), read)
         << name;
-    EXPECT_TRUE(s.contains("ntsd_ntp_requests_total{kind=\"nts\",outcome=\"" + name + "\"}"))
+    EXPECT_EQ(s.contains("ntsd_ntp_requests_total{kind=\"nts\",outcome=\"" + name + "\"}"), read)
         << name;
   }
+  // Unread requests only by the reasons that drop unread.
+  std::size_t unread = 0;
+  for (const auto& [sample, value] : s) {
+    if (sample.find("kind=\"unknown\"") != std::string::npos) ++unread;
+  }
+  EXPECT_EQ(unread, 2U);
 }
 
 TEST(MetricsRender, TransmitGapSummary) {

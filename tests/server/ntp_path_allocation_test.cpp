@@ -1,10 +1,10 @@
 // Issue 7: "per-request allocations: zero" on the NTP path. Runs many requests
-// through exactly what an NTP worker does per packet (NtpServer::Worker::
-// serve_batch and read_tx_timestamp in server/ntp_server.cpp, minus the
-// sockets): the interleaved table, the rate limiter, the sans-I/O core with a
-// reused PendingResponse, BufferedRandom, the transmit gap histogram. Once warm,
-// not one heap allocation may happen, OpenSSL's included: malloc itself is
-// counted, not only operator new.
+// through the NtpExchange an NTP worker hands every packet to (server/
+// ntp_exchange.h: the rate limiter, the interleaved table, the sans-I/O core
+// with a reused PendingResponse, BufferedRandom, counting), and feeds it a
+// kernel transmit timestamp per response as the worker's TxTimestampQueue does
+// (the transmit gap histogram). Once warm, not one heap allocation may happen,
+// OpenSSL's included: malloc itself is counted, not only operator new.
 //
 // Beyond this test's reach: OpenSSL's per-thread DRBG reseeds from its parent
 // every 2^16 RAND_bytes calls and every 7 minutes, with one malloc each time.
@@ -36,10 +36,9 @@
 #include "keys/published_keyring.h"
 #include "keys/ratchet.h"
 #include "server/clock.h"
+#include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
 #include "time/clock_state.h"
-#include "time/interleaved.h"
-#include "time/tx_gap.h"
 
 namespace {
 std::atomic<std::uint64_t> g_allocations{0};
@@ -183,80 +182,57 @@ enum class Kind : std::uint8_t {
   NtsThreePlaceholders,
   NtsSevenPlaceholders,
   NtsInterleaved,
-  NtsUnknownKey,       // NAK
-  NtsForged,           // authenticator fails: NAK
-  TooShort,            // dropped
-  BadExtensionField,   // dropped
-  PlainFlood,          // rate limited: kisses and drops
-  NtsFlood,            // rate limited: authenticated kisses and drops
+  NtsUnknownKey,      // NAK
+  NtsForged,          // authenticator fails: NAK
+  TooShort,           // dropped
+  BadExtensionField,  // dropped
+  PlainFlood,         // rate limited: kisses and drops
+  NtsFlood,           // rate limited: authenticated kisses and drops
 };
 constexpr std::size_t kKinds = 12;
 constexpr std::size_t kFloodPerRound = 24;
 
-// What NtpServer::Worker keeps per worker, and its per-packet steps.
+// An NTP worker's exchange with the default rate limit, and what the test
+// tallies of its outcomes.
 class WorkerPath {
  public:
   WorkerPath(const keys::PublishedKeyring& keyring, const timesource::PublishedClock& clock)
-      : clock_(clock), keyring_(keyring), rate_limiter_(server::default_ntp_rate_limit()),
-        table_(16384) {}
+      : exchange_(clock, keyring, {server::default_ntp_rate_limit(), true}) {}
 
   struct Tally {
-    std::array<std::uint64_t, 32> reasons{};
+    std::array<std::uint64_t, core::kReasonCount> reasons{};
     std::uint64_t responses = 0;
     std::uint64_t naks = 0;
     std::uint64_t kisses = 0;
-    std::uint64_t dropped = 0;
-    std::uint64_t interleaved = 0;
-    std::uint64_t cookies = 0;
+    std::uint64_t dropped = 0;  // by the rate limit
   };
 
-  // serve_batch's loop body for one packet, then the kernel transmit timestamp
-  // arriving for it (read_tx_timestamp).
+  void begin_batch() { exchange_.begin_batch(); }
+
+  // One packet, then the kernel transmit timestamp arriving for its response,
+  // 5 µs after the written one.
   void serve(ByteView request, const sockaddr* peer, NtpTimestamp rx_time, Tally& tally) {
-    const auto& keyring = keyring_.current();
-    const auto& clock_state = clock_.current();
-    const auto client = timesource::client_key(peer);
-    rx_time = table_.unique_receive(client, rx_time);
-    auto clock = clock_state.at(rx_time);
-    auto verdict = rate_limiter_.check(peer);
-    if (verdict == server::RateVerdict::Drop) {
-      ++tally.dropped;
-      return;
-    }
-    if (verdict == server::RateVerdict::Kiss) ++tally.kisses;
-    auto decision = core::prepare_response(
-        request, rx_time, clock, keyring, random_, pending_,
-        verdict == server::RateVerdict::Kiss ? core::Reply::RateKiss : core::Reply::Normal);
-    ++tally.reasons[static_cast<std::size_t>(decision.reason)];
-    if (decision.action != core::Action::Respond) return;
-    if (decision.is_nak()) ++tally.naks;
-    const bool answered = decision.reason == core::Reason::Answered;
-    tally.cookies += pending_.cookie_count();
-    if (answered && pending_.interleaved_candidate()) {
-      if (auto previous = table_.lookup(client, pending_.request_origin())) {
-        if (core::make_interleaved(pending_, *previous)) ++tally.interleaved;
-      }
-    }
-    auto tx_time = server::realtime_now();
-    if (tx_time == rx_time) ++tx_time.raw;
-    const std::size_t length = core::complete_response(pending_, tx_time, response_);
-    if (length > 0) ++tally.responses;
-    auto handle = answered ? table_.save(client, rx_time, tx_time) : timesource::InterleavedTable::Handle{};
-    // The kernel's timestamp, 5 µs later.
-    NtpTimestamp kernel{tx_time.raw + 21475};
-    gaps_.add(5000);
-    if (handle.sequence != 0) table_.update_transmit(handle, kernel);
+    server::NtpReply reply;
+    const auto outcome = exchange_.handle(request, peer, rx_time, response_, reply);
+    ++tally.reasons[static_cast<std::size_t>(outcome.reason)];
+    if (outcome.sent() == core::Sent::Nak) ++tally.naks;
+    if (outcome.sent() == core::Sent::RateKiss) ++tally.kisses;
+    if (outcome.reason == core::Reason::RateLimitedDrop) ++tally.dropped;
+    if (reply.length == 0) return;
+    ++tally.responses;
+    exchange_.transmit_timestamp(reply.transmit, reply.handle,
+                                 NtpTimestamp{reply.transmit.raw + 21475});
+  }
+
+  [[nodiscard]] server::NtpCounters counters() const {
+    server::NtpCounters total;
+    exchange_.add_counters(total);
+    return total;
   }
 
  private:
-  timesource::ClockReader clock_;
-  keys::KeyringReader keyring_;
-  server::RateLimiter rate_limiter_;
-  core::BufferedRandom random_;
-  timesource::InterleavedTable table_;
-  timesource::GapHistogram gaps_;
-  core::PendingResponse pending_;
-  std::array<std::uint8_t, core::kMaxNtpPacketLength + 1> response_{};
+  server::NtpExchange exchange_;
+  std::array<std::uint8_t, core::kMaxNtpPacketLength> response_{};
 };
 
 class NtpPathAllocationTest : public ::testing::Test {
@@ -310,7 +286,7 @@ TEST_F(NtpPathAllocationTest, WarmWorkerAllocatesNothingPerRequest) {
   ASSERT_TRUE(stranger.has_value());
 
   constexpr std::size_t kWarmRounds = 4;
-  constexpr std::size_t kRounds = 44;  // under the default burst of 64 per prefix
+  constexpr std::size_t kRounds = 44;               // under the default burst of 64 per prefix
   constexpr std::uint64_t kRoundStep = 1ULL << 22;  // ~1 ms in NTP units
   const NtpTimestamp base = server::realtime_now();
   // Our receive timestamp of client c's request in round r: what its next
@@ -329,8 +305,9 @@ TEST_F(NtpPathAllocationTest, WarmWorkerAllocatesNothingPerRequest) {
     for (int family = 0; family < 2; ++family) {
       const auto index = static_cast<std::uint8_t>(clients.size());
       Client c{static_cast<Kind>(k), family == 0 ? ipv4_peer(index) : ipv6_peer(index), {}};
-      c.session = make_session(static_cast<Kind>(k) == Kind::NtsUnknownKey ? *stranger : ring.current(),
-                               index, client_random);
+      c.session =
+          make_session(static_cast<Kind>(k) == Kind::NtsUnknownKey ? *stranger : ring.current(),
+                       index, client_random);
       clients.push_back(std::move(c));
     }
   }
@@ -405,15 +382,18 @@ TEST_F(NtpPathAllocationTest, WarmWorkerAllocatesNothingPerRequest) {
   WorkerPath::Tally tally;
   auto run = [&](std::size_t first, std::size_t end, WorkerPath::Tally& t) {
     for (std::size_t r = first; r < end; ++r) {
+      worker->begin_batch();
       for (const Packet& p : rounds[r]) {
         worker->serve(p.bytes, reinterpret_cast<const sockaddr*>(&clients[p.client].peer), p.rx, t);
       }
     }
   };
   run(0, kWarmRounds, warm);
+  const server::NtpCounters warm_counters = worker->counters();
   const std::uint64_t before = g_allocations.load();
   run(kWarmRounds, kRounds, tally);
   const std::uint64_t allocations = g_allocations.load() - before;
+  const server::NtpCounters counters = worker->counters();
 
   std::uint64_t handled = 0;
   for (std::size_t r = kWarmRounds; r < kRounds; ++r) handled += rounds[r].size();
@@ -429,12 +409,19 @@ TEST_F(NtpPathAllocationTest, WarmWorkerAllocatesNothingPerRequest) {
   EXPECT_EQ(reason(core::Reason::MalformedExtensionField), 2 * measured_rounds);
   EXPECT_EQ(tally.naks, 4 * measured_rounds);
   // Plain and NTS interleaved clients, both families, from their second request on.
-  EXPECT_EQ(tally.interleaved, 4 * measured_rounds);
+  EXPECT_EQ(counters.interleaved - warm_counters.interleaved, 4 * measured_rounds);
   EXPECT_GT(reason(core::Reason::RateLimited), 0U);
   EXPECT_GT(tally.kisses, 0U);
   EXPECT_GT(tally.dropped, 0U);
   // 1, 4 and 8 new cookies, and 2 per NTS interleaved answer, per family.
-  EXPECT_GE(tally.cookies, 2 * (1 + 4 + 8 + 2) * measured_rounds);
+  EXPECT_GE(counters.cookies_issued - warm_counters.cookies_issued,
+            2 * (1 + 4 + 8 + 2) * measured_rounds);
+  // The exchange counted what it returned, and a kernel timestamp per response.
+  EXPECT_EQ(counters.by_sent(core::Sent::Nak) - warm_counters.by_sent(core::Sent::Nak), tally.naks);
+  EXPECT_EQ(counters.by_reason(core::Reason::RateLimitedDrop) -
+                warm_counters.by_reason(core::Reason::RateLimitedDrop),
+            tally.dropped);
+  EXPECT_EQ(counters.tx_timestamps - warm_counters.tx_timestamps, tally.responses);
 }
 
 }  // namespace

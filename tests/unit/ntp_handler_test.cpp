@@ -208,15 +208,15 @@ class NtpHandlerTest : public ::testing::Test {
     return packet;
   }
 
-  Decision prepare(ByteView request) {
+  NtpOutcome prepare(ByteView request) {
     return prepare_response(request, kServerRx, clock_, keyring_, random_, pending_);
   }
 
   // Runs both phases; the response is empty when the request was ignored.
-  Bytes handle(ByteView request, Decision* decision = nullptr) {
-    const Decision d = prepare(request);
+  Bytes handle(ByteView request, NtpOutcome* decision = nullptr) {
+    const NtpOutcome d = prepare(request);
     if (decision) *decision = d;
-    if (d.action != Action::Respond) return {};
+    if (d.sent() == Sent::Nothing) return {};
     Bytes out(kMaxNtpPacketLength, 0xCC);
     const std::size_t n = complete_response(pending_, kServerTx, out);
     EXPECT_GT(n, 0U);
@@ -226,25 +226,25 @@ class NtpHandlerTest : public ::testing::Test {
   }
 
   void expect_dropped(ByteView request, Reason reason, RequestKind kind) {
-    const Decision d = prepare(request);
-    EXPECT_EQ(d.action, Action::Ignore) << reason_name(d.reason);
+    const NtpOutcome d = prepare(request);
+    EXPECT_EQ(d.sent(), Sent::Nothing) << reason_name(d.reason);
     EXPECT_EQ(d.reason, reason) << "got " << reason_name(d.reason) << ", want "
                                 << reason_name(reason);
     EXPECT_EQ(d.kind, kind);
-    EXPECT_FALSE(d.is_nak());
+    EXPECT_NE(d.sent(), Sent::Nak);
     std::array<std::uint8_t, kMaxNtpPacketLength> out{};
     EXPECT_EQ(complete_response(pending_, kServerTx, out), 0U);
   }
 
   // A NAK: LI 3, stratum 0, NTSN, the request's UID field verbatim and nothing else.
   void expect_nak(ByteView request, Reason reason) {
-    Decision d;
+    NtpOutcome d;
     const Bytes response = handle(request, &d);
-    EXPECT_EQ(d.action, Action::Respond);
+    EXPECT_NE(d.sent(), Sent::Nothing);
     EXPECT_EQ(d.reason, reason) << "got " << reason_name(d.reason) << ", want "
                                 << reason_name(reason);
     EXPECT_EQ(d.kind, RequestKind::Nts);
-    EXPECT_TRUE(d.is_nak());
+    EXPECT_EQ(d.sent(), Sent::Nak);
     auto request_fields = parse_extension_fields(request, kNtpHeaderLength);
     ASSERT_TRUE(request_fields.ok());
     const ExtensionField& uid_field = request_fields.fields[0];
@@ -274,30 +274,42 @@ class NtpHandlerTest : public ::testing::Test {
 
 TEST(ReasonNames, AreDistinctSnakeCase) {
   std::set<std::string> names;
-  for (int r = static_cast<int>(Reason::Answered);
-       r <= static_cast<int>(Reason::RateLimited); ++r) {
+  for (std::size_t r = 0; r < kReasonCount; ++r) {
     const std::string name(reason_name(static_cast<Reason>(r)));
     EXPECT_FALSE(name.empty());
     EXPECT_NE(name, "unknown");
+    EXPECT_NE(name, "nak");  // the metrics' outcome for every NAK reason
     for (char c : name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << name;
     names.insert(name);
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(Reason::RateLimited) + 1);
+  EXPECT_EQ(names.size(), kReasonCount);
   EXPECT_EQ(reason_name(Reason::RateLimited), "rate_limited");
   EXPECT_EQ(reason_name(Reason::Answered), "answered");
   EXPECT_EQ(reason_name(Reason::TooShort), "too_short");
   EXPECT_EQ(reason_name(Reason::AuthenticatorFailed), "authenticator_failed");
   EXPECT_EQ(reason_name(Reason::FieldAfterAuthenticator), "field_after_authenticator");
+  // Metric label values that existed before these were reasons.
+  EXPECT_EQ(reason_name(Reason::RateLimitedDrop), "rate_limited_dropped");
+  EXPECT_EQ(reason_name(Reason::Unsynchronised), "unsynchronised_dropped");
+  EXPECT_EQ(kind_name(RequestKind::Unknown), "unknown");
+  EXPECT_EQ(kind_name(RequestKind::Plain), "plain");
+  EXPECT_EQ(kind_name(RequestKind::Nts), "nts");
 }
 
-TEST(DecisionIsNak, OnlyForRespondedCookieAndAuthenticatorFailures) {
-  for (int r = 0; r <= static_cast<int>(Reason::RateLimited); ++r) {
+TEST(OutcomeSent, FollowsFromTheReason) {
+  for (std::size_t r = 0; r < kReasonCount; ++r) {
     const auto reason = static_cast<Reason>(r);
     const bool nak_reason =
         reason == Reason::MalformedCookie || reason == Reason::UnknownCookieKey ||
         reason == Reason::CookieTagFailed || reason == Reason::AuthenticatorFailed;
-    EXPECT_EQ((Decision{Action::Respond, RequestKind::Nts, reason}.is_nak()), nak_reason);
-    EXPECT_FALSE((Decision{Action::Ignore, RequestKind::Nts, reason}.is_nak()));
+    Sent want = Sent::Nothing;
+    if (reason == Reason::Answered) want = Sent::Answer;
+    if (reason == Reason::RateLimited) want = Sent::RateKiss;
+    if (nak_reason) want = Sent::Nak;
+    EXPECT_EQ(sent_for(reason), want) << reason_name(reason);
+    for (auto kind : {RequestKind::Unknown, RequestKind::Plain, RequestKind::Nts}) {
+      EXPECT_EQ((NtpOutcome{kind, reason}.sent()), want) << reason_name(reason);
+    }
   }
 }
 
@@ -307,12 +319,12 @@ TEST_F(NtpHandlerTest, PlainV4AndV3AreAnsweredWithEveryHeaderField) {
   for (int v : {3, 4}) {
     const auto version = static_cast<std::uint8_t>(v);
     const Bytes request = header(version, NtpMode::Client, kClientTx, -3);
-    Decision d;
+    NtpOutcome d;
     const Bytes response = handle(request, &d);
-    EXPECT_EQ(d.action, Action::Respond);
+    EXPECT_NE(d.sent(), Sent::Nothing);
     EXPECT_EQ(d.kind, RequestKind::Plain);
     EXPECT_EQ(d.reason, Reason::Answered);
-    EXPECT_FALSE(d.is_nak());
+    EXPECT_NE(d.sent(), Sent::Nak);
     ASSERT_EQ(response.size(), kNtpHeaderLength);
     auto h = NtpHeader::parse(response);
     ASSERT_TRUE(h.has_value());
@@ -375,7 +387,7 @@ TEST_F(NtpHandlerTest, LongerThanTheLimitIsDropped) {
   Bytes request = header();
   append(request, {kUnknown, Bytes(kMaxNtpPacketLength - kNtpHeaderLength - 4, 0)});
   ASSERT_EQ(request.size(), kMaxNtpPacketLength);
-  Decision d;
+  NtpOutcome d;
   EXPECT_EQ(handle(request, &d).size(), kNtpHeaderLength);
   EXPECT_EQ(d.reason, Reason::Answered);
   request.push_back(0);
@@ -385,7 +397,7 @@ TEST_F(NtpHandlerTest, LongerThanTheLimitIsDropped) {
 TEST_F(NtpHandlerTest, MoreFieldsThanTheBoundAreDropped) {
   Bytes request = header();
   for (std::size_t i = 0; i < kMaxExtensionFields; ++i) append(request, {kUnknown, Bytes(12, 0)});
-  Decision d;
+  NtpOutcome d;
   EXPECT_EQ(handle(request, &d).size(), kNtpHeaderLength);
   EXPECT_EQ(d.reason, Reason::Answered);
   append(request, {kUnknown, Bytes(12, 0)});
@@ -396,7 +408,7 @@ TEST_F(NtpHandlerTest, UnknownFieldsAloneMakeAPlainRequest) {
   Bytes request = header();
   append(request, {kUnknown, Bytes(24, 1)});
   append(request, {0x0002, Bytes(12, 2)});
-  Decision d;
+  NtpOutcome d;
   const Bytes response = handle(request, &d);
   EXPECT_EQ(d.reason, Reason::Answered);
   EXPECT_EQ(d.kind, RequestKind::Plain);
@@ -413,7 +425,7 @@ TEST_F(NtpHandlerTest, LegacyMacAfterTheHeaderIsAnsweredPlain) {
     m[2] = 0;
     m[3] = 1;  // key id 1: as a field header, type 0 and length 1, which does not parse
     request.insert(request.end(), m.begin(), m.end());
-    Decision d;
+    NtpOutcome d;
     const Bytes response = handle(request, &d);
     EXPECT_EQ(d.reason, Reason::Answered) << mac;
     EXPECT_EQ(d.kind, RequestKind::Plain);
@@ -426,7 +438,7 @@ TEST_F(NtpHandlerTest, LegacyMacAfterPlainFieldsIsAnsweredPlain) {
   append(request, {kUnknown, Bytes(28, 3)});
   Bytes mac(20, 0xAB);
   request.insert(request.end(), mac.begin(), mac.end());
-  Decision d;
+  NtpOutcome d;
   EXPECT_EQ(handle(request, &d).size(), kNtpHeaderLength);
   EXPECT_EQ(d.reason, Reason::Answered);
 }
@@ -435,7 +447,7 @@ TEST_F(NtpHandlerTest, NtpV3WithAMacIsAnsweredPlain) {
   for (std::size_t mac : {12U, 20U}) {
     Bytes request = header(3);
     request.resize(request.size() + mac, 0x5A);
-    Decision d;
+    NtpOutcome d;
     EXPECT_EQ(handle(request, &d).size(), kNtpHeaderLength);
     EXPECT_EQ(d.reason, Reason::Answered);
   }
@@ -468,12 +480,12 @@ TEST_F(NtpHandlerTest, TrailingBytesThatAreNeitherFieldsNorAMacAreDropped) {
 TEST_F(NtpHandlerTest, NtsRequestIsAnsweredWithUidEchoAndSealedCookie) {
   Session s = session();
   const Bytes request = nts_request(s);
-  Decision d;
+  NtpOutcome d;
   const Bytes response = handle(request, &d);
-  EXPECT_EQ(d.action, Action::Respond);
+  EXPECT_NE(d.sent(), Sent::Nothing);
   EXPECT_EQ(d.kind, RequestKind::Nts);
   EXPECT_EQ(d.reason, Reason::Answered);
-  EXPECT_FALSE(d.is_nak());
+  EXPECT_NE(d.sent(), Sent::Nak);
   EXPECT_EQ(pending_.cookie_count(), 1U);
   ASSERT_EQ(response.size(), request.size());
 
@@ -517,7 +529,7 @@ TEST_F(NtpHandlerTest, CookieFromAnOlderKeyIsAcceptedAndReplacedWithACurrentOne)
   const CookieKey* old_key = keyring_.find(CookieKeyId{2});
   ASSERT_NE(old_key, nullptr);
   Session s = make_session(AeadAlgorithm::AesSivCmac256, *old_key, random_);
-  Decision d;
+  NtpOutcome d;
   handle(nts_request(s), &d);
   EXPECT_EQ(d.reason, Reason::Answered);
 }
@@ -539,7 +551,7 @@ TEST_F(NtpHandlerTest, UnknownFieldsInsideAndOutsideAreIgnoredAndPaddedAway) {
   AuthSpec auth;
   append(auth.plaintext, {kUnknown, Bytes(40, 1)});
   const Bytes request = nts_request(s, {{kUnknown, Bytes(100, 2)}}, auth);
-  Decision d;
+  NtpOutcome d;
   const Bytes response = handle(request, &d);
   EXPECT_EQ(d.reason, Reason::Answered);
   EXPECT_EQ(response.size(), request.size());
@@ -551,7 +563,7 @@ TEST_F(NtpHandlerTest, ClearPlaceholdersAskForMoreCookies) {
   const std::size_t body = padded_to_4(s.cookie.size());
   const Bytes request =
       nts_request(s, {{kPlaceholder, Bytes(body, 0)}, {kPlaceholder, Bytes(body, 0)}});
-  Decision d;
+  NtpOutcome d;
   EXPECT_EQ(handle(request, &d).size(), request.size());
   EXPECT_EQ(d.reason, Reason::Answered);
   EXPECT_EQ(pending_.cookie_count(), 3U);
@@ -563,7 +575,7 @@ TEST_F(NtpHandlerTest, EncryptedPlaceholdersAreCountedToo) {
   AuthSpec auth;
   auth.plaintext = encrypted_placeholders(3, body);
   const Bytes request = nts_request(s, {{kPlaceholder, Bytes(body, 0)}}, auth);
-  Decision d;
+  NtpOutcome d;
   EXPECT_EQ(handle(request, &d).size(), request.size());
   EXPECT_EQ(d.reason, Reason::Answered);
   EXPECT_EQ(pending_.cookie_count(), 5U);
@@ -574,7 +586,7 @@ TEST_F(NtpHandlerTest, AtMostEightCookies) {
   const std::size_t body = padded_to_4(s.cookie.size());
   std::vector<Field> placeholders(10, Field{kPlaceholder, Bytes(body, 0)});
   const Bytes request = nts_request(s, placeholders);
-  Decision d;
+  NtpOutcome d;
   EXPECT_EQ(handle(request, &d).size(), request.size());
   EXPECT_EQ(d.reason, Reason::Answered);
   EXPECT_EQ(pending_.cookie_count(), kMaxCookiesPerResponse);
@@ -589,7 +601,7 @@ TEST_F(NtpHandlerTest, ShortNonceWithAdditionalPaddingIsAccepted) {
     auth.nonce_length = nonce;
     auth.extra_padding = 16 - padded_to_4(nonce);
     const Bytes request = nts_request(s, {}, auth);
-    Decision d;
+    NtpOutcome d;
     const Bytes response = handle(request, &d);
     EXPECT_EQ(d.reason, Reason::Answered) << nonce;
     EXPECT_EQ(response.size(), request.size());
@@ -600,7 +612,7 @@ TEST_F(NtpHandlerTest, LongerNoncesAreAccepted) {
   Session s = session();
   AuthSpec auth;
   auth.nonce_length = 33;
-  Decision d;
+  NtpOutcome d;
   handle(nts_request(s, {}, auth), &d);
   EXPECT_EQ(d.reason, Reason::Answered);
 }
@@ -622,7 +634,7 @@ TEST_F(NtpHandlerTest, PaddedCookieBodyIsAccepted) {
   // included, and send it back that way.
   Session s = session();
   s.cookie.resize(padded_to_4(s.cookie.size()), 0);
-  Decision d;
+  NtpOutcome d;
   handle(nts_request(s), &d);
   EXPECT_EQ(d.reason, Reason::Answered);
 }
@@ -636,7 +648,7 @@ TEST_F(NtpHandlerTest, FieldOrderBeforeTheAuthenticatorDoesNotMatter) {
   append(request, {kUnknown, Bytes(12, 0)});
   append(request, {kUid, uid()});
   append_authenticator(request, *s.c2s, {}, random_);
-  Decision d;
+  NtpOutcome d;
   const Bytes response = handle(request, &d);
   EXPECT_EQ(d.reason, Reason::Answered);
   EXPECT_EQ(pending_.cookie_count(), 2U);
@@ -869,8 +881,8 @@ TEST_F(NtpHandlerTest, NakHasNoAuthenticatorAndDrawsNoRandomness) {
   s.cookie[50] ^= 1;
   const Bytes request = nts_request(s);
   const std::size_t before = random_.drawn();
-  const Decision d = prepare(request);
-  EXPECT_TRUE(d.is_nak());
+  const NtpOutcome d = prepare(request);
+  EXPECT_EQ(d.sent(), Sent::Nak);
   EXPECT_EQ(random_.drawn(), before);
   EXPECT_EQ(pending_.cookie_count(), 0U);
   EXPECT_EQ(pending_.response_length(), kNtpHeaderLength + 36);
@@ -905,7 +917,7 @@ TEST_F(NtpHandlerTest, CompleteRefusesAnOutputShorterThanTheResponse) {
 TEST_F(NtpHandlerTest, CompleteAfterAnIgnoredRequestWritesNothing) {
   Session s = session();
   ASSERT_EQ(prepare(nts_request(s)).reason, Reason::Answered);
-  ASSERT_EQ(prepare(header(2)).action, Action::Ignore);  // the pending state is replaced
+  ASSERT_EQ(prepare(header(2)).sent(), Sent::Nothing);  // the pending state is replaced
   Bytes out(kMaxNtpPacketLength, 0xCC);
   EXPECT_EQ(complete_response(pending_, kServerTx, out), 0U);
   EXPECT_EQ(out[0], 0xCC);
@@ -965,11 +977,11 @@ TEST_F(NtpHandlerTest, HandlingARequestAllocatesNothing) {
   const std::array<const Bytes*, 5> requests = {&answered, &naked, &forged, &plain, &dropped};
   for (const Bytes* request : requests) {
     const std::size_t before = g_allocations.load();
-    const Decision d = prepare(*request);
+    const NtpOutcome d = prepare(*request);
     const std::size_t n = complete_response(pending_, kServerTx, out);
     const std::size_t allocations = g_allocations.load() - before;
     EXPECT_EQ(allocations, 0U) << reason_name(d.reason);
-    EXPECT_EQ(n > 0, d.action == Action::Respond);
+    EXPECT_EQ(n > 0, d.sent() != Sent::Nothing);
   }
   EXPECT_EQ(prepare(answered).reason, Reason::Answered);
   EXPECT_EQ(pending_.cookie_count(), 4U);
@@ -988,7 +1000,7 @@ TEST_P(NtsRoundTrip, ClientGetsOneCookiePerPlaceholderPlusOne) {
   const auto [algorithm, placeholders] = GetParam();
   Session s = session(algorithm);
   const NtsRequest request = build_nts_request(*s.c2s, s.cookie, placeholders, kClientTx, random_);
-  Decision d;
+  NtpOutcome d;
   const Bytes response = handle(request.packet, &d);
   ASSERT_EQ(d.reason, Reason::Answered) << reason_name(d.reason);
   EXPECT_EQ(response.size(), request.packet.size());
@@ -1010,7 +1022,7 @@ TEST_P(NtsRoundTrip, ClientGetsOneCookiePerPlaceholderPlusOne) {
     // Each new cookie works for the next request, too.
     const NtsRequest next = build_nts_request(*s.c2s, cookie, placeholders, kClientTx, random_);
     EXPECT_EQ(next.packet.size(), request.packet.size());
-    Decision again;
+    NtpOutcome again;
     const Bytes reply = handle(next.packet, &again);
     EXPECT_EQ(again.reason, Reason::Answered);
     EXPECT_EQ(parse_nts_response(reply, *s.s2c, next).error, NtsResponseError::None);
@@ -1038,7 +1050,7 @@ TEST_F(NtpHandlerTest, NakRoundTripIsSeenByTheClient) {
   const CookieKey stranger = make_cookie_key(77, 0x77);
   Session s = make_session(AeadAlgorithm::AesSivCmac256, stranger, random_);
   const NtsRequest request = build_nts_request(*s.c2s, s.cookie, 3, kClientTx, random_);
-  Decision d;
+  NtpOutcome d;
   const Bytes response = handle(request.packet, &d);
   EXPECT_EQ(d.reason, Reason::UnknownCookieKey);
   EXPECT_EQ(response.size(), kNtpHeaderLength + 36);
@@ -1051,7 +1063,7 @@ TEST_F(NtpHandlerTest, AuthenticatorFailureNakRoundTrip) {
   Session s = session();
   NtsRequest request = build_nts_request(*s.c2s, s.cookie, 0, kClientTx, random_);
   request.packet.back() ^= 1;
-  Decision d;
+  NtpOutcome d;
   const Bytes response = handle(request.packet, &d);
   EXPECT_EQ(d.reason, Reason::AuthenticatorFailed);
   EXPECT_EQ(parse_nts_response(response, *s.s2c, request).error, NtsResponseError::Nak);
@@ -1095,7 +1107,7 @@ TEST_F(NtpHandlerTest, RandomWellFormedRequestsGetSameLengthVerifiableAnswers) {
     append_authenticator(packet, *s.c2s, auth, random_);
     if (packet.size() > kMaxNtpPacketLength) continue;
 
-    Decision d;
+    NtpOutcome d;
     const Bytes response = handle(packet, &d);
     ASSERT_EQ(d.reason, Reason::Answered) << iteration << " " << reason_name(d.reason);
     ASSERT_EQ(response.size(), packet.size()) << iteration;
@@ -1114,7 +1126,7 @@ TEST_F(NtpHandlerTest, MutatedRequestsNeverGetALongerAnswer) {
     return std::uniform_int_distribution<std::size_t>(lo, hi)(rng);
   };
   Session s = session();
-  std::array<std::size_t, static_cast<std::size_t>(Reason::AuthenticatorFailed) + 1> seen{};
+  std::array<std::size_t, kReasonCount> seen{};
   for (int iteration = 0; iteration < 2000; ++iteration) {
     NtsRequest request = build_nts_request(*s.c2s, s.cookie, pick(0, 4), kClientTx, random_);
     Bytes& packet = request.packet;
@@ -1139,12 +1151,12 @@ TEST_F(NtpHandlerTest, MutatedRequestsNeverGetALongerAnswer) {
         }
         break;
     }
-    Decision d;
+    NtpOutcome d;
     const Bytes response = handle(packet, &d);
     ++seen[static_cast<std::size_t>(d.reason)];
-    if (d.action == Action::Respond) {
+    if (d.sent() != Sent::Nothing) {
       ASSERT_LE(response.size(), packet.size()) << iteration;
-      if (d.is_nak()) {
+      if (d.sent() == Sent::Nak) {
         EXPECT_EQ(NtpHeader::parse(response)->reference_id, kRefIdNtsNak);
       }
     } else {
@@ -1157,16 +1169,15 @@ TEST_F(NtpHandlerTest, MutatedRequestsNeverGetALongerAnswer) {
   EXPECT_GT(seen[static_cast<std::size_t>(Reason::TooShort)], 0U);
 }
 
-
 // ---------------------------------------------------------------- RATE kiss
 
 class RateKissTest : public NtpHandlerTest {
  protected:
-  Bytes kiss(ByteView request, Decision* decision) {
-    const Decision d =
+  Bytes kiss(ByteView request, NtpOutcome* decision) {
+    const NtpOutcome d =
         prepare_response(request, kServerRx, clock_, keyring_, random_, pending_, Reply::RateKiss);
     *decision = d;
-    if (d.action != Action::Respond) return {};
+    if (d.sent() == Sent::Nothing) return {};
     Bytes out(kMaxNtpPacketLength, 0xCC);
     const std::size_t n = complete_response(pending_, kServerTx, out);
     EXPECT_GT(n, 0U);
@@ -1179,12 +1190,12 @@ class RateKissTest : public NtpHandlerTest {
 TEST_F(RateKissTest, PlainRequestGetsABareRateKiss) {
   for (std::uint8_t version : {std::uint8_t{3}, std::uint8_t{4}}) {
     const Bytes request = header(version, NtpMode::Client, kClientTx, 6);
-    Decision d;
+    NtpOutcome d;
     const Bytes response = kiss(request, &d);
-    EXPECT_EQ(d.action, Action::Respond);
+    EXPECT_NE(d.sent(), Sent::Nothing);
     EXPECT_EQ(d.kind, RequestKind::Plain);
     EXPECT_EQ(d.reason, Reason::RateLimited);
-    EXPECT_FALSE(d.is_nak());
+    EXPECT_NE(d.sent(), Sent::Nak);
     ASSERT_EQ(response.size(), kNtpHeaderLength);
     auto h = NtpHeader::parse(response);
     ASSERT_TRUE(h.has_value());
@@ -1199,7 +1210,7 @@ TEST_F(RateKissTest, PlainRequestGetsABareRateKiss) {
 }
 
 TEST_F(RateKissTest, PollHintIsBounded) {
-  Decision d;
+  NtpOutcome d;
   auto low = NtpHeader::parse(kiss(header(4, NtpMode::Client, kClientTx, -3), &d));
   ASSERT_TRUE(low.has_value());
   EXPECT_EQ(low->poll, 4);
@@ -1211,9 +1222,9 @@ TEST_F(RateKissTest, PollHintIsBounded) {
 TEST_F(RateKissTest, NtsRequestGetsAnAuthenticatedRateKissWithoutCookies) {
   Session s = session();
   const Bytes request = nts_request(s, {{kPlaceholder, Bytes(s.cookie.size(), 0)}});
-  Decision d;
+  NtpOutcome d;
   const Bytes response = kiss(request, &d);
-  EXPECT_EQ(d.action, Action::Respond);
+  EXPECT_NE(d.sent(), Sent::Nothing);
   EXPECT_EQ(d.kind, RequestKind::Nts);
   EXPECT_EQ(d.reason, Reason::RateLimited);
   EXPECT_EQ(pending_.cookie_count(), 0U);
@@ -1247,22 +1258,23 @@ TEST_F(RateKissTest, NtsRequestGetsAnAuthenticatedRateKissWithoutCookies) {
 TEST_F(RateKissTest, WhatWouldBeANakIsDropped) {
   const CookieKey stranger = make_cookie_key(99, 0x99);
   Session unknown = make_session(AeadAlgorithm::AesSivCmac256, stranger, random_);
-  Decision d;
+  NtpOutcome d;
   EXPECT_TRUE(kiss(nts_request(unknown), &d).empty());
-  EXPECT_EQ(d.action, Action::Ignore);
-  EXPECT_EQ(d.reason, Reason::UnknownCookieKey);
-  EXPECT_FALSE(d.is_nak());
+  EXPECT_EQ(d.sent(), Sent::Nothing);
+  // Counted as what happened (a drop for the rate limit), never as a NAK.
+  EXPECT_EQ(d.reason, Reason::RateLimitedDrop);
+  EXPECT_EQ(d.kind, RequestKind::Nts);
 
   Session s = session();
   Bytes tampered = nts_request(s);
   tampered.back() ^= 1;
   EXPECT_TRUE(kiss(tampered, &d).empty());
-  EXPECT_EQ(d.action, Action::Ignore);
-  EXPECT_EQ(d.reason, Reason::AuthenticatorFailed);
+  EXPECT_EQ(d.sent(), Sent::Nothing);
+  EXPECT_EQ(d.reason, Reason::RateLimitedDrop);
 }
 
 TEST_F(RateKissTest, MalformedRequestsAreStillDropped) {
-  Decision d;
+  NtpOutcome d;
   EXPECT_TRUE(kiss(Bytes(47, 0x23), &d).empty());
   EXPECT_EQ(d.reason, Reason::TooShort);
   EXPECT_TRUE(kiss(header(4, NtpMode::Server), &d).empty());
@@ -1273,7 +1285,7 @@ TEST_F(RateKissTest, MalformedRequestsAreStillDropped) {
 
 TEST_F(RateKissTest, NormalReplyAfterAKissIsUnaffected) {
   Session s = session();
-  Decision d;
+  NtpOutcome d;
   kiss(nts_request(s), &d);
   ASSERT_EQ(d.reason, Reason::RateLimited);
   const Bytes request = nts_request(s);

@@ -50,7 +50,7 @@ class InterleavedTest : public ::testing::Test {
 
   NtpHeader answer(const Bytes& packet, bool interleave, bool* accepted = nullptr) {
     auto decision = prepare_response(packet, kServerReceive, clock_, *keyring_, random_, pending_);
-    EXPECT_EQ(decision.action, Action::Respond);
+    EXPECT_NE(decision.sent(), Sent::Nothing);
     bool ok = false;
     if (interleave) ok = make_interleaved(pending_, kPreviousTransmit);
     if (accepted != nullptr) *accepted = ok;
@@ -70,8 +70,8 @@ TEST_F(InterleavedTest, InterleavedRequestGetsPreviousTransmitAndItsReceiveAsOri
   // RFC 9769: the client's origin field names our previous receive time, its receive
   // field holds the receive time of our previous response.
   const NtpTimestamp client_receive{0xE0000000F8000000ULL};
-  const auto packet = request(NtpTimestamp{0xE0000000E0000000ULL}, client_receive,
-                              NtpTimestamp{0x1234});
+  const auto packet =
+      request(NtpTimestamp{0xE0000000E0000000ULL}, client_receive, NtpTimestamp{0x1234});
   bool accepted = false;
   auto header = answer(packet, true, &accepted);
   EXPECT_TRUE(accepted);
@@ -118,13 +118,13 @@ TEST_F(InterleavedTest, NakAndDroppedRequestsStayBasic) {
   auto nts = build_nts_request(c2s, cookie, 0, NtpTimestamp{0x42}, random_);
   auto decision =
       prepare_response(nts.packet, kServerReceive, clock_, *keyring_, random_, pending_);
-  ASSERT_TRUE(decision.is_nak());
+  ASSERT_EQ(decision.sent(), Sent::Nak);
   EXPECT_FALSE(make_interleaved(pending_, kPreviousTransmit));
 
   Bytes mode6 = request(NtpTimestamp{5}, NtpTimestamp{6}, NtpTimestamp{7});
   mode6[0] = static_cast<std::uint8_t>((mode6[0] & 0xf8) | 6);
   decision = prepare_response(mode6, kServerReceive, clock_, *keyring_, random_, pending_);
-  ASSERT_EQ(decision.action, Action::Ignore);
+  ASSERT_EQ(decision.sent(), Sent::Nothing);
   EXPECT_FALSE(make_interleaved(pending_, kPreviousTransmit));
 }
 

@@ -1,0 +1,210 @@
+#include "server/ke_session.h"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <string>
+
+#include "core/ke_record.h"
+#include "server/ke_key_export.h"
+#include "server/ke_reply.h"
+#include "server/openssl_error.h"
+#include "server/tls_server_context.h"
+
+namespace ntsd::server {
+
+namespace {
+
+using asio::ip::tcp;
+using SslStream = asio::ssl::stream<tcp::socket>;
+
+// Awaited operations return (error_code, ...) instead of throwing: a failing
+// client is an ordinary event, not an exception.
+constexpr auto kAwaitTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Bounds a session's operations in time: when it fires, the socket's pending
+// operation is cancelled and the coroutine sees operation_aborted. The state is
+// shared with the timer's handler, which may run after the session has ended.
+class SessionDeadline {
+ public:
+  SessionDeadline(asio::io_context& io, tcp::socket& socket, std::chrono::milliseconds after)
+      : timer_(io, after), state_(std::make_shared<State>()) {
+    state_->socket = &socket;
+    timer_.async_wait([state = state_](const asio::error_code& ec) {
+      if (ec || state->socket == nullptr) return;
+      state->fired = true;
+      asio::error_code ignored;
+      state->socket->cancel(ignored);
+    });
+  }
+  ~SessionDeadline() { disarm(); }
+  SessionDeadline(const SessionDeadline&) = delete;
+  SessionDeadline& operator=(const SessionDeadline&) = delete;
+
+  [[nodiscard]] bool fired() const { return state_->fired; }
+  void disarm() {
+    state_->socket = nullptr;
+    timer_.cancel();
+  }
+
+ private:
+  struct State {
+    tcp::socket* socket = nullptr;
+    bool fired = false;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
+// The session's place on its thread's waiting list until its whole request is in.
+class WaitingSocket final : public KeWaitingSession {
+ public:
+  WaitingSocket(KeAdmission& admission, tcp::socket& socket)
+      : KeWaitingSession(admission), socket_(socket) {}
+  ~WaitingSocket() override = default;
+
+ private:
+  void close_connection() override {
+    asio::error_code ignored;
+    socket_.set_option(asio::socket_base::linger(true, 0), ignored);  // reset, no TIME_WAIT
+    socket_.close(ignored);
+  }
+  tcp::socket& socket_;
+};
+
+SocketAddress peer_of(const tcp::socket& socket) {
+  asio::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  return SocketAddress::from_sockaddr(endpoint.data(), static_cast<socklen_t>(endpoint.size()));
+}
+
+// Sends close_notify and waits for the peer's, within the caller's deadline.
+asio::awaitable<void> close(SslStream& stream) {
+  auto [ec] = co_await stream.async_shutdown(kAwaitTuple);
+  (void)ec;
+  asio::error_code ignored;
+  stream.lowest_layer().close(ignored);
+}
+
+// The TLS handshake and the ALPN check; false when the session ends here (its
+// outcome counted, unless it was evicted).
+asio::awaitable<bool> handshake(KeSessionContext& context, SslStream& stream,
+                                SessionDeadline& deadline, WaitingSocket& waiting,
+                                const std::string& peer,
+                                std::chrono::steady_clock::time_point accepted_at) {
+  auto [ec] = co_await stream.async_handshake(SslStream::server, kAwaitTuple);
+  if (ec) {
+    deadline.disarm();
+    if (waiting.evicted()) co_return false;
+    context.counters.count(deadline.fired() ? KeSessionOutcome::Timeout
+                                            : KeSessionOutcome::TlsFailed);
+    if (context.log.allow()) {
+      spdlog::debug("nts-ke: {}: TLS handshake failed: {}", peer,
+                    deadline.fired() ? "timeout" : ec.message());
+    }
+    co_return false;
+  }
+  context.counters.handshake.observe(std::chrono::steady_clock::now() - accepted_at);
+  if (!negotiated_ntske_alpn(stream.native_handle())) {
+    waiting.stop_waiting();  // ended: no longer one to evict
+    context.counters.count(KeSessionOutcome::NoAlpn);
+    if (context.log.allow()) spdlog::debug("nts-ke: {}: no ALPN ntske/1, closing", peer);
+    co_await close(stream);
+    co_return false;
+  }
+  co_return true;
+}
+
+// Reads until a whole request, a full buffer, the end of the stream or the
+// deadline: the request may arrive in several TLS records and segments.
+asio::awaitable<KeRequestRead> read_request(SslStream& stream, core::Bytes& buffer,
+                                            const SessionDeadline& deadline) {
+  KeRequestRead read;
+  while (read.received < buffer.size()) {
+    auto [ec, n] = co_await stream.async_read_some(
+        asio::buffer(buffer.data() + read.received, buffer.size() - read.received), kAwaitTuple);
+    read.received += n;
+    read.message = core::parse_ke_message({buffer.data(), read.received});
+    if (read.message.status != core::KeMessageStatus::Incomplete) break;
+    if (ec) {
+      read.timed_out = deadline.fired();
+      read.peer_closed = !read.timed_out;
+      break;
+    }
+  }
+  co_return read;
+}
+
+void log_reply(KeSessionContext& context, const std::string& peer, const KeReply& reply) {
+  if (reply.outcome == KeSessionOutcome::InternalError) {
+    const std::string errors = take_openssl_errors();  // emptied whether logged or not
+    if (context.log.allow()) spdlog::error("nts-ke: {}: key export failed: {}", peer, errors);
+    return;
+  }
+  if (reply.outcome == KeSessionOutcome::Ok || !context.log.allow()) return;
+  if (!reply.response) {
+    spdlog::debug("nts-ke: {}: {} before a whole request", peer,
+                  ke_session_outcome_name(reply.outcome));
+  } else {
+    spdlog::debug("nts-ke: {}: {} ({} {})", peer, ke_session_outcome_name(reply.outcome),
+                  core::ke_outcome_name(reply.decision.outcome),
+                  core::ke_bad_request_name(reply.decision.bad_request));
+  }
+}
+
+// The whole response in one write: some clients (NTPsec 1.2) read only once.
+asio::awaitable<void> send(KeSessionContext& context, SslStream& stream,
+                           const core::Bytes& response) {
+  SessionDeadline deadline(context.io, stream.next_layer(), context.settings.timeout);
+  auto [ec, written] = co_await asio::async_write(stream, asio::buffer(response), kAwaitTuple);
+  (void)written;
+  if (!ec) co_await close(stream);
+  deadline.disarm();
+}
+
+}  // namespace
+
+asio::awaitable<void> run_ke_session(KeSessionContext& context, tcp::socket socket,
+                                     KeAdmission::Ticket ticket,
+                                     std::chrono::steady_clock::time_point accepted_at) {
+  const KeAdmission::Ticket held = std::move(ticket);
+  asio::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  const SocketAddress peer_address = peer_of(socket);
+  const std::string peer = peer_address.to_string();
+  // The SSL holds its own reference to the context: a reload after this point
+  // leaves this session on the certificate it started with.
+  SSL* ssl = SSL_new(context.certificates->default_context().get());
+  if (ssl == nullptr) {
+    context.counters.count(KeSessionOutcome::InternalError);
+    const std::string errors = take_openssl_errors();
+    if (context.log.allow()) spdlog::error("nts-ke: SSL_new failed: {}", errors);
+    co_return;
+  }
+  SslStream stream(std::move(socket), ssl);  // owns ssl from here
+  WaitingSocket waiting(context.admission, stream.next_layer());
+  // One deadline for the handshake and the whole request.
+  SessionDeadline deadline(context.io, stream.next_layer(), context.settings.timeout);
+  if (!co_await handshake(context, stream, deadline, waiting, peer, accepted_at)) co_return;
+
+  core::Bytes buffer(context.settings.max_request_length);
+  const KeRequestRead read = co_await read_request(stream, buffer, deadline);
+  deadline.disarm();
+  waiting.stop_waiting();
+  if (waiting.evicted()) co_return;  // counted by admission
+
+  const KeKeyExporter export_keys = [&stream](const core::KeDecision& decision) {
+    return export_nts_keys(stream.native_handle(), decision);
+  };
+  const KeReply reply =
+      reply_to_request(read, {context.settings.policy, context.ntp_servers, peer_address,
+                              context.keyring, context.random, export_keys});
+  core::secure_wipe(buffer.data(), read.received);
+  context.counters.count(reply.outcome);
+  log_reply(context, peer, reply);
+  if (reply.response) co_await send(context, stream, *reply.response);
+}
+
+}  // namespace ntsd::server
