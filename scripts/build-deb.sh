@@ -18,9 +18,11 @@ fi
 
 rm -rf "$src" "$out"/ntsd_* "$out"/ntsd-dbgsym_*
 mkdir -p "$src"
+# --verbatim-files-from: a listed name starting with "-" is a name, not an option;
+# --ignore-failed-read: a tracked file deleted in the checkout is skipped.
 (cd "$root" && git ls-files -z --cached --others --exclude-standard |
-   xargs -0 -I{} find {} -maxdepth 0 -print0 2>/dev/null |
-   tar --null -T - -cf -) | tar -xf - -C "$src"
+   tar --null --verbatim-files-from --no-recursion --ignore-failed-read -T - -cf - 2>/dev/null) |
+  tar -xf - -C "$src"
 # The symlink to the unit must survive the copy.
 test -f "$src/debian/ntsd.service" || { echo "build-deb: debian/ntsd.service missing" >&2; exit 1; }
 
