@@ -13,7 +13,9 @@ packages=(
   clang libclang-rt-14-dev
   chrony libbsd0 libcap2 libssl3 python3
   iproute2
+  libbpf-dev libxdp-dev xdp-tools bpftool
   prometheus
+  faketime
   # the Debian package (make check-package, scripts/build-deb.sh) and its checks
   dpkg-dev debhelper help2man lintian devscripts debootstrap libseccomp2
 )

@@ -1,5 +1,6 @@
 #include "keys/key_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -37,16 +39,17 @@ int hex_value(char c) {
 
 // A name from the file, fit for an error message: printable ASCII, short.
 std::string shown(std::string_view name) {
-  bool printable = !name.empty() && name.size() <= 40 &&
-                   std::all_of(name.begin(), name.end(), [](char c) {
-                     return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
-                   });
+  bool printable =
+      !name.empty() && name.size() <= 40 && std::all_of(name.begin(), name.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+      });
   return printable ? "'" + std::string(name) + "'" : "(unprintable)";
 }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -124,11 +127,18 @@ void format_key_file(const KeyFileState& state, SecretText& out) {
       "# Hosts that share this file (or any older copy of it) share cookie keys: see\n"
       "# docs/fleet.md. ntsd rewrites it at every rotation; the oldest key still\n"
       "# accepted is kept here and every later key is derived from it.\n"
-      "# epoch " + std::to_string(r.epoch()) + " began at " +
-      format_utc(epoch_start(r.epoch(), state.rotation_seconds)) + "\n"
-      "version = " + std::to_string(kKeyFileVersion) + "\n"
-      "rotation-seconds = " + std::to_string(state.rotation_seconds) + "\n"
-      "epoch = " + std::to_string(r.epoch()) + "\n";
+      "# epoch " +
+      std::to_string(r.epoch()) + " began at " +
+      format_utc(epoch_start(r.epoch(), state.rotation_seconds)) +
+      "\n"
+      "version = " +
+      std::to_string(kKeyFileVersion) +
+      "\n"
+      "rotation-seconds = " +
+      std::to_string(state.rotation_seconds) +
+      "\n"
+      "epoch = " +
+      std::to_string(r.epoch()) + "\n";
   out.append(header);
   std::array<char, 2 * kMasterKeyLength> hex{};
   auto bytes = r.key().bytes();
@@ -182,7 +192,8 @@ KeyFileState parse_key_file(std::string_view text, const std::string& path) {
       auto close = value.find('"', 1);
       if (close == std::string_view::npos) throw fail("'key': missing closing quote");
       auto rest = trim(value.substr(close + 1));
-      if (!rest.empty() && rest.front() != '#') throw fail("'key': unexpected text after the value");
+      if (!rest.empty() && rest.front() != '#')
+        throw fail("'key': unexpected text after the value");
       auto hex = value.substr(1, close - 1);
       if (hex.size() != 2 * kMasterKeyLength) {
         throw fail("'key' must be " + std::to_string(2 * kMasterKeyLength) + " hex digits, not " +
@@ -219,8 +230,9 @@ KeyFileState parse_key_file(std::string_view text, const std::string& path) {
     }
   }
   if (!have_key) {
-    throw KeyFileError("--keys", path + ": 'key' is missing (not an ntsd key file, or damaged: "
-                                        "restore it from another host or a backup)");
+    throw KeyFileError("--keys", path +
+                                     ": 'key' is missing (not an ntsd key file, or damaged: "
+                                     "restore it from another host or a backup)");
   }
   auto version = integers.find("version")->second;
   if (version != kKeyFileVersion) {
@@ -310,7 +322,8 @@ void write_key_file(const std::string& path, const KeyFileState& state) {
     return KeyFileError("--keys", what + " " + temp + ": " + errno_text(error));
   };
   if (::fchmod(out.get(), S_IRUSR | S_IWUSR) != 0) throw abandon("cannot chmod", errno);
-  if (!write_all(out.get(), text.str().data(), text.str().size())) throw abandon("cannot write", errno);
+  if (!write_all(out.get(), text.str().data(), text.str().size()))
+    throw abandon("cannot write", errno);
   if (::fsync(out.get()) != 0) throw abandon("cannot fsync", errno);
   if (::close(out.release()) != 0) {
     int error = errno;
@@ -324,11 +337,37 @@ void write_key_file(const std::string& path, const KeyFileState& state) {
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     int error = errno;
     ::unlink(temp.c_str());
-    throw KeyFileError("--keys", "cannot rename " + temp + " to " + path + ": " + errno_text(error));
+    throw KeyFileError("--keys",
+                       "cannot rename " + temp + " to " + path + ": " + errno_text(error));
   }
   Fd directory(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (directory.get() >= 0) ::fsync(directory.get());
   if (previous.get() >= 0) zero_fill(previous.get());
+}
+
+}  // namespace ntsd::keys
+
+namespace ntsd::keys {
+
+std::size_t remove_stale_temp_files(const std::string& path) {
+  const std::string dir = directory_of(path);
+  const auto slash = path.find_last_of('/');
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  std::unique_ptr<DIR, int (*)(DIR*)> listing(::opendir(dir.c_str()), ::closedir);
+  if (!listing) return 0;
+  std::size_t removed = 0;
+  const int dir_fd = ::dirfd(listing.get());
+  while (const dirent* entry = ::readdir(listing.get())) {
+    const std::string_view name(entry->d_name);
+    // mkostemp's suffix: exactly six characters.
+    if (name.size() != prefix.size() + 6 || !name.starts_with(prefix)) continue;
+    struct stat st {};
+    if (::fstatat(dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    if (::unlinkat(dir_fd, entry->d_name, 0) == 0) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace ntsd::keys

@@ -84,4 +84,10 @@ std::optional<KeyFileState> read_key_file(const std::string& path);
 // anything fails before the rename.
 void write_key_file(const std::string& path, const KeyFileState& state);
 
+// Removes the temporary files write_key_file() leaves behind when the process is
+// killed between creating and renaming one (FILE.tmp.XXXXXX, regular files
+// only). Returns how many it removed; errors are ignored (the next start tries
+// again).
+std::size_t remove_stale_temp_files(const std::string& path);
+
 }  // namespace ntsd::keys

@@ -4,6 +4,7 @@
 #include "keys/ratchet.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -279,6 +280,22 @@ class TableReader {
   std::set<std::string> known_;
 };
 
+std::vector<std::string> parse_xdp_interfaces(const std::string& setting,
+                                              const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    if (name.empty() || name.size() >= IF_NAMESIZE || name.find('/') != std::string::npos) {
+      throw ConfigError(setting, "not an interface name: \"" + name + "\"");
+    }
+  }
+  return names;
+}
+
+XdpMode parse_xdp_mode_setting(const std::string& setting, const std::string& text) {
+  auto mode = parse_xdp_mode(text);
+  if (!mode) throw ConfigError(setting, "must be native, generic or auto");
+  return *mode;
+}
+
 // Which listen lists the file or the flags set (an empty list then means "none").
 struct ListenGiven {
   bool ke = false;
@@ -374,6 +391,8 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (auto v = ntp.integer("rate-prefix-v4")) config.ntp_rate_limit.ipv4_prefix = as_u32(ntp.setting("rate-prefix-v4"), *v, 1, 32);
   if (auto v = ntp.integer("rate-prefix-v6")) config.ntp_rate_limit.ipv6_prefix = as_u32(ntp.setting("rate-prefix-v6"), *v, 1, 64);
   if (auto v = ntp.boolean("interleaved")) config.interleaved = *v;
+  if (auto v = ntp.strings("xdp")) config.xdp.interfaces = parse_xdp_interfaces(ntp.setting("xdp"), *v);
+  if (auto v = ntp.string("xdp-mode")) config.xdp.mode = parse_xdp_mode_setting(ntp.setting("xdp-mode"), *v);
   ntp.check_no_unknown_keys();
 
   TableReader time(root, "time");
@@ -393,6 +412,10 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   }
   if (auto v = time.integer("max-error-ms")) {
     config.max_error_ms = parse_bounded(time.setting("max-error-ms"), *v, 1, 16000, "ms");
+  }
+  if (auto v = time.integer("upstream-offset-margin-ms")) {
+    config.upstream_offset_margin_ms =
+        parse_bounded(time.setting("upstream-offset-margin-ms"), *v, 0, 60000, "ms");
   }
   if (auto v = time.string("unsynchronised")) {
     config.answer_unsynchronised = parse_unsynchronised(time.setting("unsynchronised"), *v);
@@ -524,7 +547,13 @@ Invocation parse_invocation(int argc, char** argv) {
   std::vector<std::string> ke_listen, ntp_listen, ntp_servers;
   std::string seccomp;
   std::string unsync_after, leap_file, interleaved, max_error_ms, unsynchronised, upstream_ca;
+  std::string upstream_offset_margin;
   std::vector<std::string> upstreams;
+  std::vector<std::string> xdp_interfaces;
+  std::string xdp_mode;
+  app.add_option("--xdp", xdp_interfaces,
+                 "answer NTP on this interface through XDP and AF_XDP sockets (repeatable)");
+  app.add_option("--xdp-mode", xdp_mode, "how the XDP program attaches: native, generic or auto");
   app.add_option("--config", config_file, "TOML configuration file");
   app.add_option("--cert", cert, "TLS certificate chain (PEM)");
   app.add_option("--key", key, "TLS private key (PEM)");
@@ -555,6 +584,9 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--leap-file", leap_file, "leap-seconds.list announcing leap seconds");
   app.add_option("--max-error-ms", max_error_ms,
                  "kernel source: a maximum error past this many ms counts as unsynchronised");
+  app.add_option("--upstream-offset-margin-ms", upstream_offset_margin,
+                 "upstream source: how far beyond an upstream's root distance the system clock may "
+                 "be from it and still count as agreeing (ms, default 128)");
   app.add_option("--unsynchronised", unsynchronised,
                  "when the clock is unsynchronised: answer (LI 3, stratum 16) or drop");
   app.add_option("--upstream-ca", upstream_ca, "CA file for nts: upstreams (default: system store)");
@@ -636,6 +668,8 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--ntp-port") != 0) {
     config.ntp_port = parse_port_value("--ntp-port", parse_integer("--ntp-port", ntp_port));
   }
+  if (!xdp_interfaces.empty()) config.xdp.interfaces = parse_xdp_interfaces("--xdp", xdp_interfaces);
+  if (app.count("--xdp-mode") != 0) config.xdp.mode = parse_xdp_mode_setting("--xdp-mode", xdp_mode);
   if (app.count("--ntp-workers") != 0) {
     auto value = parse_integer("--ntp-workers", workers);
     if (value < 1 || value > 256) throw ConfigError("--ntp-workers", "must be 1-256");
@@ -657,6 +691,11 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--max-error-ms") != 0) {
     config.max_error_ms =
         parse_bounded("--max-error-ms", parse_integer("--max-error-ms", max_error_ms), 1, 16000, "ms");
+  }
+  if (app.count("--upstream-offset-margin-ms") != 0) {
+    config.upstream_offset_margin_ms = parse_bounded(
+        "--upstream-offset-margin-ms",
+        parse_integer("--upstream-offset-margin-ms", upstream_offset_margin), 0, 60000, "ms");
   }
   if (app.count("--unsynchronised") != 0) {
     config.answer_unsynchronised = parse_unsynchronised("--unsynchronised", unsynchronised);
@@ -723,6 +762,12 @@ Invocation parse_invocation(int argc, char** argv) {
 }
 
 void validate(const Config& config) {
+  if (config.xdp.enabled() && config.ntp_listen.empty()) {
+    throw ConfigError("--xdp", "the XDP path answers NTP: it needs an --ntp-listen address");
+  }
+  if (config.xdp.enabled() && config.seccomp) {
+    throw ConfigError("--xdp", "not available with --seccomp yet (reading the XDP counters needs bpf())");
+  }
   if (config.time_source == TimeSourceKind::Upstream && config.upstreams.empty()) {
     throw ConfigError("--upstream", "the upstream time source needs at least one --upstream");
   }

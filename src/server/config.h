@@ -13,6 +13,7 @@
 #include "server/ntp_server_choice.h"
 #include "server/rate_limit.h"
 #include "server/socket_address.h"
+#include "server/xdp_settings.h"
 
 namespace ntsd::server {
 
@@ -70,9 +71,11 @@ struct Config {
   std::uint32_t unsync_after_seconds = 600;   // no good upstream sample for this long: unsynchronised
   std::optional<std::string> leap_file;       // leap-seconds.list
   std::uint32_t max_error_ms = 1000;          // kernel maxerror past this: unsynchronised
+  std::uint32_t upstream_offset_margin_ms = 128;  // system clock vs upstream beyond root distance
   bool answer_unsynchronised = true;          // --unsynchronised answer|drop
   std::optional<std::string> upstream_ca;     // CA file for nts: upstreams (else the system store)
   bool interleaved = true;                    // [ntp] interleaved: RFC 9769 interleaved mode
+  XdpSettings xdp;                            // [ntp] xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
   // [log]
   std::string log_level = "info";
   std::uint32_t log_summary_seconds = 60;  // traffic summary line interval; 0: none

@@ -38,21 +38,47 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t line;
     formatter_->format(msg, line);
-    const char* data = line.data();
-    std::size_t left = line.size();
+    if (lost_ > 0) {
+      // Room again: say first what is missing.
+      const std::string note = "ntsd: " + std::to_string(lost_) + " log line(s) lost: " +
+                               std::strerror(lost_errno_) + "\n";
+      if (!write_line(note.data(), note.size())) {
+        ++lost_;
+        return;
+      }
+      lost_ = 0;
+    }
+    if (write_line(line.data(), line.size())) return;
+    // A full disk must not stop the server: the line is lost, counted, and the
+    // first loss of a streak is said on stderr (the journal under systemd).
+    if (lost_++ == 0) {
+      lost_errno_ = errno;
+      const std::string warning =
+          "ntsd: cannot write to " + path_ + ": " + std::strerror(lost_errno_) +
+          "; log lines are lost until it works again\n";
+      [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, warning.data(), warning.size());
+    }
+  }
+  bool write_line(const char* data, std::size_t left) {
     while (left > 0) {
       ssize_t n = ::write(fd_.get(), data, left);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;  // a full disk must not stop the server
+      if (n <= 0) {
+        if (n == 0) errno = ENOSPC;
+        return false;
+      }
       data += n;
       left -= static_cast<std::size_t>(n);
     }
+    return true;
   }
   void flush_() override {}
 
  private:
   std::string path_;
   UniqueFd fd_;
+  std::uint64_t lost_ = 0;  // lines not written since the last that was
+  int lost_errno_ = 0;
 };
 
 std::shared_ptr<ReopenableFileSink> log_file_sink;

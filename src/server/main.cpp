@@ -27,6 +27,8 @@
 #include "server/seccomp_filter.h"
 #include "server/systemd_notify.h"
 #include "server/time_source.h"
+#include "xdp/exchange_handler.h"
+#include "xdp/xdp_path.h"
 
 namespace {
 
@@ -59,13 +61,16 @@ struct TrafficTotals {
   bool operator==(const TrafficTotals&) const = default;
 };
 
-TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer* ntp) {
+// `xdp`: the AF_XDP path's requests count with the sockets'.
+TrafficTotals traffic_totals(const server::KeServer* ke, const server::NtpServer* ntp,
+                             const xdp::XdpPath* xdp = nullptr) {
   TrafficTotals t;
   if (ke) {
     t.ke = ke->counters().sessions();
   }
   if (ntp) {
     auto c = ntp->counters();
+    if (xdp) server::add_xdp_requests(c, xdp->metrics().requests);
     const auto rate_dropped = c.by_reason(core::Reason::RateLimitedDrop);
     t.ntp_answered = c.by_sent(core::Sent::Answer);
     t.ntp_nak = c.by_sent(core::Sent::Nak);
@@ -85,6 +90,11 @@ void log_traffic(const TrafficTotals& now, const TrafficTotals& before, unsigned
       now.ntp_answered - before.ntp_answered, now.ntp_nak - before.ntp_nak,
       now.ntp_dropped - before.ntp_dropped, now.ntp_rate_dropped - before.ntp_rate_dropped,
       now.ntp_rate_kissed - before.ntp_rate_kissed);
+}
+
+std::function<server::XdpMetrics()> xdp_metrics_source(const xdp::XdpPath* path) {
+  if (path == nullptr) return {};
+  return [path] { return path->metrics(); };
 }
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
@@ -177,12 +187,22 @@ int serve(const server::Config& config) {
                                               time_source->published(), keyring,
                                               config.ntp_rate_limit, config.interleaved);
   }
+  // The AF_XDP path (docs/xdp.md) takes NTP to the sockets' addresses on --xdp interfaces.
+  std::unique_ptr<xdp::XdpPath> xdp_path;
+  if (config.xdp.enabled()) {
+    const server::NtpExchangeSettings exchange{config.ntp_rate_limit, config.interleaved};
+    xdp_path = std::make_unique<xdp::XdpPath>(
+        config.xdp, ntp->local_addresses(), config.ntp_rate_limit, [&]() {
+          return std::make_unique<xdp::ExchangeHandler>(time_source->published(), keyring, exchange);
+        });
+  }
 
   std::unique_ptr<server::MetricsCollector> metrics;
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (config.metrics_listen) {
     metrics = std::make_unique<server::MetricsCollector>(
-        server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service});
+        server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service,
+                                          xdp_metrics_source(xdp_path.get())});
     metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
     metrics_http = std::make_unique<server::MetricsHttpServer>(
         *config.metrics_listen, [collector = metrics.get()] { return collector->render(); });
@@ -249,6 +269,7 @@ int serve(const server::Config& config) {
     spdlog::info("metrics listening on {} (HTTP, GET /metrics)",
                  metrics_http->local_address().to_string());
   }
+  if (xdp_path) xdp_path->log_started();
   spdlog::info("time source {}; interleaved mode {}", time_source->name(),
                config.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service.describe());
@@ -261,13 +282,14 @@ int serve(const server::Config& config) {
   time_source->start();  // publishes the first clock state before any worker runs
   if (ke) ke->start();
   if (ntp) ntp->start();
+  if (xdp_path) xdp_path->start();
   key_service.start();
   if (metrics_http) metrics_http->start();
   spdlog::info("ready");
   if (!server::notify_systemd("READY=1")) spdlog::warn("could not notify systemd of readiness");
 
   int signal = 0;
-  TrafficTotals reported = traffic_totals(ke.get(), ntp.get());
+  TrafficTotals reported = traffic_totals(ke.get(), ntp.get(), xdp_path.get());
   // Periodic work on this thread, each on its own schedule: the traffic summary,
   // the certificate file check and the daily expiry check.
   using Clock = std::chrono::steady_clock;
@@ -305,7 +327,7 @@ int serve(const server::Config& config) {
     if (signal > 0) break;
     auto now = Clock::now();
     if (now >= next_summary) {
-      auto totals = traffic_totals(ke.get(), ntp.get());
+      auto totals = traffic_totals(ke.get(), ntp.get(), xdp_path.get());
       log_traffic(totals, reported, config.log_summary_seconds);
       reported = totals;
       next_summary = now + seconds(config.log_summary_seconds);
@@ -325,12 +347,14 @@ int serve(const server::Config& config) {
   if (metrics_http) metrics_http->stop();
   key_service.stop();
   if (ke) ke->stop();
+  if (xdp_path) xdp_path->stop();
   if (ntp) ntp->stop();
   if (ke) {
     spdlog::info("NTS-KE sessions: {}", server::describe(ke->counters().sessions()));
   }
   if (ntp) {
     auto c = ntp->counters();
+    if (xdp_path) server::add_xdp_requests(c, xdp_path->metrics().requests);
     std::uint64_t nts_answered = c.at(core::RequestKind::Nts, core::Reason::Answered);
     std::uint64_t plain_answered = c.at(core::RequestKind::Plain, core::Reason::Answered);
     spdlog::info("NTP requests answered: {} NTS, {} plain", nts_answered, plain_answered);
@@ -343,6 +367,12 @@ int serve(const server::Config& config) {
     if (auto unsynchronised = c.by_reason(core::Reason::Unsynchronised); unsynchronised != 0) {
       spdlog::info("NTP requests dropped while unsynchronised: {}", unsynchronised);
     }
+  }
+  if (xdp_path) {
+    const auto x = xdp_path->metrics();
+    spdlog::info("XDP path: {} frames received, {} replies sent, {} requests dropped by the XDP "
+                 "program's rate limit",
+                 x.rx_packets, x.tx_packets, x.dropped.front().second);
   }
   time_source->stop();
   return 0;

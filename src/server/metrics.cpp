@@ -162,6 +162,22 @@ void render_time(Writer& w, const TimeMetrics& t) {
           t.synchronised ? 1.0 : 0.0);
 }
 
+void render_xdp(Writer& w, const XdpMetrics& x) {
+  w.family("ntsd_xdp_rx_packets_total", "counter", "Frames the AF_XDP workers took off their RX rings");
+  w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
+  w.family("ntsd_xdp_tx_packets_total", "counter", "Replies the AF_XDP workers put on their TX rings");
+  w.sample("ntsd_xdp_tx_packets_total", "", x.tx_packets);
+  w.family("ntsd_xdp_dropped_total", "counter",
+           "NTP frames on the XDP path not answered, by reason (rate: the XDP program's limit)");
+  for (const auto& [reason, n] : x.dropped) w.sample("ntsd_xdp_dropped_total", label("reason", reason), n);
+  w.family("ntsd_xdp_passed_total", "counter",
+           "NTP frames the XDP program left to the kernel, or handed on over the rate limit");
+  for (const auto& [reason, n] : x.passed) w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
+  w.family("ntsd_xdp_fill_ring_empty_total", "counter",
+           "Frames that arrived while an AF_XDP fill ring was empty");
+  w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view value) {
@@ -195,6 +211,10 @@ std::string render_metrics(const MetricsSnapshot& s) {
              "When the next cookie key takes over, Unix seconds");
     w.sample("ntsd_cookie_key_next_rotation_timestamp_seconds", "",
              s.cookie_key->next_rotation_unix);
+    w.family("ntsd_cookie_key_file_errors_total", "counter",
+             "Failed writes of the cookie key file (--keys); the keys stay in memory and the write "
+             "is retried");
+    w.sample("ntsd_cookie_key_file_errors_total", "", s.cookie_key->file_errors);
   }
   if (s.certificate_not_after) {
     w.family("ntsd_tls_certificate_expiry_timestamp_seconds", "gauge",
@@ -202,12 +222,24 @@ std::string render_metrics(const MetricsSnapshot& s) {
     w.sample("ntsd_tls_certificate_expiry_timestamp_seconds", "", *s.certificate_not_after);
   }
   if (s.time) render_time(w, *s.time);
+  if (s.xdp) render_xdp(w, *s.xdp);
   if (!s.upstreams.empty()) {
     w.family("ntsd_upstream_reachable", "gauge",
              "1 when the last poll of this upstream brought a response, else 0");
     for (const auto& upstream : s.upstreams) {
       w.sample("ntsd_upstream_reachable", label("upstream", upstream.name),
                std::uint64_t{upstream.reachable ? 1U : 0U});
+    }
+    w.family("ntsd_time_upstream_state", "gauge",
+             "1 for the state this upstream had in the last selection (selected, falseticker, "
+             "unreachable, unsynchronised), 0 for the others");
+    for (const auto& upstream : s.upstreams) {
+      for (auto state : timesource::kUpstreamStates) {
+        w.sample("ntsd_time_upstream_state",
+                 label("upstream", upstream.name) + "," +
+                     label("state", timesource::upstream_state_name(state)),
+                 std::uint64_t{upstream.state == state ? 1U : 0U});
+      }
     }
   }
   return w.take();
@@ -232,6 +264,17 @@ void MetricsCollector::set_certificate_not_after(std::optional<std::int64_t> uni
                                std::memory_order_relaxed);
 }
 
+// The XDP path answers NTP too: its requests count in the NTP families.
+void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
+  for (std::size_t kind = 0; kind < ntp.requests.size(); ++kind) {
+    for (std::size_t reason = 0; reason < ntp.requests[kind].size(); ++reason) {
+      ntp.requests[kind][reason] += xdp.requests[kind][reason];
+    }
+  }
+  ntp.interleaved += xdp.interleaved;
+  ntp.cookies_issued += xdp.cookies_issued;
+}
+
 MetricsSnapshot MetricsCollector::collect() const {
   MetricsSnapshot s;
   s.version = NTSD_VERSION;
@@ -245,7 +288,8 @@ MetricsSnapshot MetricsCollector::collect() const {
     const auto& settings = sources_.keys->settings();
     s.cookie_key = CookieKeyMetrics{
         sources_.keys->published().load()->current().id().value,
-        keys::epoch_start(sources_.keys->current_epoch() + 1, settings.rotation_seconds)};
+        keys::epoch_start(sources_.keys->current_epoch() + 1, settings.rotation_seconds),
+        sources_.keys->file_errors()};
   }
   const auto not_after = certificate_not_after_.load(std::memory_order_relaxed);
   if (not_after != kNoCertificate) s.certificate_not_after = not_after;
@@ -260,6 +304,10 @@ MetricsSnapshot MetricsCollector::collect() const {
     t.synchronised = state->synchronised();
     s.time = t;
     s.upstreams = sources_.time->upstream_status();
+  }
+  if (sources_.xdp) {
+    s.xdp = sources_.xdp();
+    if (s.ntp) add_xdp_requests(*s.ntp, s.xdp->requests);
   }
   return s;
 }

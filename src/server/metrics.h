@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "server/ke_session_outcome.h"
 #include "server/ntp_server.h"
 #include "server/time_source.h"
+#include "server/xdp_metrics.h"
 #include "time/tx_gap.h"
 
 namespace ntsd::keys {
@@ -46,6 +48,7 @@ struct TimeMetrics {
 struct CookieKeyMetrics {
   std::uint32_t key_id = 0;
   std::int64_t next_rotation_unix = 0;
+  std::uint64_t file_errors = 0;  // failed writes of the key file
 };
 
 struct MetricsSnapshot {
@@ -58,6 +61,7 @@ struct MetricsSnapshot {
   std::optional<std::int64_t> certificate_not_after;
   std::optional<TimeMetrics> time;
   std::vector<UpstreamStatus> upstreams;
+  std::optional<XdpMetrics> xdp;  // none: no --xdp
 };
 
 std::string render_metrics(const MetricsSnapshot& snapshot);
@@ -67,6 +71,9 @@ std::string escape_label_value(std::string_view value);
 
 KeMetrics ke_metrics(const KeServerCounters& counters);
 
+// Adds the AF_XDP path's requests (XdpMetrics::requests) to the sockets' counters.
+void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp);
+
 class MetricsCollector {
  public:
   struct Sources {
@@ -74,6 +81,7 @@ class MetricsCollector {
     const NtpServer* ntp = nullptr;
     TimeSource* time = nullptr;
     const keys::KeyService* keys = nullptr;
+    std::function<XdpMetrics()> xdp;  // empty: no --xdp
   };
 
   explicit MetricsCollector(Sources sources);

@@ -76,6 +76,7 @@ TimeSource::TimeSource(const Config& config)
     settings.unsync_after = config_.unsync_after_seconds;
     settings.precision = precision_;
     settings.answer_when_unsynchronised = config_.answer_unsynchronised;
+    settings.offset_margin = config_.upstream_offset_margin_ms / 1000.0;
     selector_.emplace(config_.upstreams.size(), settings);
     for (std::size_t i = 0; i < config_.upstreams.size(); ++i) {
       auto poller = std::make_unique<UpstreamPoller>(
@@ -134,7 +135,8 @@ std::vector<UpstreamStatus> TimeSource::upstream_status() {
   std::lock_guard lock(mutex_);
   std::vector<UpstreamStatus> out;
   for (std::size_t i = 0; i < upstream_names_.size(); ++i) {
-    out.push_back({upstream_names_[i], upstream_reachable_[i]});
+    auto state = selection_ ? selection_->upstreams[i].state : timesource::UpstreamState::Unreachable;
+    out.push_back({upstream_names_[i], upstream_reachable_[i], state});
   }
   return out;
 }
@@ -204,8 +206,12 @@ timesource::ClockState TimeSource::compute(core::NtpTimestamp now) {
       last_kernel_reason_ = reason;
       return timesource::map_kernel_clock(*reading, settings, now);
     }
-    case TimeSourceKind::Upstream:
-      return selector_->state_at(now);
+    case TimeSourceKind::Upstream: {
+      auto selection = selector_->select(now);
+      log_verdicts(selection);
+      selection_ = std::move(selection);
+      return selector_->state_for(*selection_);
+    }
   }
   return timesource::unsynchronised_state(precision_, config_.answer_unsynchronised);
 }
@@ -225,10 +231,50 @@ void TimeSource::apply_leap_file(timesource::ClockState& state, core::NtpTimesta
   if (state.clock.leap == core::LeapIndicator::NoWarning) state.clock.leap = leap_table_->indicator_at(seconds);
 }
 
-void TimeSource::log_transition(const timesource::ClockState& state, core::NtpTimestamp now) {
+void TimeSource::log_verdicts(const timesource::Selection& selection) {
+  using timesource::UpstreamState;
+  const double margin = config_.upstream_offset_margin_ms / 1000.0;
+  for (std::size_t i = 0; i < selection.upstreams.size(); ++i) {
+    const auto& verdict = selection.upstreams[i];
+    if (selection_) {
+      const auto& was = selection_->upstreams[i];
+      if (was.state == verdict.state && was.reason == verdict.reason) continue;
+    } else if (verdict.state == UpstreamState::Unreachable) {
+      continue;  // nothing heard yet at start: not news
+    }
+    const auto& name = upstream_names_[i];
+    const auto state = timesource::upstream_state_name(verdict.state);
+    switch (verdict.reason) {
+      case timesource::Disagreement::SystemClock:
+        spdlog::warn("upstream {}: {}: the system clock is {:+.6f} s from it, beyond its root "
+                     "distance {:.6f} s + margin {:.6f} s",
+                     name, state, -verdict.offset, verdict.root_distance, margin);
+        break;
+      case timesource::Disagreement::OutsideMajority:
+        spdlog::warn("upstream {}: {}: offset {:+.6f} s +/- {:.6f} s misses the interval the "
+                     "majority of upstreams agree on",
+                     name, state, verdict.offset, verdict.root_distance);
+        break;
+      case timesource::Disagreement::NoMajority:
+        spdlog::warn("upstream {}: {}: offset {:+.6f} s +/- {:.6f} s; no majority of upstreams agree",
+                     name, state, verdict.offset, verdict.root_distance);
+        break;
+      case timesource::Disagreement::None:
+        if (verdict.state == UpstreamState::Selected) {
+          spdlog::info("upstream {}: {}: offset {:+.6f} s, root distance {:.6f} s", name, state,
+                       verdict.offset, verdict.root_distance);
+        } else {
+          spdlog::warn("upstream {}: {}", name, state);
+        }
+        break;
+    }
+  }
+}
+
+void TimeSource::log_transition(const timesource::ClockState& state) {
   const bool synchronised = state.synchronised();
   std::optional<std::size_t> selected;
-  if (selector_) selected = selector_->selected(now);
+  if (selection_) selected = selection_->system_peer;
   if (!was_synchronised_ || *was_synchronised_ != synchronised || selected != was_selected_) {
     if (synchronised) {
       std::string via = selected ? " via upstream " + upstream_names_[*selected] : "";
@@ -244,8 +290,8 @@ void TimeSource::log_transition(const timesource::ClockState& state, core::NtpTi
                    "until then){}",
                    config_.answer_unsynchronised ? "" : ": requests dropped");
     } else if (config_.time_source == TimeSourceKind::Upstream) {
-      spdlog::warn("time source upstream: no upstream gave a good sample in the last {} s; serving "
-                   "unsynchronised (LI 3, stratum 16){}",
+      spdlog::warn("time source upstream: no upstream that answered in the last {} s agrees with "
+                   "the system clock; serving unsynchronised (LI 3, stratum 16){}",
                    config_.unsync_after_seconds, config_.answer_unsynchronised ? "" : ": requests dropped");
     } else {
       spdlog::warn("time source {}: serving unsynchronised (LI 3, stratum 16){}", name(),
@@ -266,7 +312,7 @@ void TimeSource::update() {
   std::lock_guard lock(mutex_);
   auto state = compute(now);
   apply_leap_file(state, now);
-  log_transition(state, now);
+  log_transition(state);
   published_.publish(std::make_shared<const timesource::ClockState>(state));
 }
 

@@ -29,6 +29,8 @@ class UpstreamPoller;
 struct UpstreamStatus {
   std::string name;
   bool reachable = false;  // its last poll brought a response
+  timesource::UpstreamState state =
+      timesource::UpstreamState::Unreachable;  // in the last selection
 };
 
 class TimeSource {
@@ -59,7 +61,8 @@ class TimeSource {
   void update();  // computes and publishes the state for now
   timesource::ClockState compute(core::NtpTimestamp now);
   void apply_leap_file(timesource::ClockState& state, core::NtpTimestamp now);
-  void log_transition(const timesource::ClockState& state, core::NtpTimestamp now);
+  void log_transition(const timesource::ClockState& state);
+  void log_verdicts(const timesource::Selection& selection);
 
   Config config_;
   std::int8_t precision_ = -20;
@@ -70,8 +73,9 @@ class TimeSource {
   std::mutex mutex_;  // guards selector_ and the logging state below
   std::optional<timesource::UpstreamSelector> selector_;
   std::vector<std::string> upstream_names_;
-  std::vector<std::string> upstream_errors_;  // the last failure of each, "" when answering
-  std::vector<bool> upstream_reachable_;      // the last poll of each brought a response
+  std::vector<std::string> upstream_errors_;        // the last failure of each, "" when answering
+  std::vector<bool> upstream_reachable_;            // the last poll of each brought a response
+  std::optional<timesource::Selection> selection_;  // the last one, for logs and metrics
   std::optional<bool> was_synchronised_;
   std::optional<std::size_t> was_selected_;
   core::LeapIndicator was_leap_ = core::LeapIndicator::NoWarning;

@@ -1,8 +1,39 @@
 #include "time/upstream.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "time/intersection.h"
 
 namespace ntsd::timesource {
+
+std::string_view upstream_state_name(UpstreamState state) {
+  switch (state) {
+    case UpstreamState::Selected:
+      return "selected";
+    case UpstreamState::Falseticker:
+      return "falseticker";
+    case UpstreamState::Unreachable:
+      return "unreachable";
+    case UpstreamState::Unsynchronised:
+      return "unsynchronised";
+  }
+  return "?";
+}
+
+std::string_view disagreement_name(Disagreement reason) {
+  switch (reason) {
+    case Disagreement::None:
+      return "none";
+    case Disagreement::NoMajority:
+      return "no_majority";
+    case Disagreement::OutsideMajority:
+      return "outside_majority";
+    case Disagreement::SystemClock:
+      return "system_clock";
+  }
+  return "?";
+}
 
 UpstreamSelector::UpstreamSelector(std::size_t upstreams, UpstreamSettings settings)
     : upstreams_(upstreams), settings_(settings) {}
@@ -14,8 +45,8 @@ bool UpstreamSelector::good(const UpstreamSample& sample) {
 
 void UpstreamSelector::add_sample(std::size_t index, const UpstreamSample& sample,
                                   const core::ReferenceId& reference_id) {
-  if (index >= upstreams_.size() || !good(sample)) return;
-  upstreams_[index].last_good = sample;
+  if (index >= upstreams_.size()) return;
+  upstreams_[index].last = sample;
   upstreams_[index].reference_id = reference_id;
 }
 
@@ -24,28 +55,66 @@ double UpstreamSelector::root_distance(const UpstreamSample& sample, core::NtpTi
   return (sample.root_delay + sample.delay) / 2.0 + sample.root_dispersion + kPhi * age;
 }
 
-std::optional<std::size_t> UpstreamSelector::selected(core::NtpTimestamp now) const {
-  std::optional<std::size_t> best;
-  double best_distance = 0.0;
+// Sorts the usable upstreams (fresh, synchronised answers) into truechimers and
+// falsetickers by their correctness intervals [offset - distance, offset + distance].
+void UpstreamSelector::intersect_usable(Selection& selection, core::NtpTimestamp now) const {
+  std::vector<std::size_t> usable;
+  std::vector<Interval> intervals;
   for (std::size_t i = 0; i < upstreams_.size(); ++i) {
-    const auto& sample = upstreams_[i].last_good;
-    if (!sample) continue;
-    const double age = seconds_between(sample->received_at, now);
-    if (age > settings_.unsync_after) continue;
-    const double distance = root_distance(*sample, now);
-    if (!best || distance < best_distance) {
-      best = i;
-      best_distance = distance;
-    }
+    if (selection.upstreams[i].state != UpstreamState::Selected) continue;
+    const UpstreamSample& sample = *upstreams_[i].last;
+    const double distance = root_distance(sample, now);
+    usable.push_back(i);
+    intervals.push_back({sample.offset - distance, sample.offset + distance});
   }
-  return best;
+  if (usable.empty()) return;
+  const Intersection intersection = intersect(intervals);
+  for (std::size_t k = 0; k < usable.size(); ++k) {
+    if (intersection.truechimer[k]) continue;
+    auto& verdict = selection.upstreams[usable[k]];
+    verdict.state = UpstreamState::Falseticker;
+    verdict.reason =
+        intersection.majority() ? Disagreement::OutsideMajority : Disagreement::NoMajority;
+  }
 }
 
-ClockState UpstreamSelector::state_at(core::NtpTimestamp now) const {
-  auto index = selected(now);
-  if (!index) return unsynchronised_state(settings_.precision, settings_.answer_when_unsynchronised);
-  const Upstream& upstream = upstreams_[*index];
-  const UpstreamSample& sample = *upstream.last_good;
+Selection UpstreamSelector::select(core::NtpTimestamp now) const {
+  Selection selection;
+  selection.upstreams.resize(upstreams_.size());
+  for (std::size_t i = 0; i < upstreams_.size(); ++i) {
+    const auto& last = upstreams_[i].last;
+    auto& verdict = selection.upstreams[i];
+    if (!last || seconds_between(last->received_at, now) > settings_.unsync_after) continue;
+    verdict.offset = last->offset;
+    verdict.root_distance = root_distance(*last, now);
+    verdict.state = good(*last) ? UpstreamState::Selected : UpstreamState::Unsynchronised;
+  }
+  intersect_usable(selection, now);
+  // The majority vouches for the system clock only where each of its members does.
+  double best = 0.0;
+  for (std::size_t i = 0; i < upstreams_.size(); ++i) {
+    auto& verdict = selection.upstreams[i];
+    if (verdict.state != UpstreamState::Selected) continue;
+    if (std::fabs(verdict.offset) > verdict.root_distance + settings_.offset_margin) {
+      verdict.state = UpstreamState::Falseticker;
+      verdict.reason = Disagreement::SystemClock;
+      continue;
+    }
+    const double served_distance = verdict.root_distance + std::fabs(verdict.offset);
+    if (!selection.system_peer || served_distance < best) {
+      selection.system_peer = i;
+      best = served_distance;
+    }
+  }
+  return selection;
+}
+
+ClockState UpstreamSelector::state_for(const Selection& selection) const {
+  if (!selection.system_peer) {
+    return unsynchronised_state(settings_.precision, settings_.answer_when_unsynchronised);
+  }
+  const Upstream& upstream = upstreams_[*selection.system_peer];
+  const UpstreamSample& sample = *upstream.last;
   ClockState state;
   state.clock.leap = sample.leap;
   state.clock.stratum = static_cast<std::uint8_t>(sample.stratum + 1);
@@ -53,9 +122,12 @@ ClockState UpstreamSelector::state_at(core::NtpTimestamp now) const {
   state.clock.reference_id = upstream.reference_id;
   state.clock.reference_time = sample.received_at;
   state.clock.root_delay = to_ntp_short(sample.root_delay + sample.delay);
-  // RFC 5905 §11.2: our root dispersion is the upstream's plus what we add; the
-  // snapshot grows it at PHI from the sample's arrival.
-  state.clock.root_dispersion = to_ntp_short(sample.root_dispersion);
+  // RFC 5905 §11.2: our root dispersion is the upstream's plus what we add: the
+  // system clock's measured offset from it (ntsd does not correct it) and the
+  // resolution of our clock reads. The snapshot grows it at PHI from the
+  // sample's arrival.
+  state.clock.root_dispersion = to_ntp_short(sample.root_dispersion + std::fabs(sample.offset) +
+                                             std::ldexp(1.0, settings_.precision));
   state.measured_at = sample.received_at;
   state.dispersion_rate = kPhi;
   return state;

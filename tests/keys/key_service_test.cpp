@@ -192,8 +192,8 @@ TEST(KeyService, ADifferentRotationIsRefusedAndTheFileUntouched) {
   core::SystemRandom random;
   { KeyService first(settings_for(path), kT0, random); }
   auto before = slurp(path);
-  auto [setting, message] =
-      error_of([&] { KeyService other(settings_for(path, kRotation * 2), kT0 + 10 * kRotation, random); });
+  auto [setting, message] = error_of(
+      [&] { KeyService other(settings_for(path, kRotation * 2), kT0 + 10 * kRotation, random); });
   EXPECT_EQ(setting, "--key-rotation");
   EXPECT_NE(message.find("rotation of 60 s"), std::string::npos) << message;
   EXPECT_EQ(slurp(path), before);
@@ -221,7 +221,8 @@ TEST(KeyService, CorruptOrExposedFilesAreRefusedAndLeftAlone) {
   // Truncated in the middle of the key.
   auto truncated = good.substr(0, good.size() - 20);
   { std::ofstream(path, std::ios::trunc) << truncated; }
-  auto [setting, message] = error_of([&] { KeyService s(settings_for(path), kT0 + 5 * kRotation, random); });
+  auto [setting, message] =
+      error_of([&] { KeyService s(settings_for(path), kT0 + 5 * kRotation, random); });
   EXPECT_EQ(setting, "--keys");
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_EQ(slurp(path), truncated);
@@ -255,6 +256,49 @@ TEST(KeyService, TheThreadRotatesAtTheBoundary) {
   service.stop();
   EXPECT_GT(service.current_epoch(), start_epoch);
   EXPECT_GT(service.published().generation(), generation);
+}
+
+}  // namespace
+}  // namespace ntsd::keys
+
+namespace ntsd::keys {
+namespace {
+
+TEST(KeyServiceSteps, AStepOfDaysRatchetsInBoundedPasses) {
+  core::SystemRandom random;
+  KeySettings settings;
+  settings.rotation_seconds = 1;
+  settings.kept = 1;
+  KeyService service(settings, kT0, random);
+  const auto before = service.published().load()->current().id().value;
+  const std::int64_t later = kT0 + 2 * 86400;  // 172800 epochs at a 1 s rotation
+  int passes = 0;
+  while (!service.rotate(later)) {
+    ++passes;
+    ASSERT_LT(passes, 100);
+    // The keys in force stay in use until the ratchet has caught up.
+    EXPECT_EQ(service.published().load()->current().id().value, before);
+  }
+  EXPECT_EQ(passes, static_cast<int>((2 * 86400 - 1) / KeyService::kMaxStepsPerPass));
+  EXPECT_EQ(service.current_epoch(), static_cast<std::uint32_t>(later));
+  EXPECT_EQ(service.oldest_epoch(), static_cast<std::uint32_t>(later - 1));
+}
+
+TEST(KeyServiceSteps, AStepBackKeepsMintingOnTheNewestKey) {
+  core::SystemRandom random;
+  KeySettings settings;
+  settings.rotation_seconds = 60;
+  settings.kept = 2;
+  KeyService service(settings, kT0, random);
+  ASSERT_TRUE(service.rotate(kT0 + 120));
+  const auto ring = service.published().load();
+  EXPECT_FALSE(service.rotate(kT0 - 3 * 3600));  // three hours back
+  EXPECT_EQ(service.published().load(), ring);   // same keys, same minting key
+  EXPECT_EQ(service.current_epoch(), kE0 + 2);
+  // Catching up again rotates normally, from the newest key.
+  EXPECT_FALSE(service.rotate(kT0 + 130));
+  EXPECT_TRUE(service.rotate(kT0 + 180));
+  EXPECT_EQ(service.current_epoch(), kE0 + 3);
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ class KeysTestCase(NtsdTestCase):
 
     def start_instance(self, name, keys_file, ke=True, ntp=True, ntp_servers=(),
                        rotation=None, kept=None, extra=(), ke_port=None, ntp_port=None,
-                       cert=True, ready_timeout=15.0, attempts=4):
+                       cert=True, ready_timeout=15.0, attempts=4, env=None):
         """Starts ntsd on 127.0.0.1 and waits until its KE port accepts and its NTP port
         answers. ke=False / ntp=False give --ke-listen none / --ntp-listen none (and an
         NTP-only instance gets no certificate). Fixed ports are reused as given (for a
@@ -111,7 +111,7 @@ class KeysTestCase(NtsdTestCase):
             argv += ["--key-rotation", str(rotation), "--keys-kept", str(kept),
                      "--stratum", "2", "--refid", "TEST", "--log-level", "debug"]
             argv += list(extra)
-            proc = self.spawn(name, argv)
+            proc = self.spawn(name, argv, env=env)
             deadline = time.monotonic() + ready_timeout
             state = "timeout"
             ke_ok = not ke

@@ -104,6 +104,15 @@ TEST(TimeConfig, BadValuesNameTheSetting) {
   EXPECT_EQ(setting_of({"--ke-listen", "none", "--leap-file", "/nonexistent"}), "--leap-file");
   auto bad = write_file("bad.toml", "[ntp]\ninterleaved = \"on\"\n");
   EXPECT_EQ(setting_of({"--config", bad}), "ntp.interleaved");
+  EXPECT_EQ(setting_of({"--upstream-offset-margin-ms", "60001"}), "--upstream-offset-margin-ms");
+  EXPECT_EQ(setting_of({"--upstream-offset-margin-ms", "-1"}), "--upstream-offset-margin-ms");
+}
+
+TEST(TimeConfig, UpstreamOffsetMargin) {
+  EXPECT_EQ(parse({}).upstream_offset_margin_ms, 128u);
+  EXPECT_EQ(parse({"--upstream-offset-margin-ms", "0"}).upstream_offset_margin_ms, 0u);
+  auto path = write_file("margin.toml", "[time]\nupstream-offset-margin-ms = 500\n");
+  EXPECT_EQ(parse({"--config", path}).upstream_offset_margin_ms, 500u);
 }
 
 }  // namespace
