@@ -5,16 +5,13 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/version.h"
 #include "core/ntp_outcome.h"
 #include "keys/key_service.h"
 #include "keys/ratchet.h"
 #include "server/clock.h"
 #include "server/ke_server.h"
 #include "time/clock_state.h"
-
-#ifndef NTSD_VERSION
-#define NTSD_VERSION "unknown"
-#endif
 
 namespace ntsd::server {
 
@@ -277,7 +274,7 @@ void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
 
 MetricsSnapshot MetricsCollector::collect() const {
   MetricsSnapshot s;
-  s.version = NTSD_VERSION;
+  s.version = kVersion;
   s.start_time_seconds = start_time_seconds_;
   if (sources_.ke) s.ke = ke_metrics(sources_.ke->counters());
   if (sources_.ntp) {
