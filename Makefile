@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run check check-unit check-sanitize clean format tidy
+.PHONY: all deps build run check check-unit check-sanitize check-package clean format tidy
 
 all: build
 
@@ -28,6 +28,13 @@ check-sanitize: deps
 	# The fuzz test builds its own ASan/UBSan fuzzers: not repeated here.
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS) --timeout 900 -E '^fuzz$$'
 
+# Builds the Debian package into build-deb/ (only ntsd and nts-query are compiled),
+# fails on any lintian error or warning, then installs it in a clean Debian 12
+# chroot (debootstrap, cached in build-deb/chroot-base) and checks it there.
+check-package: deps
+	bash scripts/build-deb.sh build-deb
+	bash scripts/check-package-chroot.sh build-deb
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
@@ -35,4 +42,4 @@ tidy: $(BUILD_DIR)/CMakeCache.txt
 	clang-tidy -p $(BUILD_DIR) $$(git ls-files 'src/*.cpp' 'tools/*.cpp')
 
 clean:
-	rm -rf $(BUILD_DIR) build-sanitize
+	rm -rf $(BUILD_DIR) build-sanitize build-deb

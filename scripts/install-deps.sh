@@ -19,6 +19,8 @@ packages=(
   libbpf-dev libxdp-dev xdp-tools bpftool
   prometheus
   faketime
+  # the Debian package (make check-package, scripts/build-deb.sh) and its checks
+  dpkg-dev debhelper help2man lintian devscripts debootstrap libseccomp2
 )
 
 missing=()
