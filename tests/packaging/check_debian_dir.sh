@@ -26,7 +26,7 @@ grep -qx '3.0 (native)' "$d/source/format" || fail "source/format is not 3.0 (na
 # Control: compat 13, the binary package's relations and a real description.
 field Build-Depends | grep -q 'debhelper-compat (= 13)' || fail "Build-Depends lacks debhelper-compat (= 13)"
 for dep in help2man cmake libssl-dev nettle-dev libspdlog-dev libtomlplusplus-dev libcli11-dev \
-           clang libbpf-dev libxdp-dev; do
+           libgcrypt20-dev clang libbpf-dev libxdp-dev; do
   field Build-Depends | grep -qw -- "$dep" || fail "Build-Depends lacks $dep"
 done
 [ "$(field Package 1)" = ntsd ] || fail "the binary package is not named ntsd"
