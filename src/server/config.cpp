@@ -391,6 +391,7 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (auto v = ntp.integer("rate-prefix-v4")) config.ntp_rate_limit.ipv4_prefix = as_u32(ntp.setting("rate-prefix-v4"), *v, 1, 32);
   if (auto v = ntp.integer("rate-prefix-v6")) config.ntp_rate_limit.ipv6_prefix = as_u32(ntp.setting("rate-prefix-v6"), *v, 1, 64);
   if (auto v = ntp.boolean("interleaved")) config.interleaved = *v;
+  if (auto v = ntp.boolean("tx-compensation")) config.ntp_tx_compensation = *v;
   if (auto v = ntp.strings("xdp")) config.xdp.interfaces = parse_xdp_interfaces(ntp.setting("xdp"), *v);
   if (auto v = ntp.string("xdp-mode")) config.xdp.mode = parse_xdp_mode_setting(ntp.setting("xdp-mode"), *v);
   ntp.check_no_unknown_keys();
@@ -591,6 +592,9 @@ Invocation parse_invocation(int argc, char** argv) {
                  "when the clock is unsynchronised: answer (LI 3, stratum 16) or drop");
   app.add_option("--upstream-ca", upstream_ca, "CA file for nts: upstreams (default: system store)");
   app.add_option("--interleaved", interleaved, "RFC 9769 interleaved mode: on or off");
+  std::string tx_compensation;
+  app.add_option("--ntp-tx-compensation", tx_compensation,
+                 "add the median transmit gap to basic-mode transmit timestamps: on or off");
   app.add_option("--seccomp", seccomp,
                  "on: allow only the system calls serving needs once started (default off)");
   app.add_option("--stratum", stratum, "stratum announced by the local time source (1-15)");
@@ -702,6 +706,9 @@ Invocation parse_invocation(int argc, char** argv) {
   }
   if (app.count("--upstream-ca") != 0) config.upstream_ca = upstream_ca;
   if (app.count("--interleaved") != 0) config.interleaved = parse_on_off("--interleaved", interleaved);
+  if (app.count("--ntp-tx-compensation") != 0) {
+    config.ntp_tx_compensation = parse_on_off("--ntp-tx-compensation", tx_compensation);
+  }
   if (app.count("--seccomp") != 0) config.seccomp = parse_on_off("--seccomp", seccomp);
   if (app.count("--stratum") != 0) {
     config.stratum = parse_stratum("--stratum", parse_integer("--stratum", stratum));

@@ -75,6 +75,7 @@ struct Config {
   bool answer_unsynchronised = true;          // --unsynchronised answer|drop
   std::optional<std::string> upstream_ca;     // CA file for nts: upstreams (else the system store)
   bool interleaved = true;                    // [ntp] interleaved: RFC 9769 interleaved mode
+  bool ntp_tx_compensation = true;            // [ntp] tx-compensation (time/tx_compensation.h)
   XdpSettings xdp;                            // [ntp] xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
   // [log]
   std::string log_level = "info";

@@ -183,12 +183,14 @@ int serve(const server::Config& config) {
   if (!config.ntp_listen.empty()) {
     ntp = std::make_unique<server::NtpServer>(config.ntp_listen, config.ntp_workers,
                                               time_source->published(), keyring,
-                                              config.ntp_rate_limit, config.interleaved);
+                                              config.ntp_rate_limit, config.interleaved,
+                                              config.ntp_tx_compensation);
   }
   // The AF_XDP path (docs/xdp.md) takes NTP to the sockets' addresses on --xdp interfaces.
   std::unique_ptr<xdp::XdpPath> xdp_path;
   if (config.xdp.enabled()) {
-    const server::NtpExchangeSettings exchange{config.ntp_rate_limit, config.interleaved};
+    const server::NtpExchangeSettings exchange{config.ntp_rate_limit, config.interleaved,
+                                               config.ntp_tx_compensation};
     xdp_path = std::make_unique<xdp::XdpPath>(
         config.xdp, ntp->local_addresses(), config.ntp_rate_limit, [&]() {
           return std::make_unique<xdp::ExchangeHandler>(time_source->published(), keyring, exchange);

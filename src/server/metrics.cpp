@@ -141,14 +141,19 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
   w.sample("ntsd_ntp_tx_timestamps_total", label("matched", "false"), c.tx_timestamps_unmatched);
 
   w.family("ntsd_ntp_transmit_gap_seconds", "summary",
-           "Kernel software transmit timestamp minus the transmit timestamp written into the "
-           "response (upper edge of the bucket holding the quantile; NaN before any)");
+           "Kernel software transmit timestamp minus the clock read for the response's transmit "
+           "timestamp, before compensation (upper edge of the bucket holding the quantile; NaN "
+           "before any)");
   const bool none = gap.count == 0;
   w.sample("ntsd_ntp_transmit_gap_seconds", label("quantile", "0.5"),
            none ? std::nan("") : gap.median_seconds);
   w.sample("ntsd_ntp_transmit_gap_seconds", label("quantile", "0.99"),
            none ? std::nan("") : gap.p99_seconds);
   w.sample("ntsd_ntp_transmit_gap_seconds_count", "", gap.count);
+  w.gauge("ntsd_ntp_transmit_compensation_seconds",
+          "Added to basic-mode transmit timestamps now: running median of the gap, largest "
+          "over the workers (0: --ntp-tx-compensation off or no gap measured yet)",
+          static_cast<double>(c.tx_compensation_ns) * 1e-9);
 }
 
 void render_time(Writer& w, const TimeMetrics& t) {
@@ -163,16 +168,20 @@ void render_time(Writer& w, const TimeMetrics& t) {
 }
 
 void render_xdp(Writer& w, const XdpMetrics& x) {
-  w.family("ntsd_xdp_rx_packets_total", "counter", "Frames the AF_XDP workers took off their RX rings");
+  w.family("ntsd_xdp_rx_packets_total", "counter",
+           "Frames the AF_XDP workers took off their RX rings");
   w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
-  w.family("ntsd_xdp_tx_packets_total", "counter", "Replies the AF_XDP workers put on their TX rings");
+  w.family("ntsd_xdp_tx_packets_total", "counter",
+           "Replies the AF_XDP workers put on their TX rings");
   w.sample("ntsd_xdp_tx_packets_total", "", x.tx_packets);
   w.family("ntsd_xdp_dropped_total", "counter",
            "NTP frames on the XDP path not answered, by reason (rate: the XDP program's limit)");
-  for (const auto& [reason, n] : x.dropped) w.sample("ntsd_xdp_dropped_total", label("reason", reason), n);
+  for (const auto& [reason, n] : x.dropped)
+    w.sample("ntsd_xdp_dropped_total", label("reason", reason), n);
   w.family("ntsd_xdp_passed_total", "counter",
            "NTP frames the XDP program left to the kernel, or handed on over the rate limit");
-  for (const auto& [reason, n] : x.passed) w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
+  for (const auto& [reason, n] : x.passed)
+    w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
   w.family("ntsd_xdp_fill_ring_empty_total", "counter",
            "Frames that arrived while an AF_XDP fill ring was empty");
   w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);
