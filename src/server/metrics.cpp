@@ -153,7 +153,7 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
   w.gauge("ntsd_ntp_transmit_compensation_seconds",
           "Added to basic-mode transmit timestamps now: running median of the gap, largest "
           "over the workers (0: --ntp-tx-compensation off or no gap measured yet)",
-          static_cast<double>(c.tx_compensation_ns) * 1e-9);
+          static_cast<double>(c.tx_compensation_ns) / 1e9);
 }
 
 void render_time(Writer& w, const TimeMetrics& t) {
