@@ -2,19 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
+#include "common/version.h"
 #include "core/ntp_outcome.h"
 #include "keys/key_service.h"
 #include "keys/ratchet.h"
 #include "server/clock.h"
 #include "server/ke_server.h"
 #include "time/clock_state.h"
-
-#ifndef NTSD_VERSION
-#define NTSD_VERSION "unknown"
-#endif
 
 namespace ntsd::server {
 
@@ -278,11 +276,12 @@ void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
   }
   ntp.interleaved += xdp.interleaved;
   ntp.cookies_issued += xdp.cookies_issued;
+  ntp.tx_compensation_ns = std::max(ntp.tx_compensation_ns, xdp.tx_compensation_ns);
 }
 
 MetricsSnapshot MetricsCollector::collect() const {
   MetricsSnapshot s;
-  s.version = NTSD_VERSION;
+  s.version = kVersion;
   s.start_time_seconds = start_time_seconds_;
   if (sources_.ke) s.ke = ke_metrics(sources_.ke->counters());
   if (sources_.ntp) {

@@ -86,7 +86,7 @@ class MetricsCollector {
 
   explicit MetricsCollector(Sources sources);
 
-  // The NTS-KE certificate's notAfter (certificate_expiry.h); call again after a reload.
+  // The notAfter of the NTS-KE certificate that expires first; call again after a reload.
   void set_certificate_not_after(std::optional<std::int64_t> unix_seconds);
 
   [[nodiscard]] MetricsSnapshot collect() const;

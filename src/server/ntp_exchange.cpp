@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
+#include "common/socket_address.h"
 #include "server/clock.h"
-#include "server/socket_address.h"
 
 namespace ntsd::server {
 

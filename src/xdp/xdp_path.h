@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
+#include "common/socket_address.h"
 #include "server/xdp_metrics.h"
 #include "server/xdp_settings.h"
 #include "xdp/xdp_program.h"
@@ -23,7 +23,7 @@ class XdpPath {
 
   // Throws server::ConfigError naming --xdp or --xdp-mode; whatever was
   // attached before the failure is detached again.
-  XdpPath(const server::XdpSettings& settings, const std::vector<server::SocketAddress>& listen,
+  XdpPath(const server::XdpSettings& settings, const std::vector<SocketAddress>& listen,
           const server::RateLimitSettings& rate_limit, const HandlerFactory& make_handler);
   ~XdpPath();
   XdpPath(const XdpPath&) = delete;

@@ -38,7 +38,7 @@ unsigned count_rx_queues(const std::string& interface) {
   return std::clamp(queues, 1U, static_cast<unsigned>(NTSD_XDP_MAX_QUEUES));
 }
 
-ntsd_xdp_listen_key listen_key(const server::SocketAddress& address) {
+ntsd_xdp_listen_key listen_key(const SocketAddress& address) {
   ntsd_xdp_listen_key key{};
   if (address.family() == AF_INET) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(address.get());
@@ -92,7 +92,7 @@ AttachedProgram attached_program(unsigned ifindex) {
     default:
       break;
   }
-  server::UniqueFd fd(bpf_prog_get_fd_by_id(query.prog_id));
+  UniqueFd fd(bpf_prog_get_fd_by_id(query.prog_id));
   if (!fd.valid()) return attached;
   bpf_prog_info info{};
   __u32 length = sizeof info;
@@ -146,7 +146,7 @@ unsigned interface_index(const std::string& interface) {
 
 }  // namespace
 
-XdpObject::XdpObject(const std::string& name, const std::vector<server::SocketAddress>& listen,
+XdpObject::XdpObject(const std::string& name, const std::vector<SocketAddress>& listen,
                      const server::RateLimitSettings& rate_limit)
     : name_(name) {
   libbpf_set_print(libbpf_log);
@@ -212,7 +212,7 @@ XdpCounterArray XdpObject::counters() const {
 }
 
 XdpProgram::XdpProgram(const std::string& interface, server::XdpMode mode,
-                       const std::vector<server::SocketAddress>& listen,
+                       const std::vector<SocketAddress>& listen,
                        const server::RateLimitSettings& rate_limit)
     : interface_(interface),
       ifindex_(interface_index(interface)),

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
-#include "server/unique_fd.h"
+#include "common/socket_address.h"
+#include "common/unique_fd.h"
 #include "server/xdp_settings.h"
 #include "xdp/xdp_abi.h"
 
@@ -29,7 +29,7 @@ const char* xdp_counter_name(unsigned counter);
 // interface) starts its messages.
 class XdpObject {
  public:
-  XdpObject(const std::string& name, const std::vector<server::SocketAddress>& listen,
+  XdpObject(const std::string& name, const std::vector<SocketAddress>& listen,
             const server::RateLimitSettings& rate_limit);
   ~XdpObject();
   XdpObject(const XdpObject&) = delete;
@@ -56,7 +56,7 @@ class XdpProgram {
   // --xdp-mode when the kernel, the driver or the interface refuse. A program
   // of ntsd's left attached without a link (not by a running ntsd) is replaced.
   XdpProgram(const std::string& interface, server::XdpMode mode,
-             const std::vector<server::SocketAddress>& listen,
+             const std::vector<SocketAddress>& listen,
              const server::RateLimitSettings& rate_limit);
   ~XdpProgram();
   XdpProgram(const XdpProgram&) = delete;
@@ -82,7 +82,7 @@ class XdpProgram {
   unsigned queue_count_ = 1;
   server::XdpMode attached_mode_ = server::XdpMode::Native;
   XdpObject object_;
-  server::UniqueFd link_;  // closing it detaches the program
+  UniqueFd link_;  // closing it detaches the program
 };
 
 }  // namespace ntsd::xdp

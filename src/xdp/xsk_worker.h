@@ -15,7 +15,7 @@
 
 #include "core/ntp_packet.h"
 #include "server/ntp_exchange.h"
-#include "server/unique_fd.h"
+#include "common/unique_fd.h"
 
 struct xsk_socket;
 struct xsk_umem;
@@ -101,7 +101,7 @@ class XskWorker {
   std::vector<Pending> pending_;            // replies of the current batch
   std::vector<std::uint8_t> request_;       // the request, copied out of the frame
   std::uint32_t in_flight_ = 0;             // replies on the TX ring not yet completed
-  server::UniqueFd stop_fd_;
+  UniqueFd stop_fd_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};  // checked between batches, the eventfd wakes poll()
   std::atomic<std::uint64_t> rx_packets_{0};

@@ -93,15 +93,15 @@ Bytes ipv6_frame(std::uint8_t last_destination_byte, unsigned port, std::uint8_t
   return f;
 }
 
-std::vector<server::SocketAddress> addresses(std::initializer_list<const char*> texts) {
-  std::vector<server::SocketAddress> out;
-  for (const char* text : texts) out.push_back(*server::SocketAddress::parse(text));
+std::vector<SocketAddress> addresses(std::initializer_list<const char*> texts) {
+  std::vector<SocketAddress> out;
+  for (const char* text : texts) out.push_back(*SocketAddress::parse(text));
   return out;
 }
 
 class XdpProgramTest : public ::testing::Test {
  protected:
-  void load(const std::vector<server::SocketAddress>& listen,
+  void load(const std::vector<SocketAddress>& listen,
             server::RateLimitSettings limit = {}) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (CAP_BPF) to load the XDP program";
     object_ = std::make_unique<XdpObject>("test", listen, limit);

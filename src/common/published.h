@@ -1,7 +1,8 @@
 // An immutable value published by one thread and read by many without waiting:
 // the writer swaps in a new shared_ptr under a mutex and bumps a generation
 // counter; a reader checks the counter (one acquire load) and takes the mutex
-// only when the value changed. The same scheme as keys::PublishedKeyring.
+// only when the value changed. The clock state (timesource::PublishedClock) and
+// the cookie keys (keys::PublishedKeyring) are both published this way.
 #pragma once
 
 #include <atomic>
@@ -9,7 +10,7 @@
 #include <memory>
 #include <mutex>
 
-namespace ntsd::timesource {
+namespace ntsd {
 
 template <typename T>
 class Published {
@@ -59,4 +60,4 @@ class PublishedReader {
   std::shared_ptr<const T> value_;
 };
 
-}  // namespace ntsd::timesource
+}  // namespace ntsd
