@@ -24,7 +24,10 @@ class ExchangeHandler final : public XdpPacketHandler {
                   const server::NtpExchangeSettings& settings)
       : exchange_(clock, keyring, settings) {}
 
-  void begin_batch() override { exchange_.begin_batch(); }
+  void begin_batch() override {
+    exchange_.begin_batch();
+    sampled_.reset();  // a sample whose batch sent nothing (TX ring full) is no gap
+  }
   std::size_t handle(std::span<const std::uint8_t> request, const sockaddr* peer,
                      socklen_t /*peer_length*/, core::NtpTimestamp rx_time,
                      std::span<std::uint8_t> out) override {
