@@ -13,6 +13,7 @@
 #include "keys/key_service.h"
 #include "server/certificate_store.h"
 #include "server/ke_server.h"
+#include "server/key_file_directory.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -319,6 +320,7 @@ int check_config(const Config& config) {
   validate(config);
   if (!config.ke_listen.empty()) CertificateStore check(certificate_files(config));
   if (config.keys_file) {
+    check_key_file_directory(*config.keys_file);
     auto state = keys::read_key_file(*config.keys_file);
     if (state && state->rotation_seconds != config.key_rotation_seconds) {
       throw ConfigError("--key-rotation", std::to_string(config.key_rotation_seconds) + " s, but " +
