@@ -53,6 +53,7 @@ struct Config : TimeSourceSettings {
   unsigned ntp_workers = default_ntp_workers();                 // one per CPU
   RateLimitSettings ntp_rate_limit = default_ntp_rate_limit();  // requests per prefix, per worker
   bool interleaved = true;                                      // RFC 9769 interleaved mode
+  bool ntp_tx_compensation = true;  // tx-compensation (time/tx_compensation.h)
   XdpSettings xdp;  // xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
   // [time]: the TimeSourceSettings base
   // [log]

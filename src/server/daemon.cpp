@@ -131,11 +131,12 @@ void Daemon::build_servers() {
   if (!config_.ntp_listen.empty()) {
     ntp_ = std::make_unique<NtpServer>(config_.ntp_listen, config_.ntp_workers,
                                        time_source_->published(), keyring, config_.ntp_rate_limit,
-                                       config_.interleaved);
+                                       config_.interleaved, config_.ntp_tx_compensation);
   }
   // The AF_XDP path (docs/xdp.md) takes NTP to the sockets' addresses on --xdp interfaces.
   if (config_.xdp.enabled()) {
-    const NtpExchangeSettings exchange{config_.ntp_rate_limit, config_.interleaved};
+    const NtpExchangeSettings exchange{config_.ntp_rate_limit, config_.interleaved,
+                                       config_.ntp_tx_compensation};
     xdp_path_ = std::make_unique<xdp::XdpPath>(
         config_.xdp, ntp_->local_addresses(), config_.ntp_rate_limit, [this, exchange]() {
           return std::make_unique<xdp::ExchangeHandler>(time_source_->published(),

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -216,8 +217,9 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
   w.sample("ntsd_ntp_tx_timestamps_total", label("matched", "false"), c.tx_timestamps_unmatched);
 
   w.family("ntsd_ntp_transmit_gap_seconds", "summary",
-           "Kernel software transmit timestamp minus the transmit timestamp written into the "
-           "response (upper edge of the bucket holding the quantile; NaN before any)");
+           "Kernel software transmit timestamp minus the clock read for the response's transmit "
+           "timestamp, before compensation (upper edge of the bucket holding the quantile; NaN "
+           "before any)");
   const bool none = gap.count == 0;
   w.sample("ntsd_ntp_transmit_gap_seconds", label("quantile", "0.5"),
            none ? std::nan("") : gap.median_seconds);
@@ -225,6 +227,10 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
            none ? std::nan("") : gap.p99_seconds);
   w.sample("ntsd_ntp_transmit_gap_seconds_count", "", gap.count);
   render_ntp_census(w, c.census);
+  w.gauge("ntsd_ntp_transmit_compensation_seconds",
+          "Added to basic-mode transmit timestamps now: running median of the gap, largest "
+          "over the workers (0: --ntp-tx-compensation off or no gap measured yet)",
+          static_cast<double>(c.tx_compensation_ns) / 1e9);
 }
 
 void render_time(Writer& w, const TimeMetrics& t) {
@@ -351,6 +357,7 @@ void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
   ntp.interleaved += xdp.interleaved;
   ntp.cookies_issued += xdp.cookies_issued;
   ntp.census += xdp.census;  // AF_XDP workers serve through NtpExchange too
+  ntp.tx_compensation_ns = std::max(ntp.tx_compensation_ns, xdp.tx_compensation_ns);
 }
 
 MetricsSnapshot MetricsCollector::collect() const {
