@@ -308,6 +308,7 @@ void apply_file(Config& config, const std::string& path, ListenGiven& given) {
   if (auto v = tls.string("cert")) config.certificate_file = *v;
   if (auto v = tls.string("key")) config.private_key_file = *v;
   if (auto v = tls.integer("poll-seconds")) config.cert_poll_seconds = as_u32(tls.setting("poll-seconds"), *v, 0, 86400);
+  if (auto v = tls.boolean("allow-expired-certificate")) config.allow_expired_certificate = *v;
   auto pairs = tls.tables("certificates");
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     TableReader pair(pairs[i], tls.setting("certificates") + "[" + std::to_string(i + 1) + "]");
@@ -536,6 +537,9 @@ Invocation parse_invocation(int argc, char** argv) {
   app.add_option("--cert-poll", cert_poll,
                  "seconds between checks of the certificate and key files for changes (0: only "
                  "on SIGHUP; default 5)");
+  bool allow_expired_certificate = false;
+  app.add_flag("--allow-expired-certificate", allow_expired_certificate,
+               "start even when a TLS certificate has expired (default: refuse, exit 2)");
   app.add_option("--ke-listen", ke_listen,
                  "NTS-KE listen address, ADDR:PORT (repeatable), or none: no NTS-KE");
   app.add_option("--ntp-listen", ntp_listen,
@@ -713,6 +717,7 @@ Invocation parse_invocation(int argc, char** argv) {
   if (app.count("--log-summary") != 0) {
     config.log_summary_seconds = integer_flag("--log-summary", log_summary, 0, 86400);
   }
+  if (allow_expired_certificate) config.allow_expired_certificate = true;
   if (app.count("--cert-poll") != 0) config.cert_poll_seconds = integer_flag("--cert-poll", cert_poll, 0, 86400);
   if (app.count("--log-file") != 0) {
     if (log_file.empty()) throw ConfigError("--log-file", "must not be empty");

@@ -46,6 +46,7 @@ struct Config {
   std::string private_key_file;
   std::vector<CertificateFiles> more_certificates;  // [[tls.certificates]], chosen by SNI
   std::uint32_t cert_poll_seconds = 5;  // checks the files for changes this often; 0: never
+  bool allow_expired_certificate = false;  // --allow-expired-certificate: serve one anyway
   // [nts-ke]
   std::vector<SocketAddress> ke_listen;     // empty: no NTS-KE (--ke-listen none)
   std::vector<NtpServerEntry> ntp_servers;  // advertised in the NTPv4 Server record

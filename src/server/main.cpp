@@ -112,7 +112,8 @@ void check_certificate_expiry(const server::CertificateStore& certificates) {
 // --check-config: everything start-up would check, without binding or writing.
 int check_config(const server::Config& config) {
   server::validate(config);
-  if (!config.ke_listen.empty()) server::CertificateStore check(server::certificate_files(config));
+  if (!config.ke_listen.empty()) server::CertificateStore check(server::certificate_files(config),
+                                                             config.allow_expired_certificate);
   if (config.keys_file) {
     auto state = keys::read_key_file(*config.keys_file);
     if (state && state->rotation_seconds != config.key_rotation_seconds) {
@@ -144,7 +145,8 @@ int serve(const server::Config& config) {
   std::shared_ptr<server::CertificateStore> certificates;
   if (!config.ke_listen.empty()) {
     certificates =
-        std::make_shared<server::CertificateStore>(server::certificate_files(config));
+        std::make_shared<server::CertificateStore>(server::certificate_files(config),
+                                                   config.allow_expired_certificate);
   }
   // Key file problems are configuration errors: nothing has started yet.
   keys::KeySettings key_settings;
@@ -182,6 +184,7 @@ int serve(const server::Config& config) {
     metrics = std::make_unique<server::MetricsCollector>(
         server::MetricsCollector::Sources{ke.get(), ntp.get(), time_source.get(), &key_service});
     metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
+    if (certificates) metrics->set_certificate_files_ok(certificates->files_ok());
     metrics_http = std::make_unique<server::MetricsHttpServer>(
         *config.metrics_listen, [collector = metrics.get()] { return collector->render(); });
   }
@@ -298,6 +301,7 @@ int serve(const server::Config& config) {
       }
       if (certificates) log_reloads(certificates->reload_all());
       if (metrics) metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
+      if (metrics && certificates) metrics->set_certificate_files_ok(certificates->files_ok());
       continue;
     }
     if (signal > 0) break;
@@ -311,6 +315,7 @@ int serve(const server::Config& config) {
     if (now >= next_poll) {
       log_reloads(certificates->reload_changed());
       if (metrics) metrics->set_certificate_not_after(earliest_not_after(certificates.get()));
+      if (metrics) metrics->set_certificate_files_ok(certificates->files_ok());
       next_poll = now + seconds(config.cert_poll_seconds);
     }
     if (now >= next_expiry_check) {
