@@ -72,6 +72,8 @@ void reset(tcp::socket& socket) {
 // gives up, and accept() would fail again at once. A descriptor kept in reserve
 // is given up for an instant to take the connection and reset it.
 bool reset_with_spare(UniqueFd& spare, int listener) {
+  // Taken by another thread last time: try to get it back first.
+  if (!spare.valid()) spare = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!spare.valid()) return false;
   spare.reset();
   int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
