@@ -71,10 +71,12 @@ void reset(tcp::socket& socket) {
 // Out of descriptors, a connection would wait in the backlog until the client
 // gives up, and accept() would fail again at once. A descriptor kept in reserve
 // is given up for an instant to take the connection and reset it.
-bool reset_with_spare(UniqueFd& spare, int listener) {
+enum class SpareResult { Reset, NothingPending, NoSpare };
+
+SpareResult reset_with_spare(UniqueFd& spare, int listener) {
   // Taken by another thread last time: try to get it back first.
   if (!spare.valid()) spare = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!spare.valid()) return false;
+  if (!spare.valid()) return SpareResult::NoSpare;
   spare.reset();
   int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd >= 0) {
@@ -83,7 +85,8 @@ bool reset_with_spare(UniqueFd& spare, int listener) {
     ::close(fd);
   }
   spare = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  return fd >= 0;
+  // EAGAIN: another thread's listener took it (SO_REUSEPORT) or the client left.
+  return fd >= 0 ? SpareResult::Reset : SpareResult::NothingPending;
 }
 
 bool out_of_descriptors(const asio::error_code& ec) {
@@ -121,12 +124,15 @@ struct KeListeners::Shard {
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(kAwaitTuple);
       if (ec == asio::error::operation_aborted) co_return;
-      if (ec && out_of_descriptors(ec) && reset_with_spare(spare, acceptor.native_handle())) {
-        // Refused like a connection over max_sessions: counted, never logged each.
-        context.counters.accepted.fetch_add(1, std::memory_order_relaxed);
-        context.counters.count(KeSessionOutcome::RefusedBusy);
-        if (log.allow()) spdlog::warn("nts-ke: out of descriptors, connection reset");
-        continue;
+      if (ec && out_of_descriptors(ec)) {
+        auto spared = reset_with_spare(spare, acceptor.native_handle());
+        if (spared == SpareResult::Reset) {
+          // Refused like a connection over max_sessions: counted, logged rate limited.
+          context.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+          context.counters.count(KeSessionOutcome::RefusedBusy);
+          if (log.allow()) spdlog::warn("nts-ke: out of descriptors, connection reset");
+        }
+        if (spared != SpareResult::NoSpare) continue;
       }
       if (ec) {
         // Out of descriptors or similar: back off briefly instead of spinning.

@@ -65,7 +65,8 @@ class LimitsTest(NtsdTestCase):
         self.with_descriptor_limit(64)
         # More sessions allowed than descriptors exist: accept() itself runs out.
         server = self.start_ntsd(extra=["--metrics-listen", "127.0.0.1:0", "--ke-max-sessions",
-                                        "1000", "--cert-poll", "0", "--log-summary", "0"])
+                                        "1000", "--ke-rate-limit", "0", "--cert-poll", "0",
+                                        "--log-summary", "0"])
         pid = server.proc.pid
         port = metrics_port(self, server.proc)
         ok = self.nts_query("127.0.0.1:%d" % server.ke_port)
