@@ -155,11 +155,11 @@ if command -v gnuplot >/dev/null; then
 set terminal png size 1200,900
 set output "$out/soak.png"
 set datafile separator ","
-set key autotitle columnhead
+set key autotitle columnhead noenhanced
 set multiplot layout 3,1 title "ntsd soak: $nts_rate NTS + $plain_rate plain req/s, 50,000 sources"
 set xlabel "seconds"
 set ylabel "RSS (KiB)"
-plot "$csv" using 1:2 with lines
+plot "$csv" using 1:2 with lines title "RSS"
 set ylabel "count"
 plot "$csv" using 1:3 with lines title "descriptors", "$csv" using 1:4 with lines title "threads"
 set ylabel "latency (us)"

@@ -9,8 +9,10 @@ After warm-up, "flat" means:
                the first third's (no steady climb);
   descriptors  max - min <= 8 (sessions in flight come and go, nothing piles up);
   threads      max == min;
-  p99          the last third's median within 2 x the first third's + 200 us, and
-               no interval above 20 ms;
+  p99          the last third's median within 3 x the first third's + 500 us, and
+               no interval above 50 ms (loose: the generator shares the CPUs with
+               ntsd, and a shared machine adds its own spikes; a leak or a growing
+               table shows as a climb, which this catches);
   loss         at most 1 % of the NTS requests of the whole run unanswered;
   crashes      ntsd alive at every sample and exit status 0 at SIGTERM.
 """
@@ -23,7 +25,7 @@ import sys
 RSS_SPREAD_KIB = 8 * 1024
 RSS_TREND_KIB = 4 * 1024
 FD_SPREAD = 8
-P99_FACTOR, P99_SLACK_US, P99_CEILING_US = 2.0, 200.0, 20000.0
+P99_FACTOR, P99_SLACK_US, P99_CEILING_US = 3.0, 500.0, 50000.0
 MAX_LOSS = 0.01
 
 
