@@ -119,7 +119,7 @@ pids+=($!)
 csv="$out/soak.csv"
 echo "t_s,rss_kib,fds,threads,nts_sent,nts_answered,nts_lost,p50_us,p99_us,alive" >"$csv"
 start=$SECONDS
-while [ $((SECONDS - start)) -lt "$duration" ]; do
+while [ $((SECONDS - start + interval)) -le "$duration" ]; do
   slice=$("$bin/nts-bench" ntp "127.0.0.1:$ntp_port" "${ke[@]}" --rate "$nts_rate" \
     --duration "$interval" "${sources[@]}" --json 2>>"$out/nts.err" || echo '{}')
   alive=1
