@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev
   chrony libbsd0 libcap2 libssl3 python3
   iproute2
+  libbpf-dev libxdp-dev xdp-tools bpftool
   prometheus
   faketime
 )

@@ -97,7 +97,7 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
 
   start = Clock::now();
   TcpConnection tcp = connect_tcp(addresses, options.timeout);
-  session.peer_address = tcp.peer.ip_string();
+  session.peer_address = tcp.peer.host_string();
   session.timings.connect = since(start);
 
   start = Clock::now();

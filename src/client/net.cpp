@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -25,15 +24,6 @@ struct AddrinfoDeleter {
 };
 using AddrinfoPtr = std::unique_ptr<addrinfo, AddrinfoDeleter>;
 
-std::optional<std::uint16_t> parse_port(std::string_view text) {
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  if (value == 0 || value > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(value);
-}
-
 void set_nonblocking(int fd) {
   int flags = fcntl(fd, F_GETFL, 0);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
@@ -42,93 +32,6 @@ void set_nonblocking(int fd) {
 }
 
 }  // namespace
-
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
-std::optional<HostPort> parse_host_port(std::string_view text, std::uint16_t default_port) {
-  HostPort result;
-  result.port = default_port;
-  if (text.empty()) return std::nullopt;
-  if (text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    result.host = std::string(text.substr(1, close - 1));
-    auto rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      auto port = parse_port(rest.substr(1));
-      if (!port) return std::nullopt;
-      result.port = *port;
-    }
-    if (result.host.empty() || !is_ip_literal(result.host) ||
-        result.host.find(':') == std::string::npos) {
-      return std::nullopt;
-    }
-    return result;
-  }
-  auto first_colon = text.find(':');
-  if (first_colon == std::string_view::npos) {
-    result.host = std::string(text);
-  } else if (text.find(':', first_colon + 1) != std::string_view::npos) {
-    // Two or more colons without brackets: a bare IPv6 address, no port.
-    result.host = std::string(text);
-    if (!is_ip_literal(result.host)) return std::nullopt;
-  } else {
-    result.host = std::string(text.substr(0, first_colon));
-    auto port = parse_port(text.substr(first_colon + 1));
-    if (!port) return std::nullopt;
-    result.port = *port;
-  }
-  if (result.host.empty()) return std::nullopt;
-  return result;
-}
-
-bool is_ip_literal(std::string_view host) {
-  std::string copy(host);
-  in6_addr v6{};
-  in_addr v4{};
-  return inet_pton(AF_INET, copy.c_str(), &v4) == 1 || inet_pton(AF_INET6, copy.c_str(), &v6) == 1;
-}
-
-std::string SocketAddress::ip_string() const {
-  char buffer[INET6_ADDRSTRLEN] = {};
-  if (family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
-    inet_ntop(AF_INET, &in->sin_addr, buffer, sizeof buffer);
-  } else if (family() == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
-    inet_ntop(AF_INET6, &in6->sin6_addr, buffer, sizeof buffer);
-  } else {
-    return "?";
-  }
-  return buffer;
-}
-
-std::uint16_t SocketAddress::port() const {
-  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  if (family() == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
-  }
-  return 0;
-}
-
-std::string SocketAddress::to_string() const { return format_host_port(ip_string(), port()); }
-
-std::string format_host_port(std::string_view host, std::uint16_t port) {
-  // Built by append: g++ 12 at -O3 warns falsely (-Wrestrict) on "[" + std::string.
-  const bool bracket = host.find(':') != std::string_view::npos;
-  std::string out;
-  out.reserve(host.size() + 8);
-  if (bracket) out += '[';
-  out += host;
-  if (bracket) out += ']';
-  out += ':';
-  out += std::to_string(port);
-  return out;
-}
 
 std::vector<SocketAddress> resolve(const std::string& host, std::uint16_t port, int socktype) {
   addrinfo hints{};
@@ -148,10 +51,7 @@ std::vector<SocketAddress> resolve(const std::string& host, std::uint16_t port, 
   for (const addrinfo* info = list.get(); info != nullptr; info = info->ai_next) {
     if (info->ai_family != AF_INET && info->ai_family != AF_INET6) continue;
     if (info->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    SocketAddress address;
-    std::memcpy(&address.storage, info->ai_addr, info->ai_addrlen);
-    address.length = info->ai_addrlen;
-    out.push_back(address);
+    out.push_back(SocketAddress::from_sockaddr(info->ai_addr, info->ai_addrlen));
   }
   if (out.empty()) throw ClientError("cannot resolve " + host + ": no IPv4 or IPv6 address");
   return out;
@@ -204,7 +104,7 @@ TcpConnection connect_tcp(const std::vector<SocketAddress>& addresses,
     // Latency over throughput: the request and response are one write each.
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto deadline = Clock::now() + timeout;
-    int rc = ::connect(fd.get(), address.get(), address.length);
+    int rc = ::connect(fd.get(), address.get(), address.length());
     if (rc != 0 && errno != EINPROGRESS) {
       last_error = "cannot connect to " + address.to_string() + ": " + errno_text(errno);
       continue;

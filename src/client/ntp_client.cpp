@@ -18,8 +18,6 @@ namespace ntsd::client {
 
 namespace {
 
-// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01 (Unix epoch).
-constexpr std::uint64_t kNtpUnixOffset = 2'208'988'800ULL;
 constexpr double kTwoTo32 = 4294967296.0;
 // Requests carry one cookie plus placeholders; responses are never longer.
 constexpr std::size_t kMaxPacketSize = 4096;
@@ -45,16 +43,10 @@ bool is_kiss_code(const core::ReferenceId& refid) {
 
 }  // namespace
 
-core::NtpTimestamp ntp_timestamp_from_timespec(const struct timespec& ts) {
-  auto seconds = static_cast<std::uint64_t>(ts.tv_sec) + kNtpUnixOffset;
-  auto fraction = (static_cast<std::uint64_t>(ts.tv_nsec) << 32) / 1'000'000'000ULL;
-  return core::NtpTimestamp{((seconds & 0xffffffffULL) << 32) | (fraction & 0xffffffffULL)};
-}
-
 core::NtpTimestamp ntp_now() {
   struct timespec ts {};
   clock_gettime(CLOCK_REALTIME, &ts);
-  return ntp_timestamp_from_timespec(ts);
+  return core::to_ntp(ts);
 }
 
 double ntp_difference(core::NtpTimestamp a, core::NtpTimestamp b) {
@@ -90,7 +82,7 @@ NtsNtpClient::NtsNtpClient(const std::string& server, std::uint16_t port, const 
   int one = 1;
   // Kernel receive timestamps make T4 independent of scheduling delays.
   ::setsockopt(fd_.get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-  if (::connect(fd_.get(), address_.get(), address_.length) != 0) {
+  if (::connect(fd_.get(), address_.get(), address_.length()) != 0) {
     throw ClientError("cannot use NTP server " + address_.to_string() + ": " +
                       std::strerror(errno));
   }
@@ -180,7 +172,7 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
           cmsg->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
         struct timespec ts {};
         std::memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
-        t4 = ntp_timestamp_from_timespec(ts);
+        t4 = core::to_ntp(ts);
       }
     }
 

@@ -51,8 +51,7 @@ struct NtpExchangeResult {
   std::optional<std::chrono::microseconds> round_trip;
 };
 
-// Converts between CLOCK_REALTIME and NTP time (seconds since 1900, era 0 wrap).
-core::NtpTimestamp ntp_timestamp_from_timespec(const struct timespec& ts);
+// CLOCK_REALTIME now, as an NTP timestamp (core::to_ntp).
 core::NtpTimestamp ntp_now();
 // b - a in seconds, correct across era boundaries for differences under 68 years.
 double ntp_difference(core::NtpTimestamp a, core::NtpTimestamp b);

@@ -22,16 +22,7 @@
 
 namespace ntsd::client {
 
-void SslCtxDeleter::operator()(ssl_ctx_st* ctx) const noexcept { SSL_CTX_free(ctx); }
-void SslDeleter::operator()(ssl_st* ssl) const noexcept { SSL_free(ssl); }
-void X509Deleter::operator()(x509_st* cert) const noexcept { X509_free(cert); }
-
 namespace {
-
-struct BioDeleter {
-  void operator()(BIO* bio) const noexcept { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
 // The most specific reason OpenSSL queued, or `fallback`.
 std::string openssl_reason(std::string_view fallback) {
@@ -104,12 +95,8 @@ std::string printable_ascii(const ASN1_STRING* text) {
   return out;
 }
 
-struct GeneralNamesDeleter {
-  void operator()(GENERAL_NAMES* names) const noexcept { GENERAL_NAMES_free(names); }
-};
-
 void add_subject_alt_names(X509* cert, CertificateInfo& info) {
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(
+  GeneralNamesPtr names(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {

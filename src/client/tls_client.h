@@ -1,5 +1,4 @@
-// A blocking TLS 1.3 client connection with deadlines, on OpenSSL. The OpenSSL
-// types are only forward-declared here so that users need not include its headers.
+// A blocking TLS 1.3 client connection with deadlines, on OpenSSL.
 //
 // OpenSSL writes to the socket with write(2): a peer that resets the connection
 // raises SIGPIPE. Programs using this must ignore SIGPIPE (nts-query does).
@@ -16,25 +15,9 @@
 #include <vector>
 
 #include "client/net.h"
-
-struct ssl_ctx_st;
-struct ssl_st;
-struct x509_st;
+#include "common/openssl_ptr.h"
 
 namespace ntsd::client {
-
-struct SslCtxDeleter {
-  void operator()(ssl_ctx_st* ctx) const noexcept;
-};
-struct SslDeleter {
-  void operator()(ssl_st* ssl) const noexcept;
-};
-struct X509Deleter {
-  void operator()(x509_st* cert) const noexcept;
-};
-using SslCtxPtr = std::unique_ptr<ssl_ctx_st, SslCtxDeleter>;
-using SslPtr = std::unique_ptr<ssl_st, SslDeleter>;
-using X509Ptr = std::unique_ptr<x509_st, X509Deleter>;
 
 struct TlsClientConfig {
   std::string host;                    // for SNI and the certificate name/IP check

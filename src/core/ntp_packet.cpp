@@ -60,4 +60,10 @@ void NtpHeader::write(std::uint8_t* out) const {
   store_be64(out + kOffsetTransmitTime, transmit_time.raw);
 }
 
+NtpTimestamp to_ntp(const timespec& unix_time) {
+  auto seconds = static_cast<std::uint64_t>(unix_time.tv_sec) + kNtpUnixOffset;
+  auto fraction = (static_cast<std::uint64_t>(unix_time.tv_nsec) << 32) / 1'000'000'000ULL;
+  return NtpTimestamp{(seconds << 32) | (fraction & 0xffffffffULL)};
+}
+
 }  // namespace ntsd::core

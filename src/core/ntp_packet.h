@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 
 #include "core/bytes.h"
@@ -35,6 +36,13 @@ struct NtpTimestamp {
   std::uint64_t raw = 0;
   auto operator<=>(const NtpTimestamp&) const = default;
 };
+
+// Seconds between 1900-01-01 (NTP era 0) and 1970-01-01 (Unix epoch).
+inline constexpr std::uint64_t kNtpUnixOffset = 2208988800ULL;
+
+// A CLOCK_REALTIME reading (or a kernel timestamp) as an NTP timestamp: the
+// seconds wrap modulo 2^32 as RFC 5905 specifies. Converts; reads no clock.
+NtpTimestamp to_ntp(const timespec& unix_time);
 
 // 16.16 fixed-point seconds, used for root delay and root dispersion.
 struct NtpShort {

@@ -10,25 +10,13 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/openssl_ptr.h"
 #include "server/openssl_error.h"
 #include "server/tls_server_context.h"
 
 namespace ntsd::server {
 
 namespace {
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct GeneralNamesDeleter {
-  void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct OpensslStringDeleter {
-  void operator()(char* text) const { OPENSSL_free(text); }
-};
 
 std::int64_t nanoseconds(const timespec& t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
@@ -82,14 +70,14 @@ FileStamp stamp_file(const std::string& path) {
 CertificateInfo describe_certificate(X509* certificate) {
   CertificateInfo info;
   if (certificate == nullptr) return info;
-  std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio &&
       X509_NAME_print_ex(bio.get(), X509_get_subject_name(certificate), 0, XN_FLAG_RFC2253) >= 0) {
     char* data = nullptr;
     long length = BIO_get_mem_data(bio.get(), &data);
     if (length > 0) info.subject.assign(data, static_cast<std::size_t>(length));
   }
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(static_cast<GENERAL_NAMES*>(
+  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr)));
   if (names) {
     for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
@@ -102,10 +90,9 @@ CertificateInfo describe_certificate(X509* certificate) {
   }
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &tm) == 1) info.not_after = timegm(&tm);
-  std::unique_ptr<BIGNUM, BnDeleter> serial(
-      ASN1_INTEGER_to_BN(X509_get0_serialNumber(certificate), nullptr));
+  BignumPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(certificate), nullptr));
   if (serial) {
-    std::unique_ptr<char, OpensslStringDeleter> hex(BN_bn2hex(serial.get()));
+    OpensslStringPtr hex(BN_bn2hex(serial.get()));
     if (hex) info.serial = hex.get();
   }
   return info;
@@ -141,7 +128,7 @@ CertificateStore::CertificateStore(std::vector<CertificateFiles> pairs, bool all
 }
 
 std::shared_ptr<SSL_CTX> CertificateStore::load(const CertificateFiles& files) const {
-  std::shared_ptr<SSL_CTX> context(make_tls_server_context(files).release(), SSL_CTX_free);
+  std::shared_ptr<SSL_CTX> context = make_tls_server_context(files);
   SSL_CTX_set_tlsext_servername_callback(context.get(), select_by_server_name);
   SSL_CTX_set_tlsext_servername_arg(context.get(), const_cast<CertificateStore*>(this));
   return context;

@@ -18,9 +18,19 @@
 #include <string_view>
 #include <vector>
 
-#include "server/config.h"
+#include "server/config_error.h"
 
 namespace ntsd::server {
+
+// One TLS certificate chain and its private key, and how the operator named
+// them (for errors: "--cert", "tls.certificates[2].key", ...).
+struct CertificateFiles {
+  std::string certificate_file;
+  std::string private_key_file;
+  std::string certificate_setting = "--cert";
+  std::string key_setting = "--key";
+  bool operator==(const CertificateFiles&) const = default;
+};
 
 // What identifies one version of a file: a rename (certbot moves a symlink to a
 // new file in archive/), a rewrite in place or a touch all change it.

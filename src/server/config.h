@@ -1,46 +1,35 @@
-// ntsd's settings: defaults, then the TOML file (--config), then command-line flags.
+// ntsd's settings: defaults, then the TOML file (--config), then command-line
+// flags. Each setting is one row of the table in config.cpp.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/socket_address.h"
 #include "core/aead.h"
 #include "core/ntp_packet.h"
+#include "server/certificate_store.h"
+#include "server/config_error.h"
 #include "server/ntp_server_choice.h"
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
+#include "server/time_source_settings.h"
+#include "server/xdp_settings.h"
 
 namespace ntsd::server {
-
-enum class TimeSourceKind { Local, Kernel, Upstream };
-
-// One --upstream: an NTP server ntsd polls for the `upstream` time source.
-// "HOST[:PORT]" plain NTP (port 123), "nts:HOST[:KEPORT]" NTS (NTS-KE port 4460).
-struct UpstreamEntry {
-  bool nts = false;
-  std::string host;
-  std::uint16_t port = 123;  // NTP port, or the NTS-KE port with nts
-  bool operator==(const UpstreamEntry&) const = default;
-};
 
 // One NTP worker per CPU this process may run on (at least 1, at most 256).
 unsigned default_ntp_workers();
 
-// One TLS certificate chain and its private key, and how the operator named
-// them (for errors: "--cert", "tls.certificates[2].key", ...).
-struct CertificateFiles {
-  std::string certificate_file;
-  std::string private_key_file;
-  std::string certificate_setting = "--cert";
-  std::string key_setting = "--key";
-  bool operator==(const CertificateFiles&) const = default;
-};
+// Both wildcard addresses (0.0.0.0 and [::]) on port: the default listen lists.
+std::vector<SocketAddress> default_listen(std::uint16_t port);
 
-struct Config {
+// The settings of ntsd, read by parse_invocation. The time source's own settings
+// are the TimeSourceSettings base (time_source_settings.h); what the NTS-KE and
+// NTP servers take is built from the members below (daemon.cpp).
+struct Config : TimeSourceSettings {
   // [tls]
   std::string certificate_file;
   std::string private_key_file;
@@ -48,33 +37,24 @@ struct Config {
   std::uint32_t cert_poll_seconds = 5;  // checks the files for changes this often; 0: never
   bool allow_expired_certificate = false;  // --allow-expired-certificate: serve one anyway
   // [nts-ke]
-  std::vector<SocketAddress> ke_listen;     // empty: no NTS-KE (--ke-listen none)
+  std::vector<SocketAddress> ke_listen = default_listen(4460);  // empty: no NTS-KE (none)
   std::vector<NtpServerEntry> ntp_servers;  // advertised in the NTPv4 Server record
   ServerChoice server_choice = ServerChoice::Hash;
-  std::optional<std::uint16_t> ntp_port;    // advertised in the NTPv4 Port record
+  std::optional<std::uint16_t> ntp_port;  // advertised in the NTPv4 Port record
   std::chrono::milliseconds ke_timeout{2000};
   std::size_t ke_max_sessions = 0;  // 0: sized to the machine (default_ke_max_sessions)
   RateLimitSettings ke_rate_limit = default_ke_rate_limit();  // new connections per address
-  unsigned ke_threads = default_ntp_workers();  // one per CPU
+  unsigned ke_threads = default_ntp_workers();                // one per CPU
   std::vector<core::AeadAlgorithm> aead_preference{core::AeadAlgorithm::AesSivCmac256,
                                                    core::AeadAlgorithm::AesSivCmac512,
                                                    core::AeadAlgorithm::AesSivCmac384};
   // [ntp]
-  std::vector<SocketAddress> ntp_listen;  // empty: no NTP (--ntp-listen none)
-  unsigned ntp_workers = default_ntp_workers();  // one per CPU
+  std::vector<SocketAddress> ntp_listen = default_listen(123);  // empty: no NTP (none)
+  unsigned ntp_workers = default_ntp_workers();                 // one per CPU
   RateLimitSettings ntp_rate_limit = default_ntp_rate_limit();  // requests per prefix, per worker
-  // [time]
-  TimeSourceKind time_source = TimeSourceKind::Local;
-  std::uint8_t stratum = 10;
-  core::ReferenceId reference_id{'L', 'O', 'C', 'L'};
-  std::vector<UpstreamEntry> upstreams;       // --upstream (time source `upstream`)
-  std::uint32_t unsync_after_seconds = 600;   // no good upstream sample for this long: unsynchronised
-  std::optional<std::string> leap_file;       // leap-seconds.list
-  std::uint32_t max_error_ms = 1000;          // kernel maxerror past this: unsynchronised
-  std::uint32_t upstream_offset_margin_ms = 128;  // system clock vs upstream beyond root distance
-  bool answer_unsynchronised = true;          // --unsynchronised answer|drop
-  std::optional<std::string> upstream_ca;     // CA file for nts: upstreams (else the system store)
-  bool interleaved = true;                    // [ntp] interleaved: RFC 9769 interleaved mode
+  bool interleaved = true;                                      // RFC 9769 interleaved mode
+  XdpSettings xdp;  // xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
+  // [time]: the TimeSourceSettings base
   // [log]
   std::string log_level = "info";
   std::uint32_t log_summary_seconds = 60;  // traffic summary line interval; 0: none
@@ -89,17 +69,6 @@ struct Config {
   std::optional<std::string> user;   // switch to it after binding (privileges.h)
   std::optional<std::string> group;  // none: the user's primary group
   bool seccomp = false;              // --seccomp: system call allow-list (seccomp_filter.h)
-};
-
-// A setting that cannot be used: `setting` names it as the operator wrote it.
-class ConfigError : public std::runtime_error {
- public:
-  ConfigError(std::string setting, const std::string& message)
-      : std::runtime_error(setting + ": " + message), setting_(std::move(setting)) {}
-  [[nodiscard]] const std::string& setting() const { return setting_; }
-
- private:
-  std::string setting_;
 };
 
 // What the command line asked for besides the configuration.

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/unique_fd.h"
 #include "core/random.h"
 #include "server/config.h"
 #include "server/ke_admission.h"
@@ -22,7 +23,6 @@
 #include "server/log.h"
 #include "server/rate_limit.h"
 #include "server/reuseport_steering.h"
-#include "server/unique_fd.h"
 
 namespace ntsd::server {
 

@@ -6,12 +6,12 @@
 #include <memory>
 #include <vector>
 
+#include "common/socket_address.h"
 #include "keys/published_keyring.h"
 #include "server/certificate_store.h"
 #include "server/ke_server.h"
 #include "server/ke_session_outcome.h"
 #include "server/ntp_server_choice.h"
-#include "server/socket_address.h"
 
 namespace ntsd::server {
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 
+#include "common/socket_address.h"
 #include "core/bytes.h"
 #include "core/ke_negotiation.h"
 #include "core/nts_keys.h"
@@ -14,7 +15,6 @@
 #include "keys/published_keyring.h"
 #include "server/ke_session_outcome.h"
 #include "server/ntp_server_choice.h"
-#include "server/socket_address.h"
 
 namespace ntsd::server {
 

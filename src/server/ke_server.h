@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/socket_address.h"
 #include "core/ke_negotiation.h"
 #include "keys/published_keyring.h"
 #include "server/certificate_store.h"
@@ -22,7 +23,6 @@
 #include "server/ke_session_outcome.h"
 #include "server/ntp_server_choice.h"
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
 
 namespace ntsd::server {
 

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <mutex>
 
-#include "server/config.h"
-#include "server/unique_fd.h"
+#include "common/unique_fd.h"
+#include "server/config_error.h"
 
 namespace ntsd::server {
 
@@ -123,14 +123,7 @@ bool LogLimiter::allow() {
     tokens_ -= 1.0;
     return true;
   }
-  ++suppressed_;
   return false;
-}
-
-std::uint64_t LogLimiter::take_suppressed() {
-  auto n = suppressed_;
-  suppressed_ = 0;
-  return n;
 }
 
 }  // namespace ntsd::server

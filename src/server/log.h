@@ -27,17 +27,14 @@ std::optional<std::string> reopen_log_file();
 class LogLimiter {
  public:
   LogLimiter(double per_second, double burst) : rate_(per_second), burst_(burst), tokens_(burst) {}
-  // True when a line may be written now; counts the lines it refuses.
+  // True when a line may be written now.
   bool allow();
-  // Lines refused since the last call, for a summary line.
-  std::uint64_t take_suppressed();
 
  private:
   double rate_;
   double burst_;
   double tokens_;
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-  std::uint64_t suppressed_ = 0;
 };
 
 }  // namespace ntsd::server

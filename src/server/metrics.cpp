@@ -5,16 +5,13 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/version.h"
 #include "core/ntp_outcome.h"
 #include "keys/key_service.h"
 #include "keys/ratchet.h"
 #include "server/clock.h"
 #include "server/ke_server.h"
 #include "time/clock_state.h"
-
-#ifndef NTSD_VERSION
-#define NTSD_VERSION "unknown"
-#endif
 
 namespace ntsd::server {
 
@@ -162,6 +159,22 @@ void render_time(Writer& w, const TimeMetrics& t) {
           t.synchronised ? 1.0 : 0.0);
 }
 
+void render_xdp(Writer& w, const XdpMetrics& x) {
+  w.family("ntsd_xdp_rx_packets_total", "counter", "Frames the AF_XDP workers took off their RX rings");
+  w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
+  w.family("ntsd_xdp_tx_packets_total", "counter", "Replies the AF_XDP workers put on their TX rings");
+  w.sample("ntsd_xdp_tx_packets_total", "", x.tx_packets);
+  w.family("ntsd_xdp_dropped_total", "counter",
+           "NTP frames on the XDP path not answered, by reason (rate: the XDP program's limit)");
+  for (const auto& [reason, n] : x.dropped) w.sample("ntsd_xdp_dropped_total", label("reason", reason), n);
+  w.family("ntsd_xdp_passed_total", "counter",
+           "NTP frames the XDP program left to the kernel, or handed on over the rate limit");
+  for (const auto& [reason, n] : x.passed) w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
+  w.family("ntsd_xdp_fill_ring_empty_total", "counter",
+           "Frames that arrived while an AF_XDP fill ring was empty");
+  w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view value) {
@@ -216,6 +229,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
     }
   }
   if (s.time) render_time(w, *s.time);
+  if (s.xdp) render_xdp(w, *s.xdp);
   if (!s.upstreams.empty()) {
     w.family("ntsd_upstream_reachable", "gauge",
              "1 when the last poll of this upstream brought a response, else 0");
@@ -263,9 +277,20 @@ void MetricsCollector::set_certificate_files_ok(
   certificate_files_ok_ = std::move(files_ok);
 }
 
+// The XDP path answers NTP too: its requests count in the NTP families.
+void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
+  for (std::size_t kind = 0; kind < ntp.requests.size(); ++kind) {
+    for (std::size_t reason = 0; reason < ntp.requests[kind].size(); ++reason) {
+      ntp.requests[kind][reason] += xdp.requests[kind][reason];
+    }
+  }
+  ntp.interleaved += xdp.interleaved;
+  ntp.cookies_issued += xdp.cookies_issued;
+}
+
 MetricsSnapshot MetricsCollector::collect() const {
   MetricsSnapshot s;
-  s.version = NTSD_VERSION;
+  s.version = kVersion;
   s.start_time_seconds = start_time_seconds_;
   if (sources_.ke) s.ke = ke_metrics(sources_.ke->counters());
   if (sources_.ntp) {
@@ -296,6 +321,10 @@ MetricsSnapshot MetricsCollector::collect() const {
     t.synchronised = state->synchronised();
     s.time = t;
     s.upstreams = sources_.time->upstream_status();
+  }
+  if (sources_.xdp) {
+    s.xdp = sources_.xdp();
+    if (s.ntp) add_xdp_requests(*s.ntp, s.xdp->requests);
   }
   return s;
 }

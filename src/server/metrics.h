@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <mutex>
@@ -19,6 +20,7 @@
 #include "server/ke_session_outcome.h"
 #include "server/ntp_server.h"
 #include "server/time_source.h"
+#include "server/xdp_metrics.h"
 #include "time/tx_gap.h"
 
 namespace ntsd::keys {
@@ -62,6 +64,7 @@ struct MetricsSnapshot {
   std::vector<std::pair<std::string, bool>> certificate_files_ok;
   std::optional<TimeMetrics> time;
   std::vector<UpstreamStatus> upstreams;
+  std::optional<XdpMetrics> xdp;  // none: no --xdp
 };
 
 std::string render_metrics(const MetricsSnapshot& snapshot);
@@ -71,6 +74,9 @@ std::string escape_label_value(std::string_view value);
 
 KeMetrics ke_metrics(const KeServerCounters& counters);
 
+// Adds the AF_XDP path's requests (XdpMetrics::requests) to the sockets' counters.
+void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp);
+
 class MetricsCollector {
  public:
   struct Sources {
@@ -78,11 +84,12 @@ class MetricsCollector {
     const NtpServer* ntp = nullptr;
     TimeSource* time = nullptr;
     const keys::KeyService* keys = nullptr;
+    std::function<XdpMetrics()> xdp;  // empty: no --xdp
   };
 
   explicit MetricsCollector(Sources sources);
 
-  // The NTS-KE certificate's notAfter (certificate_expiry.h); call again after a reload.
+  // The notAfter of the NTS-KE certificate that expires first; call again after a reload.
   void set_certificate_not_after(std::optional<std::int64_t> unix_seconds);
   // CertificateStore::files_ok(); call again after each look at the files.
   void set_certificate_files_ok(std::vector<std::pair<std::string, bool>> files_ok);

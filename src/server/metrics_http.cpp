@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "server/config.h"
+#include "common/unique_fd.h"
+#include "server/config_error.h"
 #include "server/log.h"
-#include "server/unique_fd.h"
 
 namespace ntsd::server {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/socket_address.h"
+#include "common/socket_address.h"
 
 namespace ntsd::server {
 

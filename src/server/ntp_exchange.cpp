@@ -2,8 +2,8 @@
 
 #include <netinet/in.h>
 
+#include "common/socket_address.h"
 #include "server/clock.h"
-#include "server/socket_address.h"
 
 namespace ntsd::server {
 

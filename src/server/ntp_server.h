@@ -8,11 +8,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/socket_address.h"
+#include "common/unique_fd.h"
 #include "keys/published_keyring.h"
 #include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
-#include "server/unique_fd.h"
 #include "time/clock_state.h"
 #include "time/tx_gap.h"
 

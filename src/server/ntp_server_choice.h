@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "server/socket_address.h"
+#include "common/socket_address.h"
 
 namespace ntsd::server {
 

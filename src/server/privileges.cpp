@@ -15,7 +15,7 @@
 #include <cstring>
 #include <vector>
 
-#include "server/config.h"
+#include "server/config_error.h"
 
 namespace ntsd::server {
 

@@ -1,6 +1,6 @@
 #include "server/reuseport_steering.h"
 
-#include "server/unique_fd.h"
+#include "common/unique_fd.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -6,8 +6,8 @@
 
 #include <vector>
 
+#include "common/socket_address.h"
 #include "server/rate_limit.h"
-#include "server/socket_address.h"
 
 namespace ntsd::server {
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "server/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace ntsd::server {
 

@@ -5,6 +5,7 @@
 
 #include "client/net.h"
 #include "server/clock.h"
+#include "server/config_error.h"
 #include "server/log.h"
 #include "server/upstream_poller.h"
 #include "time/kernel_clock.h"
@@ -41,84 +42,84 @@ std::chrono::seconds poll_interval(std::uint32_t unsync_after) {
 std::shared_ptr<const timesource::ClockState> initial_state(std::int8_t precision) {
   // Until the source has spoken: unsynchronised, and answered (start() replaces
   // it before any worker runs).
-  return std::make_shared<const timesource::ClockState>(timesource::unsynchronised_state(precision, true));
+  return std::make_shared<const timesource::ClockState>(
+      timesource::unsynchronised_state(precision, true));
 }
 
 }  // namespace
 
-TimeSource::TimeSource(const Config& config)
-    : config_(config),
+TimeSource::TimeSource(const TimeSourceSettings& settings)
+    : settings_(settings),
       precision_(timesource::measure_clock_precision().precision),
       published_(initial_state(precision_)) {
   const auto measured = timesource::measure_clock_precision();
   precision_ = std::max(precision_, measured.precision);  // the coarser of two measurements
   spdlog::info("clock precision 2^{} s (smallest step between clock reads {:.0f} ns)", precision_,
                measured.resolution * 1e9);
-  if (config_.leap_file) {
-    try {
-      leap_table_ = timesource::load_leap_file(*config_.leap_file);
-    } catch (const timesource::LeapFileError& e) {
-      throw ConfigError("--leap-file", e.what());
-    }
-    const auto now_seconds = realtime_now().raw >> 32;
-    const auto& table = *leap_table_;
-    if (table.expired(now_seconds)) {
-      spdlog::warn("leap file {} expired on {}: it announces no leap seconds; install a current one",
-                   *config_.leap_file, timesource::format_ntp_date(table.expires));
-      leap_expiry_logged_ = true;
-    } else {
-      spdlog::info("leap file {}: TAI-UTC {} s, expires {}", *config_.leap_file,
-                   table.entries.back().tai_offset, timesource::format_ntp_date(table.expires));
-    }
+  if (settings_.leap_file) load_leap_file();
+  if (settings_.time_source == TimeSourceKind::Upstream) make_pollers();
+}
+
+void TimeSource::load_leap_file() {
+  try {
+    leap_table_ = timesource::load_leap_file(*settings_.leap_file);
+  } catch (const timesource::LeapFileError& e) {
+    throw ConfigError("--leap-file", e.what());
   }
-  if (config_.time_source == TimeSourceKind::Upstream) {
-    timesource::UpstreamSettings settings;
-    settings.unsync_after = config_.unsync_after_seconds;
-    settings.precision = precision_;
-    settings.answer_when_unsynchronised = config_.answer_unsynchronised;
-    settings.offset_margin = config_.upstream_offset_margin_ms / 1000.0;
-    selector_.emplace(config_.upstreams.size(), settings);
-    for (std::size_t i = 0; i < config_.upstreams.size(); ++i) {
-      auto poller = std::make_unique<UpstreamPoller>(
-          config_.upstreams[i], config_.upstream_ca, poll_interval(config_.unsync_after_seconds),
-          [this, i](const PollResult& result) {
-            if (result.sample) add_upstream_sample(i, *result.sample, result.reference_id);
-            std::lock_guard lock(mutex_);
-            auto& name = upstream_names_[i];
-            auto& last_error = upstream_errors_[i];
-            upstream_reachable_[i] = result.sample.has_value();
-            if (!result.sample) {
-              // Once per distinct failure, not once per poll.
-              if (result.error != last_error) spdlog::warn("upstream {}: {}", name, result.error);
-              last_error = result.error;
-            } else {
-              if (!last_error.empty()) spdlog::info("upstream {}: answering again", name);
-              last_error.clear();
-              spdlog::debug("upstream {} ({}): stratum {}, leap {}, offset {:+.6f} s, delay {:.6f} s",
-                            name, result.address, result.sample->stratum,
-                            leap_name(result.sample->leap), result.sample->offset, result.sample->delay);
-            }
-          });
-      upstream_names_.push_back(poller->name());
-      upstream_errors_.emplace_back();
-      upstream_reachable_.push_back(false);
-      pollers_.push_back(std::move(poller));
-    }
+  const auto now_seconds = realtime_now().raw >> 32;
+  const auto& table = *leap_table_;
+  if (table.expired(now_seconds)) {
+    spdlog::warn("leap file {} expired on {}: it announces no leap seconds; install a current one",
+                 *settings_.leap_file, timesource::format_ntp_date(table.expires));
+    leap_expiry_logged_ = true;
+  } else {
+    spdlog::info("leap file {}: TAI-UTC {} s, expires {}", *settings_.leap_file,
+                 table.entries.back().tai_offset, timesource::format_ntp_date(table.expires));
   }
+}
+
+void TimeSource::make_pollers() {
+  timesource::UpstreamSettings selection;
+  selection.unsync_after = settings_.unsync_after_seconds;
+  selection.precision = precision_;
+  selection.answer_when_unsynchronised = settings_.answer_unsynchronised;
+  selection.offset_margin = settings_.upstream_offset_margin_ms / 1000.0;
+  selector_.emplace(settings_.upstreams.size(), selection);
+  for (std::size_t i = 0; i < settings_.upstreams.size(); ++i) {
+    auto poller = std::make_unique<UpstreamPoller>(
+        settings_.upstreams[i], settings_.upstream_ca,
+        poll_interval(settings_.unsync_after_seconds),
+        [this, i](const PollResult& result) { on_poll(i, result); });
+    upstream_names_.push_back(poller->name());
+    upstream_errors_.emplace_back();
+    upstream_reachable_.push_back(false);
+    pollers_.push_back(std::move(poller));
+  }
+}
+
+void TimeSource::on_poll(std::size_t index, const PollResult& result) {
+  if (result.sample) add_upstream_sample(index, *result.sample, result.reference_id);
+  std::lock_guard lock(mutex_);
+  const auto& name = upstream_names_[index];
+  auto& last_error = upstream_errors_[index];
+  upstream_reachable_[index] = result.sample.has_value();
+  if (!result.sample) {
+    // Once per distinct failure, not once per poll.
+    if (result.error != last_error) spdlog::warn("upstream {}: {}", name, result.error);
+    last_error = result.error;
+    return;
+  }
+  if (!last_error.empty()) spdlog::info("upstream {}: answering again", name);
+  last_error.clear();
+  spdlog::debug("upstream {} ({}): stratum {}, leap {}, offset {:+.6f} s, delay {:.6f} s", name,
+                result.address, result.sample->stratum, leap_name(result.sample->leap),
+                result.sample->offset, result.sample->delay);
 }
 
 TimeSource::~TimeSource() { stop(); }
 
 std::string TimeSource::name() const {
-  switch (config_.time_source) {
-    case TimeSourceKind::Local:
-      return "local";
-    case TimeSourceKind::Kernel:
-      return "kernel";
-    case TimeSourceKind::Upstream:
-      return "upstream";
-  }
-  return "?";
+  return std::string(time_source_name(settings_.time_source));
 }
 
 void TimeSource::add_upstream_sample(std::size_t index, const timesource::UpstreamSample& sample,
@@ -135,17 +136,19 @@ std::vector<UpstreamStatus> TimeSource::upstream_status() {
   std::lock_guard lock(mutex_);
   std::vector<UpstreamStatus> out;
   for (std::size_t i = 0; i < upstream_names_.size(); ++i) {
-    auto state = selection_ ? selection_->upstreams[i].state : timesource::UpstreamState::Unreachable;
+    auto state =
+        selection_ ? selection_->upstreams[i].state : timesource::UpstreamState::Unreachable;
     out.push_back({upstream_names_[i], upstream_reachable_[i], state});
   }
   return out;
 }
 
 void TimeSource::start() {
-  if (config_.time_source == TimeSourceKind::Local) {
-    spdlog::warn("time source local: nothing vouches for this clock; ntsd serves stratum {} on the "
-                 "operator's word (use --time-source kernel or upstream where a daemon disciplines it)",
-                 config_.stratum);
+  if (settings_.time_source == TimeSourceKind::Local) {
+    spdlog::warn(
+        "time source local: nothing vouches for this clock; ntsd serves stratum {} on the "
+        "operator's word (use --time-source kernel or upstream where a daemon disciplines it)",
+        settings_.stratum);
   }
   update();
   for (auto& poller : pollers_) poller->start();
@@ -174,30 +177,30 @@ void TimeSource::run() {
 }
 
 timesource::ClockState TimeSource::compute(core::NtpTimestamp now) {
-  switch (config_.time_source) {
+  switch (settings_.time_source) {
     case TimeSourceKind::Local: {
       timesource::ClockState state;
       state.clock.leap = core::LeapIndicator::NoWarning;
-      state.clock.stratum = config_.stratum;
+      state.clock.stratum = settings_.stratum;
       state.clock.precision = precision_;
-      state.clock.reference_id = config_.reference_id;
+      state.clock.reference_id = settings_.reference_id;
       state.reference_is_now = true;
       state.measured_at = now;
       return state;
     }
     case TimeSourceKind::Kernel: {
       timesource::KernelSettings settings;
-      settings.stratum = config_.stratum;
-      settings.reference_id = config_.reference_id;
+      settings.stratum = settings_.stratum;
+      settings.reference_id = settings_.reference_id;
       settings.precision = precision_;
-      settings.max_error = config_.max_error_ms / 1000.0;
-      settings.answer_when_unsynchronised = config_.answer_unsynchronised;
+      settings.max_error = settings_.max_error_ms / 1000.0;
+      settings.answer_when_unsynchronised = settings_.answer_unsynchronised;
       std::string error;
       auto reading = timesource::read_kernel_clock(error);
       if (!reading) {
         if (error != last_kernel_reason_) spdlog::error("time source kernel: {}", error);
         last_kernel_reason_ = error;
-        return timesource::unsynchronised_state(precision_, config_.answer_unsynchronised);
+        return timesource::unsynchronised_state(precision_, settings_.answer_unsynchronised);
       }
       auto reason = timesource::kernel_unsync_reason(*reading, settings);
       if (reason != last_kernel_reason_ && !reason.empty()) {
@@ -213,7 +216,7 @@ timesource::ClockState TimeSource::compute(core::NtpTimestamp now) {
       return selector_->state_for(*selection_);
     }
   }
-  return timesource::unsynchronised_state(precision_, config_.answer_unsynchronised);
+  return timesource::unsynchronised_state(precision_, settings_.answer_unsynchronised);
 }
 
 void TimeSource::apply_leap_file(timesource::ClockState& state, core::NtpTimestamp now) {
@@ -222,18 +225,19 @@ void TimeSource::apply_leap_file(timesource::ClockState& state, core::NtpTimesta
   if (leap_table_->expired(seconds)) {
     if (!leap_expiry_logged_) {
       spdlog::warn("leap file {} expired on {}: leap seconds are no longer announced from it",
-                   *config_.leap_file, timesource::format_ntp_date(leap_table_->expires));
+                   *settings_.leap_file, timesource::format_ntp_date(leap_table_->expires));
       leap_expiry_logged_ = true;
     }
     return;
   }
   // A source's own announcement (upstream LI, kernel STA_INS/STA_DEL) stands.
-  if (state.clock.leap == core::LeapIndicator::NoWarning) state.clock.leap = leap_table_->indicator_at(seconds);
+  if (state.clock.leap == core::LeapIndicator::NoWarning)
+    state.clock.leap = leap_table_->indicator_at(seconds);
 }
 
 void TimeSource::log_verdicts(const timesource::Selection& selection) {
   using timesource::UpstreamState;
-  const double margin = config_.upstream_offset_margin_ms / 1000.0;
+  const double margin = settings_.upstream_offset_margin_ms / 1000.0;
   for (std::size_t i = 0; i < selection.upstreams.size(); ++i) {
     const auto& verdict = selection.upstreams[i];
     if (selection_) {
@@ -246,18 +250,21 @@ void TimeSource::log_verdicts(const timesource::Selection& selection) {
     const auto state = timesource::upstream_state_name(verdict.state);
     switch (verdict.reason) {
       case timesource::Disagreement::SystemClock:
-        spdlog::warn("upstream {}: {}: the system clock is {:+.6f} s from it, beyond its root "
-                     "distance {:.6f} s + margin {:.6f} s",
-                     name, state, -verdict.offset, verdict.root_distance, margin);
+        spdlog::warn(
+            "upstream {}: {}: the system clock is {:+.6f} s from it, beyond its root "
+            "distance {:.6f} s + margin {:.6f} s",
+            name, state, -verdict.offset, verdict.root_distance, margin);
         break;
       case timesource::Disagreement::OutsideMajority:
-        spdlog::warn("upstream {}: {}: offset {:+.6f} s +/- {:.6f} s misses the interval the "
-                     "majority of upstreams agree on",
-                     name, state, verdict.offset, verdict.root_distance);
+        spdlog::warn(
+            "upstream {}: {}: offset {:+.6f} s +/- {:.6f} s misses the interval the "
+            "majority of upstreams agree on",
+            name, state, verdict.offset, verdict.root_distance);
         break;
       case timesource::Disagreement::NoMajority:
-        spdlog::warn("upstream {}: {}: offset {:+.6f} s +/- {:.6f} s; no majority of upstreams agree",
-                     name, state, verdict.offset, verdict.root_distance);
+        spdlog::warn(
+            "upstream {}: {}: offset {:+.6f} s +/- {:.6f} s; no majority of upstreams agree", name,
+            state, verdict.offset, verdict.root_distance);
         break;
       case timesource::Disagreement::None:
         if (verdict.state == UpstreamState::Selected) {
@@ -278,18 +285,21 @@ void TimeSource::log_transition(const timesource::ClockState& state) {
   if (!was_synchronised_ || *was_synchronised_ != synchronised || selected != was_selected_) {
     if (synchronised) {
       std::string via = selected ? " via upstream " + upstream_names_[*selected] : "";
-      spdlog::info("time source {}: synchronised{}: stratum {}, refid {}, root delay {:.6f} s, root "
-                   "dispersion {:.6f} s",
-                   name(), via, state.clock.stratum, refid_text(state.clock.reference_id),
-                   timesource::from_ntp_short(state.clock.root_delay),
-                   timesource::from_ntp_short(state.clock.root_dispersion));
-    } else if (config_.time_source == TimeSourceKind::Upstream) {
-      spdlog::warn("time source upstream: no upstream that answered in the last {} s agrees with "
-                   "the system clock; serving unsynchronised (LI 3, stratum 16){}",
-                   config_.unsync_after_seconds, config_.answer_unsynchronised ? "" : ": requests dropped");
+      spdlog::info(
+          "time source {}: synchronised{}: stratum {}, refid {}, root delay {:.6f} s, root "
+          "dispersion {:.6f} s",
+          name(), via, state.clock.stratum, refid_text(state.clock.reference_id),
+          timesource::from_ntp_short(state.clock.root_delay),
+          timesource::from_ntp_short(state.clock.root_dispersion));
+    } else if (settings_.time_source == TimeSourceKind::Upstream) {
+      spdlog::warn(
+          "time source upstream: no upstream that answered in the last {} s agrees with the "
+          "system clock; serving unsynchronised (LI 3, stratum 16){}",
+          settings_.unsync_after_seconds,
+          settings_.answer_unsynchronised ? "" : ": requests dropped");
     } else {
       spdlog::warn("time source {}: serving unsynchronised (LI 3, stratum 16){}", name(),
-                   config_.answer_unsynchronised ? "" : ": requests dropped");
+                   settings_.answer_unsynchronised ? "" : ": requests dropped");
     }
   }
   if (synchronised && state.clock.leap != was_leap_ &&

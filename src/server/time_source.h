@@ -5,7 +5,7 @@
 // source (local, kernel or upstream; see docs/configuration.md#time-sources),
 // applies the leap-seconds file, and publishes an immutable
 // timesource::ClockState about once a second (and after every upstream
-// sample). NTP workers read it per batch without waiting (time/published.h).
+// sample). NTP workers read it per batch without waiting (common/published.h).
 #pragma once
 
 #include <condition_variable>
@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/config.h"
+#include "server/time_source_settings.h"
 #include "time/clock_state.h"
 #include "time/leap_file.h"
 #include "time/upstream.h"
@@ -24,6 +24,7 @@
 namespace ntsd::server {
 
 class UpstreamPoller;
+struct PollResult;
 
 // One upstream as the metrics endpoint shows it.
 struct UpstreamStatus {
@@ -37,7 +38,7 @@ class TimeSource {
  public:
   // Measures precision, loads the leap file (a bad one is a ConfigError naming
   // --leap-file). Nothing runs until start().
-  explicit TimeSource(const Config& config);
+  explicit TimeSource(const TimeSourceSettings& settings);
   ~TimeSource();
   TimeSource(const TimeSource&) = delete;
   TimeSource& operator=(const TimeSource&) = delete;
@@ -57,6 +58,9 @@ class TimeSource {
                            const core::ReferenceId& reference_id);
 
  private:
+  void load_leap_file();
+  void make_pollers();
+  void on_poll(std::size_t index, const PollResult& result);
   void run();
   void update();  // computes and publishes the state for now
   timesource::ClockState compute(core::NtpTimestamp now);
@@ -64,7 +68,7 @@ class TimeSource {
   void log_transition(const timesource::ClockState& state);
   void log_verdicts(const timesource::Selection& selection);
 
-  Config config_;
+  TimeSourceSettings settings_;
   std::int8_t precision_ = -20;
   std::optional<timesource::LeapTable> leap_table_;
   bool leap_expiry_logged_ = false;

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/ke_negotiation.h"
-#include "server/config.h"
+#include "server/certificate_store.h"
 #include "server/openssl_error.h"
 
 namespace ntsd::server {

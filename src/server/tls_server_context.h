@@ -3,15 +3,11 @@
 
 #include <openssl/ssl.h>
 
-#include <memory>
 #include <string>
 
-namespace ntsd::server {
+#include "common/openssl_ptr.h"
 
-struct SslCtxDeleter {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+namespace ntsd::server {
 
 struct CertificateFiles;
 

@@ -10,9 +10,9 @@
 #include <cstring>
 #include <optional>
 
+#include "common/unique_fd.h"
 #include "server/clock.h"
 #include "server/ntp_exchange.h"
-#include "server/unique_fd.h"
 
 namespace ntsd::server {
 

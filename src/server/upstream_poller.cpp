@@ -31,9 +31,9 @@ PollResult poll_plain_ntp(const std::string& host, std::uint16_t port,
     const auto& address = addresses.front();
     result.address = address.to_string();
     result.reference_id = timesource::reference_id_for_address(address.get());
-    client::UniqueFd fd(::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    UniqueFd fd(::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!fd.valid()) throw client::ClientError(std::string("socket: ") + std::strerror(errno));
-    if (::connect(fd.get(), address.get(), address.length) != 0) {
+    if (::connect(fd.get(), address.get(), address.length()) != 0) {
       throw client::ClientError(std::string("connect: ") + std::strerror(errno));
     }
     std::uint8_t request[core::kNtpHeaderLength]{};
@@ -100,7 +100,7 @@ UpstreamPoller::UpstreamPoller(UpstreamEntry entry, std::optional<std::string> c
 UpstreamPoller::~UpstreamPoller() { stop(); }
 
 std::string UpstreamPoller::name() const {
-  return (entry_.nts ? "nts:" : "") + client::format_host_port(entry_.host, entry_.port);
+  return (entry_.nts ? "nts:" : "") + format_host_port(entry_.host, entry_.port);
 }
 
 void UpstreamPoller::start() { thread_ = std::thread([this] { run(); }); }

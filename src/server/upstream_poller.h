@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "server/config.h"
+#include "server/time_source_settings.h"
 #include "time/upstream.h"
 
 namespace ntsd::client {

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
+#include "common/published.h"
 #include "core/ntp_handler.h"
-#include "time/published.h"
 
 namespace ntsd::timesource {
 

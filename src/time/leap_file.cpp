@@ -10,7 +10,6 @@ namespace ntsd::timesource {
 namespace {
 
 constexpr std::uint64_t kDay = 86400;
-constexpr std::uint64_t kNtpUnixOffset = 2208988800ULL;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
@@ -117,7 +116,7 @@ LeapTable load_leap_file(const std::string& path) {
 }
 
 std::string format_ntp_date(std::uint64_t ntp_seconds) {
-  const auto unix_seconds = static_cast<std::time_t>(ntp_seconds - kNtpUnixOffset);
+  const auto unix_seconds = static_cast<std::time_t>(ntp_seconds - core::kNtpUnixOffset);
   std::tm tm{};
   gmtime_r(&unix_seconds, &tm);
   char buffer[32];

@@ -128,14 +128,14 @@ Saved load(const std::string& path) {
 }
 
 int run_ke(const std::string& target, const std::string& ca, const std::string& state) {
-  auto hp = client::parse_host_port(target, client::kDefaultKePort);
+  auto hp = parse_host_port(target);
   if (!hp) {
     std::cout << "{\"ok\":false,\"error\":\"bad target\"}\n";
     return 2;
   }
   client::KeClientOptions options;
   options.host = hp->host;
-  options.port = hp->port;
+  options.port = hp->port.value_or(client::kDefaultKePort);
   options.ca_file = ca;
   auto result = client::run_ke(options);
   if (!result.ok || !result.session.keys) {
@@ -167,13 +167,13 @@ int run_ntp(const std::string& state, const std::string& server_override, std::s
   std::string host = s.server;
   std::uint16_t port = s.port;
   if (!server_override.empty()) {
-    auto hp = client::parse_host_port(server_override, client::kDefaultNtpPort);
+    auto hp = parse_host_port(server_override);
     if (!hp) {
       std::cout << "{\"result\":\"error\",\"detail\":\"bad --server\"}\n";
       return 2;
     }
     host = hp->host;
-    port = hp->port;
+    port = hp->port.value_or(client::kDefaultNtpPort);
   }
   auto c2s = core::Aead::create(s.aead, s.c2s);
   auto s2c = core::Aead::create(s.aead, s.s2c);
@@ -183,8 +183,8 @@ int run_ntp(const std::string& state, const std::string& server_override, std::s
 
   auto addresses = client::resolve(host, port, SOCK_DGRAM);
   const auto& address = addresses.front();
-  client::UniqueFd fd(::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid() || ::connect(fd.get(), address.get(), address.length) != 0) {
+  UniqueFd fd(::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || ::connect(fd.get(), address.get(), address.length()) != 0) {
     throw std::runtime_error("cannot connect to " + address.to_string());
   }
   core::SystemRandom random;

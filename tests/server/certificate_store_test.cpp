@@ -14,15 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "common/openssl_ptr.h"
+
 namespace ntsd::server {
 namespace {
-
-struct X509Deleter {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
 
 std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -45,9 +40,9 @@ class TempDir {
 // names, then renames them over cert_path and key_path (as renewal tools do).
 void write_pair(const std::string& cert_path, const std::string& key_path,
                 const std::vector<std::string>& dns_names, long serial, long days = 30) {
-  std::unique_ptr<EVP_PKEY, PkeyDeleter> key(EVP_EC_gen("P-256"));
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
   ASSERT_TRUE(key);
-  std::unique_ptr<X509, X509Deleter> x(X509_new());
+  X509Ptr x(X509_new());
   X509_set_version(x.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x.get()), serial);
   X509_gmtime_adj(X509_getm_notBefore(x.get()), 0);

@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "server/socket_address.h"
+#include "common/socket_address.h"
 
 namespace ntsd::server {
 namespace {

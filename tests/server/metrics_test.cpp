@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "server/metrics_http.h"
-#include "server/unique_fd.h"
 
 namespace ntsd::server {
 namespace {

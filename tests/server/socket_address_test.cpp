@@ -1,4 +1,4 @@
-#include "server/socket_address.h"
+#include "common/socket_address.h"
 
 #include <gtest/gtest.h>
 

@@ -58,6 +58,21 @@ void expect_same(const NtpHeader& a, const NtpHeader& b) {
   EXPECT_EQ(a.transmit_time, b.transmit_time);
 }
 
+TEST(NtpTimestamp, UnixTimeConvertsToEraZeroSecondsAndFraction) {
+  EXPECT_EQ(to_ntp(timespec{0, 0}).raw, kNtpUnixOffset << 32);
+  // Half a second is half of 2^32; one nanosecond rounds down to 4 units.
+  EXPECT_EQ(to_ntp(timespec{0, 500'000'000}).raw, (kNtpUnixOffset << 32) | 0x80000000ULL);
+  EXPECT_EQ(to_ntp(timespec{0, 1}).raw & 0xffffffffULL, 4U);
+  EXPECT_EQ(to_ntp(timespec{0, 999'999'999}).raw & 0xffffffffULL, 0xfffffffbULL);
+}
+
+TEST(NtpTimestamp, SecondsWrapIntoEraOne) {
+  // 2036-02-07T06:28:16Z is second 0 of NTP era 1.
+  const auto era_one = static_cast<time_t>((std::uint64_t{1} << 32) - kNtpUnixOffset);
+  EXPECT_EQ(to_ntp(timespec{era_one, 0}).raw, 0U);
+  EXPECT_EQ(to_ntp(timespec{era_one - 1, 0}).raw, 0xffffffffULL << 32);
+}
+
 TEST(NtpHeader, ParsesEveryFieldAtItsRfc5905Offset) {
   auto parsed = NtpHeader::parse(kSampleBytes);
   ASSERT_TRUE(parsed.has_value());

@@ -160,10 +160,15 @@ std::string latency_json(const Percentiles& p) {
       p.p50, p.p90, p.p99, p.p999, p.max);
 }
 
-client::HostPort parse_target(const std::string& text, std::uint16_t default_port) {
-  auto hp = client::parse_host_port(text, default_port);
+struct Target {
+  std::string host;
+  std::uint16_t port;
+};
+
+Target parse_target(const std::string& text, std::uint16_t default_port) {
+  auto hp = parse_host_port(text);
   if (!hp) throw CLI::ValidationError("HOST:PORT", "malformed: " + text);
-  return *hp;
+  return {hp->host, hp->port.value_or(default_port)};
 }
 
 }  // namespace

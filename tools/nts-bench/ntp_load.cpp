@@ -177,7 +177,7 @@ class LoadThread {
         if (::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) {
           throw client::ClientError(std::string("bind: ") + std::strerror(errno));
         }
-      } else if (::connect(fd, o_.server.get(), o_.server.length) != 0) {
+      } else if (::connect(fd, o_.server.get(), o_.server.length()) != 0) {
         throw client::ClientError(std::string("connect: ") + std::strerror(errno));
       }
     }
@@ -200,7 +200,7 @@ class LoadThread {
       h.msg_iovlen = 1;
       if (o_.sources > 0) {
         h.msg_name = const_cast<sockaddr*>(o_.server.get());
-        h.msg_namelen = o_.server.length;
+        h.msg_namelen = o_.server.length();
         auto source = (source_counter_++ * o_.threads + index_) % o_.sources;
         auto* cmsg = reinterpret_cast<cmsghdr*>(t.control[i].data());
         cmsg->cmsg_level = IPPROTO_IP;

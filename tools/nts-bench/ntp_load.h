@@ -16,7 +16,7 @@
 namespace ntsd::bench {
 
 struct NtpLoadOptions {
-  client::SocketAddress server;
+  SocketAddress server;
   // NTS: keys and cookies from one NTS-KE session. Servers keep no per-client state,
   // so the same few cookies are sent again and again; each request still carries its
   // own unique identifier and is sealed with C2S.

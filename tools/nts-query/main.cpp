@@ -24,6 +24,7 @@
 #include "client/ke_client.h"
 #include "client/net.h"
 #include "client/ntp_client.h"
+#include "common/version.h"
 #include "core/aead.h"
 
 namespace {
@@ -362,7 +363,7 @@ std::string human_ms(const std::optional<std::chrono::microseconds>& d) {
 void print_ke_human(const KeResult& ke) {
   const auto& s = ke.session;
   std::string peer = s.peer_address.empty() ? "" : " (" + s.peer_address + ")";
-  fmt::print("NTS-KE server:        {}{}\n", ntsd::client::format_host_port(s.host, s.port), peer);
+  fmt::print("NTS-KE server:        {}{}\n", ntsd::format_host_port(s.host, s.port), peer);
   if (s.tls_version.empty()) return;
   fmt::print("TLS:                  {}, {}, ALPN {}\n", s.tls_version, s.tls_cipher, s.alpn);
   for (std::size_t i = 0; i < s.certificates.size(); ++i) {
@@ -386,8 +387,7 @@ void print_ke_human(const KeResult& ke) {
     fmt::print("Cookies:              {} received, {} to {} bytes\n", s.cookies.size(), shortest,
                longest);
   }
-  fmt::print("NTP server:           {}\n",
-             ntsd::client::format_host_port(s.ntp_server, s.ntp_port));
+  fmt::print("NTP server:           {}\n", ntsd::format_host_port(s.ntp_server, s.ntp_port));
 }
 
 void print_exchange_human(std::size_t index, const NtpExchangeResult& e) {
@@ -445,6 +445,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"Query an NTS (RFC 8915) server: NTS-KE, then NTS-protected NTP exchanges.",
                "nts-query"};
+  app.set_version_flag("--version", std::string("nts-query ") + ntsd::kVersion);
   std::string target;
   std::optional<std::string> ca_file;
   int count = 1;
@@ -480,11 +481,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
   }
 
-  auto host_port = ntsd::client::parse_host_port(target, ntsd::client::kDefaultKePort);
+  auto host_port = ntsd::parse_host_port(target);
   if (!host_port) return usage_error("invalid server '" + target + "': expected HOST[:PORT]");
   auto aeads = parse_aead_list(aead_list);
   if (!aeads) {
@@ -493,7 +496,7 @@ int main(int argc, char** argv) {
 
   ntsd::client::KeClientOptions ke_options;
   ke_options.host = host_port->host;
-  ke_options.port = host_port->port;
+  ke_options.port = host_port->port.value_or(ntsd::client::kDefaultKePort);
   ke_options.ca_file = ca_file;
   ke_options.aeads = *aeads;
   if (timeout) ke_options.timeout = to_ms(*timeout);

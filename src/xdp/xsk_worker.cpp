@@ -1,0 +1,302 @@
+#include "xdp/xsk_worker.h"
+
+#include <linux/if_xdp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <xdp/xsk.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/ntp_handler.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/log.h"
+#include "xdp/udp_frame.h"
+#include "xdp/xdp_program.h"
+
+namespace ntsd::xdp {
+
+namespace {
+
+// UMEM: 4096 frames of 2 KiB (8 MiB per socket), half on the fill ring, half
+// for replies in flight; the rings hold 2048 descriptors each.
+constexpr std::uint32_t kFrameSize = 2048;
+constexpr std::uint32_t kFrames = 4096;
+constexpr std::uint32_t kRingSize = 2048;
+// Frames per batch: also the most a copy-mode sendto() kick transmits.
+constexpr std::uint32_t kBatchSize = 32;
+// Kicks tried while the TX ring is full before the remaining replies are dropped.
+constexpr int kTxFullRetries = 8;
+
+[[noreturn]] void refuse(const std::string& interface, unsigned queue, const std::string& what,
+                         int error) {
+  throw server::ConfigError("--xdp", interface + " queue " + std::to_string(queue) + ": " + what +
+                                         ": " + std::strerror(error));
+}
+
+}  // namespace
+
+XskStats& XskStats::operator+=(const XskStats& other) {
+  rx_packets += other.rx_packets;
+  tx_packets += other.tx_packets;
+  invalid_frames += other.invalid_frames;
+  tx_ring_full += other.tx_ring_full;
+  kernel_rx_dropped += other.kernel_rx_dropped;
+  kernel_rx_ring_full += other.kernel_rx_ring_full;
+  kernel_fill_ring_empty += other.kernel_fill_ring_empty;
+  kernel_tx_ring_empty += other.kernel_tx_ring_empty;
+  return *this;
+}
+
+struct XskWorker::Rings {
+  xsk_ring_prod fill{};
+  xsk_ring_cons completion{};
+  xsk_ring_cons rx{};
+  xsk_ring_prod tx{};
+};
+
+XskWorker::XskWorker(XdpProgram& program, unsigned queue, std::unique_ptr<XdpPacketHandler> handler)
+    : queue_(queue),
+      handler_(std::move(handler)),
+      rings_(std::make_unique<Rings>()),
+      stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!stop_fd_.valid()) refuse(program.interface(), queue, "eventfd", errno);
+  const std::size_t size = std::size_t{kFrames} * kFrameSize;
+  area_ = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area_ == MAP_FAILED) {
+    area_ = nullptr;
+    refuse(program.interface(), queue, "cannot map the UMEM", errno);
+  }
+  try {
+    // Zero copy where the driver has it; veth and most virtual devices refuse.
+    try {
+      create_socket(program.interface(), true);
+      zero_copy_ = true;
+    } catch (const server::ConfigError&) {
+      create_socket(program.interface(), false);
+    }
+    program.add_socket(queue, xsk_socket__fd(socket_));
+  } catch (...) {
+    if (socket_ != nullptr) xsk_socket__delete(socket_);
+    if (umem_ != nullptr) xsk_umem__delete(umem_);
+    munmap(area_, size);
+    throw;
+  }
+  free_frames_.reserve(kFrames);
+  for (std::uint32_t i = 0; i < kFrames; ++i) free_frames_.push_back(std::uint64_t{i} * kFrameSize);
+  pending_.reserve(kBatchSize);
+  request_.resize(core::kMaxNtpPacketLength + 1);
+  refill();
+}
+
+void XskWorker::create_socket(const std::string& interface, bool zero_copy) {
+  if (socket_ != nullptr) xsk_socket__delete(socket_);
+  if (umem_ != nullptr) xsk_umem__delete(umem_);
+  socket_ = nullptr;
+  umem_ = nullptr;
+  *rings_ = Rings{};
+  xsk_umem_config umem_config{};
+  umem_config.fill_size = kRingSize;
+  umem_config.comp_size = kRingSize;
+  umem_config.frame_size = kFrameSize;
+  umem_config.frame_headroom = 0;
+  int error = xsk_umem__create(&umem_, area_, std::uint64_t{kFrames} * kFrameSize, &rings_->fill,
+                               &rings_->completion, &umem_config);
+  if (error != 0) {
+    umem_ = nullptr;
+    refuse(interface, queue_, "cannot create the UMEM", -error);
+  }
+  xsk_socket_config config{};
+  config.rx_size = kRingSize;
+  config.tx_size = kRingSize;
+  config.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;  // ntsd attaches its own program
+  config.bind_flags =
+      static_cast<std::uint16_t>(XDP_USE_NEED_WAKEUP | (zero_copy ? XDP_ZEROCOPY : XDP_COPY));
+  error = xsk_socket__create(&socket_, interface.c_str(), queue_, umem_, &rings_->rx, &rings_->tx,
+                             &config);
+  if (error != 0) {
+    socket_ = nullptr;
+    refuse(interface, queue_,
+           std::string("cannot create the AF_XDP socket (") + (zero_copy ? "zero-copy" : "copy") +
+               " mode; needs CAP_NET_RAW)",
+           -error);
+  }
+}
+
+XskWorker::~XskWorker() {
+  stop();
+  xsk_socket__delete(socket_);
+  xsk_umem__delete(umem_);
+  munmap(area_, std::size_t{kFrames} * kFrameSize);
+}
+
+void XskWorker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void XskWorker::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_relaxed);
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(stop_fd_.get(), &one, sizeof one);
+  thread_.join();
+}
+
+XskStats XskWorker::stats() const {
+  XskStats s;
+  s.rx_packets = rx_packets_.load(std::memory_order_relaxed);
+  s.tx_packets = tx_packets_.load(std::memory_order_relaxed);
+  s.invalid_frames = invalid_frames_.load(std::memory_order_relaxed);
+  s.tx_ring_full = tx_ring_full_.load(std::memory_order_relaxed);
+  xdp_statistics kernel{};
+  socklen_t length = sizeof kernel;
+  if (getsockopt(xsk_socket__fd(socket_), SOL_XDP, XDP_STATISTICS, &kernel, &length) == 0) {
+    s.kernel_rx_dropped = kernel.rx_dropped;
+    s.kernel_rx_ring_full = kernel.rx_ring_full;
+    s.kernel_fill_ring_empty = kernel.rx_fill_ring_empty_descs;
+    s.kernel_tx_ring_empty = kernel.tx_ring_empty_descs;
+  }
+  return s;
+}
+
+void XskWorker::run() {
+  pollfd fds[2] = {{stop_fd_.get(), POLLIN, 0}, {xsk_socket__fd(socket_), POLLIN, 0}};
+  for (;;) {
+    // Batches back to back while the ring has frames; poll() only when idle.
+    while (serve_batch()) {
+      if (stopping_.load(std::memory_order_relaxed)) return;
+    }
+    // Replies a kick left on the TX ring (the kernel was busy) are not stranded
+    // until the next request arrives: kick again after a millisecond.
+    const int timeout_ms = in_flight_ > 0 ? 1 : -1;
+    if (in_flight_ > 0) {
+      kick();
+      reclaim_completions();
+    }
+    if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
+      spdlog::error("xdp: queue {}: poll failed: {}", queue_, std::strerror(errno));
+      return;
+    }
+    if (fds[0].revents != 0) return;
+  }
+}
+
+bool XskWorker::serve_batch() {
+  reclaim_completions();
+  refill();
+  std::uint32_t index = 0;
+  const std::uint32_t taken = xsk_ring_cons__peek(&rings_->rx, kBatchSize, &index);
+  if (taken == 0) return false;
+  // The receive timestamp of every request in the batch: the clock read as the
+  // batch comes off the ring (no per-packet timestamp on this path).
+  const core::NtpTimestamp rx_time = server::realtime_now();
+  handler_->begin_batch();
+  pending_.clear();
+  for (std::uint32_t i = 0; i < taken; ++i) {
+    const xdp_desc* desc = xsk_ring_cons__rx_desc(&rings_->rx, index + i);
+    const std::uint64_t address = desc->addr;
+    auto* frame = static_cast<std::uint8_t*>(xsk_umem__get_data(area_, address));
+    const std::size_t room = kFrameSize - (address % kFrameSize);
+    const std::size_t length = answer(frame, desc->len, room, rx_time);
+    if (length == 0) {
+      recycle(address);
+    } else {
+      pending_.push_back({address, static_cast<std::uint32_t>(length)});
+    }
+  }
+  xsk_ring_cons__release(&rings_->rx, taken);
+  rx_packets_.fetch_add(taken, std::memory_order_relaxed);
+  transmit(static_cast<unsigned>(pending_.size()));
+  return true;
+}
+
+std::size_t XskWorker::answer(std::uint8_t* frame, std::uint32_t length, std::size_t room,
+                              core::NtpTimestamp rx_time) {
+  const auto parsed = parse_udp_frame({frame, std::min<std::size_t>(length, room)});
+  if (!parsed.frame) {
+    invalid_frames_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  const UdpFrame& udp = *parsed.frame;
+  // The request is copied out, the reply written where it was: one copy, and
+  // the handler never reads what it is writing. One byte more than the largest
+  // request shows an oversized one as such.
+  const std::size_t request_length = std::min(udp.payload_length, request_.size());
+  std::memcpy(request_.data(), frame + udp.payload_offset, request_length);
+  const std::size_t out_room =
+      std::min<std::size_t>(room - udp.payload_offset, core::kMaxNtpPacketLength);
+  const std::size_t reply = handler_->handle(
+      {request_.data(), request_length}, reinterpret_cast<const sockaddr*>(&udp.peer),
+      udp.peer_length, rx_time, {frame + udp.payload_offset, out_room});
+  if (reply == 0) return 0;
+  return build_reply({frame, room}, udp, reply);
+}
+
+void XskWorker::transmit(unsigned count) {
+  unsigned sent = 0;
+  int retries = 0;
+  while (sent < count) {
+    std::uint32_t index = 0;
+    const std::uint32_t reserved = xsk_ring_prod__reserve(&rings_->tx, count - sent, &index);
+    if (reserved == 0) {
+      kick();
+      reclaim_completions();
+      if (++retries <= kTxFullRetries) continue;
+      for (unsigned k = sent; k < count; ++k) recycle(pending_[k].address);
+      tx_ring_full_.fetch_add(count - sent, std::memory_order_relaxed);
+      break;
+    }
+    for (std::uint32_t k = 0; k < reserved; ++k) {
+      xdp_desc* desc = xsk_ring_prod__tx_desc(&rings_->tx, index + k);
+      desc->addr = pending_[sent + k].address;
+      desc->len = pending_[sent + k].length;
+    }
+    xsk_ring_prod__submit(&rings_->tx, reserved);
+    in_flight_ += reserved;
+    sent += reserved;
+  }
+  if (sent > 0) {
+    tx_packets_.fetch_add(sent, std::memory_order_relaxed);
+    kick();
+  }
+}
+
+void XskWorker::kick() {
+  if (!xsk_ring_prod__needs_wakeup(&rings_->tx)) return;
+  // EAGAIN, EBUSY, ENOBUFS: the kernel is still sending; the next kick resumes.
+  [[maybe_unused]] auto n = sendto(xsk_socket__fd(socket_), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+}
+
+void XskWorker::reclaim_completions() {
+  std::uint32_t index = 0;
+  const std::uint32_t done = xsk_ring_cons__peek(&rings_->completion, kRingSize, &index);
+  for (std::uint32_t i = 0; i < done; ++i) {
+    recycle(*xsk_ring_cons__comp_addr(&rings_->completion, index + i));
+  }
+  if (done > 0) xsk_ring_cons__release(&rings_->completion, done);
+  in_flight_ -= std::min(in_flight_, done);
+}
+
+void XskWorker::refill() {
+  const auto available = static_cast<std::uint32_t>(free_frames_.size());
+  const std::uint32_t count = xsk_prod_nb_free(&rings_->fill, available);
+  const std::uint32_t n = std::min(count, available);
+  if (n == 0) return;
+  std::uint32_t index = 0;
+  if (xsk_ring_prod__reserve(&rings_->fill, n, &index) != n) return;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    *xsk_ring_prod__fill_addr(&rings_->fill, index + i) = free_frames_.back();
+    free_frames_.pop_back();
+  }
+  xsk_ring_prod__submit(&rings_->fill, n);
+}
+
+void XskWorker::recycle(std::uint64_t address) {
+  // Never more than the UMEM holds: a frame comes back once per time it left.
+  if (free_frames_.size() < kFrames) free_frames_.push_back(address - address % kFrameSize);
+}
+
+}  // namespace ntsd::xdp

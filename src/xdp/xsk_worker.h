@@ -1,0 +1,110 @@
+// One AF_XDP socket on one receive queue and the thread that serves it: frames
+// from the RX ring, replies built in place in the same UMEM frame, sent through
+// the TX ring (sendto() kicks), frames returned through the completion ring.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "core/ntp_packet.h"
+#include "server/ntp_exchange.h"
+#include "common/unique_fd.h"
+
+struct xsk_socket;
+struct xsk_umem;
+
+namespace ntsd::xdp {
+
+class XdpProgram;
+
+// The protocol side of the AF_XDP path: one per worker, never shared.
+class XdpPacketHandler {
+ public:
+  virtual ~XdpPacketHandler() = default;
+  // Once per batch, before its first handle(): the clock state and keys to use.
+  virtual void begin_batch() = 0;
+  // The reply's UDP payload written into `out`, and its length; 0: no reply.
+  virtual std::size_t handle(std::span<const std::uint8_t> request, const sockaddr* peer,
+                             socklen_t peer_length, core::NtpTimestamp rx_time,
+                             std::span<std::uint8_t> out) = 0;
+  // Adds the requests it handled, by kind and outcome, to `total` (any thread).
+  virtual void add_counters(server::NtpCounters& total) const = 0;
+};
+
+struct XskStats {
+  std::uint64_t rx_packets = 0;      // frames taken off the RX ring
+  std::uint64_t tx_packets = 0;      // replies put on the TX ring
+  std::uint64_t invalid_frames = 0;  // not a UDP frame this path answers (udp_frame.h)
+  std::uint64_t tx_ring_full = 0;    // replies dropped: the TX ring stayed full
+  // The kernel's XDP_STATISTICS for the socket.
+  std::uint64_t kernel_rx_dropped = 0;
+  std::uint64_t kernel_rx_ring_full = 0;
+  std::uint64_t kernel_fill_ring_empty = 0;
+  std::uint64_t kernel_tx_ring_empty = 0;
+  XskStats& operator+=(const XskStats& other);
+};
+
+class XskWorker {
+ public:
+  // Creates the UMEM and the socket on `queue` of the program's interface (zero
+  // copy where the driver offers it, else copy mode) and registers it with the
+  // program. Throws server::ConfigError naming --xdp.
+  XskWorker(XdpProgram& program, unsigned queue, std::unique_ptr<XdpPacketHandler> handler);
+  ~XskWorker();
+  XskWorker(const XskWorker&) = delete;
+  XskWorker& operator=(const XskWorker&) = delete;
+
+  void start();
+  void stop();
+
+  [[nodiscard]] bool zero_copy() const { return zero_copy_; }
+  [[nodiscard]] unsigned queue() const { return queue_; }
+  [[nodiscard]] XskStats stats() const;
+  void add_counters(server::NtpCounters& total) const { handler_->add_counters(total); }
+
+ private:
+  struct Rings;
+  struct Pending {
+    std::uint64_t address;
+    std::uint32_t length;
+  };
+
+  void create_socket(const std::string& interface, bool zero_copy);
+  void run();
+  bool serve_batch();
+  std::size_t answer(std::uint8_t* frame, std::uint32_t length, std::size_t room,
+                     core::NtpTimestamp rx_time);
+  void transmit(unsigned count);
+  void kick();
+  void reclaim_completions();
+  void refill();
+  void recycle(std::uint64_t address);
+
+  unsigned queue_;
+  std::unique_ptr<XdpPacketHandler> handler_;
+  std::unique_ptr<Rings> rings_;
+  void* area_ = nullptr;  // the UMEM: mmap'ed once, fixed size
+  xsk_umem* umem_ = nullptr;
+  xsk_socket* socket_ = nullptr;
+  bool zero_copy_ = false;
+  std::vector<std::uint64_t> free_frames_;  // capacity fixed at construction
+  std::vector<Pending> pending_;            // replies of the current batch
+  std::vector<std::uint8_t> request_;       // the request, copied out of the frame
+  std::uint32_t in_flight_ = 0;             // replies on the TX ring not yet completed
+  UniqueFd stop_fd_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};  // checked between batches, the eventfd wakes poll()
+  std::atomic<std::uint64_t> rx_packets_{0};
+  std::atomic<std::uint64_t> tx_packets_{0};
+  std::atomic<std::uint64_t> invalid_frames_{0};
+  std::atomic<std::uint64_t> tx_ring_full_{0};
+};
+
+}  // namespace ntsd::xdp
