@@ -76,6 +76,19 @@ void BM_HandleNts256FourPlaceholders(benchmark::State& state) {
   handle(state, AeadAlgorithm::AesSivCmac256, 4);
 }
 void BM_HandleNts512(benchmark::State& state) { handle(state, AeadAlgorithm::AesSivCmac512, 0); }
+// AEAD 30: GCM-SIV for the authenticators; the 72-byte cookie has the SIV-CMAC master.
+void BM_HandleNts30(benchmark::State& state) { handle(state, AeadAlgorithm::AesGcmSiv128, 0); }
+void BM_HandleNts30BufferedRandom(benchmark::State& state) {
+  Fixture f(AeadAlgorithm::AesGcmSiv128);
+  BufferedRandom random;
+  for (auto _ : state) {
+    auto decision =
+        prepare_response(f.request.packet, NtpTimestamp{1}, f.clock, *f.keyring, random, f.pending);
+    if (decision.reason != Reason::Answered) state.SkipWithError("request not answered");
+    benchmark::DoNotOptimize(complete_response(f.pending, NtpTimestamp{2}, f.out));
+  }
+}
+BENCHMARK(BM_HandleNts30BufferedRandom);
 
 void BM_HandlePlain(benchmark::State& state) {
   Fixture f(AeadAlgorithm::AesSivCmac256);
@@ -88,12 +101,12 @@ void BM_HandlePlain(benchmark::State& state) {
   }
 }
 
-void BM_OpenCookie(benchmark::State& state) {
-  Fixture f(AeadAlgorithm::AesSivCmac256);
+// Opening and sealing a cookie (AES-SIV-CMAC-256 master for every AEAD; cookie.h).
+void open_cookie_bench(benchmark::State& state, AeadAlgorithm algorithm) {
+  Fixture f(algorithm);
   // The cookie is the second field of the request: after the 48-byte header and
   // the 36-byte unique identifier field, behind its own 4-byte header.
-  ByteView cookie{f.request.packet.data() + 48 + 36 + 4,
-                  cookie_length(AeadAlgorithm::AesSivCmac256)};
+  ByteView cookie{f.request.packet.data() + 48 + 36 + 4, cookie_length(algorithm)};
   for (auto _ : state) {
     auto opened = open_cookie(*f.keyring, cookie);
     if (!opened.keys) state.SkipWithError("cookie did not open");
@@ -101,15 +114,28 @@ void BM_OpenCookie(benchmark::State& state) {
   }
 }
 
-void BM_SealCookie(benchmark::State& state) {
-  Fixture f(AeadAlgorithm::AesSivCmac256);
-  std::vector<std::uint8_t> key(32, 1);
-  auto keys = *NtsKeys::create(AeadAlgorithm::AesSivCmac256, key, key);
-  Bytes cookie(cookie_length(AeadAlgorithm::AesSivCmac256));
+void seal_cookie_bench(benchmark::State& state, AeadAlgorithm algorithm) {
+  Fixture f(algorithm);
+  std::vector<std::uint8_t> key(aead_key_length(algorithm), 1);
+  auto keys = *NtsKeys::create(algorithm, key, key);
+  Bytes cookie(cookie_length(algorithm));
   for (auto _ : state) {
     seal_cookie(f.keyring->current(), keys, f.random, cookie);
     benchmark::DoNotOptimize(cookie.data());
   }
+}
+
+void BM_OpenCookie(benchmark::State& state) {
+  open_cookie_bench(state, AeadAlgorithm::AesSivCmac256);
+}
+void BM_OpenCookie30(benchmark::State& state) {
+  open_cookie_bench(state, AeadAlgorithm::AesGcmSiv128);
+}
+void BM_SealCookie(benchmark::State& state) {
+  seal_cookie_bench(state, AeadAlgorithm::AesSivCmac256);
+}
+void BM_SealCookie30(benchmark::State& state) {
+  seal_cookie_bench(state, AeadAlgorithm::AesGcmSiv128);
 }
 
 // A request whose cookie was sealed under a key the server does not have: the
@@ -190,21 +216,78 @@ void BM_ClientParseNtsResponse(benchmark::State& state) {
   }
 }
 
+// The choice of the cookie master: seal and open an AEAD-30 cookie's plaintext
+// (36 bytes, AD = the 4-byte key id) with a master keyed once, AES-SIV-CMAC-256
+// (Nettle, 16-byte nonce) against AES-128-GCM-SIV (libgcrypt, 12-byte nonce).
+void cookie_master_bench(benchmark::State& state, AeadAlgorithm master, bool open) {
+  std::vector<std::uint8_t> key(aead_key_length(master), 3);
+  auto aead = *Aead::create(master, key);
+  const Bytes nonce(aead_nonce_length(master), 5);
+  const Bytes ad(4, 7);
+  const Bytes plaintext(36, 9);
+  Bytes sealed(plaintext.size() + kAeadTagLength);
+  aead.seal(nonce, ad, plaintext, sealed.data());
+  Bytes out(plaintext.size());
+  for (auto _ : state) {
+    if (open) {
+      if (!aead.open(nonce, ad, sealed, out.data())) state.SkipWithError("open failed");
+      benchmark::DoNotOptimize(out.data());
+    } else {
+      aead.seal(nonce, ad, plaintext, sealed.data());
+      benchmark::DoNotOptimize(sealed.data());
+    }
+  }
+}
+void BM_CookieMasterSealSiv(benchmark::State& s) {
+  cookie_master_bench(s, AeadAlgorithm::AesSivCmac256, false);
+}
+void BM_CookieMasterSealGcmSiv(benchmark::State& s) {
+  cookie_master_bench(s, AeadAlgorithm::AesGcmSiv128, false);
+}
+void BM_CookieMasterOpenSiv(benchmark::State& s) {
+  cookie_master_bench(s, AeadAlgorithm::AesSivCmac256, true);
+}
+void BM_CookieMasterOpenGcmSiv(benchmark::State& s) {
+  cookie_master_bench(s, AeadAlgorithm::AesGcmSiv128, true);
+}
+
 void BM_AeadKeySetup256(benchmark::State& state) {
   std::vector<std::uint8_t> key(32, 1);
   for (auto _ : state) benchmark::DoNotOptimize(Aead::create(AeadAlgorithm::AesSivCmac256, key));
 }
+
+// What the NTP path does per request and direction: re-key a context it keeps.
+void rekey_bench(benchmark::State& state, AeadAlgorithm algorithm) {
+  std::vector<std::uint8_t> key(aead_key_length(algorithm), 1);
+  Aead aead = Aead::empty();
+  for (auto _ : state) {
+    key[0]++;
+    if (!aead.set_key(algorithm, key)) state.SkipWithError("set_key failed");
+    benchmark::DoNotOptimize(aead);
+  }
+}
+void BM_AeadRekey256(benchmark::State& state) { rekey_bench(state, AeadAlgorithm::AesSivCmac256); }
+void BM_AeadRekey30(benchmark::State& state) { rekey_bench(state, AeadAlgorithm::AesGcmSiv128); }
 
 }  // namespace
 
 BENCHMARK(BM_HandleNts256);
 BENCHMARK(BM_HandleNts256FourPlaceholders);
 BENCHMARK(BM_HandleNts512);
+BENCHMARK(BM_HandleNts30);
 BENCHMARK(BM_HandleNtsUnknownKeyNak);
 BENCHMARK(BM_HandlePlain);
 BENCHMARK(BM_OpenCookie);
 BENCHMARK(BM_SealCookie);
+BENCHMARK(BM_OpenCookie30);
+BENCHMARK(BM_SealCookie30);
+BENCHMARK(BM_CookieMasterSealSiv);
+BENCHMARK(BM_CookieMasterSealGcmSiv);
+BENCHMARK(BM_CookieMasterOpenSiv);
+BENCHMARK(BM_CookieMasterOpenGcmSiv);
 BENCHMARK(BM_AeadKeySetup256);
+BENCHMARK(BM_AeadRekey256);
+BENCHMARK(BM_AeadRekey30);
 BENCHMARK(BM_KeResponseEightCookies);
 BENCHMARK(BM_ClientBuildNtsRequest);
 BENCHMARK(BM_ClientParseNtsResponse);

@@ -2,20 +2,25 @@
 # Installs everything ntsd needs to build and test on Debian 12, idempotently.
 # Skips `apt-get update` and `apt-get install` when every package is already present.
 # NTPsec conflicts with chrony as a package, so its .deb is unpacked into
-# third_party/ntpsec (git-ignored) instead of being installed.
+# third_party/ntpsec (git-ignored) instead of being installed. chrony 4.6 (AEAD 30,
+# record 1024) comes from a Debian 13 chroot in third_party/trixie (git-ignored), built
+# with debootstrap from the mirror apt already uses; the interop tests run its chronyd
+# through `unshare --mount` + `chroot`.
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config g++ make
-  libssl-dev openssl nettle-dev
+  build-essential cmake pkg-config g++ make ccache
+  libssl-dev openssl nettle-dev libgcrypt20-dev
   libasio-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   chrony libbsd0 libcap2 libssl3 python3
-  iproute2
+  iproute2 debootstrap
   libbpf-dev libxdp-dev xdp-tools bpftool
   prometheus
   faketime
+  # the Debian package (make check-package, scripts/build-deb.sh) and its checks
+  dpkg-dev debhelper help2man lintian devscripts debootstrap libseccomp2
 )
 
 missing=()
@@ -64,5 +69,27 @@ if [ ! -x "$ntpsec_dir/usr/sbin/ntpd" ]; then
   fi
   mkdir -p "$ntpsec_dir"
   dpkg -x "$work"/ntpsec_*.deb "$ntpsec_dir"
+fi
+
+# The first deb822 URI or sources.list line of a Debian archive (not -security).
+debian_mirror() {
+  local uri
+  uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' |
+    grep -v -- '-security' | head -n1 || true)
+  if [ -z "$uri" ]; then
+    uri=$(grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+      awk '{print $2}' | grep -v -- '-security' | head -n1 || true)
+  fi
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+trixie_dir="$root/third_party/trixie"
+if [ ! -x "$trixie_dir/usr/sbin/chronyd" ]; then
+  mirror=$(debian_mirror)
+  echo "install-deps: building a Debian 13 chroot with chrony in $trixie_dir from $mirror"
+  rm -rf "$trixie_dir"
+  mkdir -p "$trixie_dir"
+  "${sudo_cmd[@]}" debootstrap --variant=minbase --include=chrony,openssl,ca-certificates \
+    trixie "$trixie_dir" "$mirror"
 fi
 echo "install-deps: all dependencies present"

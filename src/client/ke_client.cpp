@@ -68,9 +68,10 @@ std::string strip_brackets(std::string host) {
 // Exports one direction's key and wipes the temporary buffer.
 class ExportedKey {
  public:
-  ExportedKey(const TlsConnection& tls, core::AeadAlgorithm aead, bool server_to_client)
+  ExportedKey(const TlsConnection& tls, core::AeadAlgorithm aead, core::AeadAlgorithm context_aead,
+              bool server_to_client)
       : length_(core::aead_key_length(aead)) {
-    auto context = core::exporter_context(aead, server_to_client);
+    auto context = core::exporter_context(context_aead, server_to_client);
     tls.export_keying_material({key_.data(), length_}, core::kNtsExporterLabel, context);
   }
   ExportedKey(const ExportedKey&) = delete;
@@ -177,8 +178,12 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
   if (session.ntp_port == 0) throw ClientError("server sent NTPv4 Port 0");
 
   {
-    ExportedKey c2s(tls, *result.aead, false);
-    ExportedKey s2c(tls, *result.aead, true);
+    // AEAD 30 without record 1024 from the server: id 15 in the context, as the
+    // chrony 4.4 to 4.6.0 servers that do not echo it derive their keys.
+    const auto context_aead = core::exporter_context_aead(*result.aead, result.compliant_gcm_siv);
+    session.compliant_gcm_siv = result.compliant_gcm_siv;
+    ExportedKey c2s(tls, *result.aead, context_aead, false);
+    ExportedKey s2c(tls, *result.aead, context_aead, true);
     session.keys = core::NtsKeys::create(*result.aead, c2s.view(), s2c.view());
   }
   if (!session.keys) throw ClientError("cannot use the exported keys");

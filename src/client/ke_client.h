@@ -24,10 +24,11 @@ struct KeClientOptions {
   std::uint16_t port = kDefaultKePort;
   std::optional<std::string> ca_file;       // trust only this file; else the system store
   std::chrono::milliseconds timeout{5000};  // for each of connect, handshake, exchange
-  // Offered AEAD algorithms, preferred first.
-  std::vector<core::AeadAlgorithm> aeads{core::AeadAlgorithm::AesSivCmac256,
-                                         core::AeadAlgorithm::AesSivCmac512,
-                                         core::AeadAlgorithm::AesSivCmac384};
+  // Offered AEAD algorithms, preferred first; with 30, record 1024 is sent too.
+  // The default is chrony 4.6's: 30, then 15, then 17.
+  std::vector<core::AeadAlgorithm> aeads{core::AeadAlgorithm::AesGcmSiv128,
+                                         core::AeadAlgorithm::AesSivCmac256,
+                                         core::AeadAlgorithm::AesSivCmac512};
 };
 
 // Steady-clock durations of the stages that completed.
@@ -55,6 +56,8 @@ struct KeSession {
 
   // NTS-KE (set once the response was interpreted)
   std::optional<core::AeadAlgorithm> aead;
+  // AEAD 30 with the RFC's exporter context (the server echoed record 1024).
+  bool compliant_gcm_siv = false;
   std::vector<core::Bytes> cookies;
   std::vector<std::uint16_t> warnings;
   std::string ntp_server;  // Server record, else the KE server's address

@@ -2,6 +2,8 @@
 
 #include <nettle/nettle-meta.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -15,6 +17,7 @@ static_assert(SIV_MIN_NONCE_SIZE == 1);
 static_assert(SIV_CMAC_AES128_KEY_SIZE == 32);
 static_assert(2 * AES192_KEY_SIZE == 48);
 static_assert(SIV_CMAC_AES256_KEY_SIZE == kMaxAeadKeyLength);
+static_assert(kGcmSivTagLength == kAeadTagLength);
 
 // Wipes whatever key schedule the variant holds and leaves it empty.
 template <typename Variant>
@@ -22,8 +25,9 @@ void wipe_context(Variant& context) {
   std::visit(
       [](auto& alternative) {
         using T = std::decay_t<decltype(alternative)>;
-        static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
-        if constexpr (!std::is_same_v<T, std::monostate>) {
+        // GcmSivCipher wipes itself (gcry_cipher_close) when the variant drops it.
+        if constexpr (!std::is_same_v<T, std::monostate> && !std::is_same_v<T, GcmSivCipher>) {
+          static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
           secure_wipe(&alternative, sizeof alternative);
         }
       },
@@ -41,6 +45,8 @@ std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
       return AeadAlgorithm::AesSivCmac384;
     case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac512):
       return AeadAlgorithm::AesSivCmac512;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesGcmSiv128):
+      return AeadAlgorithm::AesGcmSiv128;
     default:
       return std::nullopt;
   }
@@ -54,6 +60,8 @@ std::size_t aead_key_length(AeadAlgorithm algorithm) {
       return 2 * AES192_KEY_SIZE;
     case AeadAlgorithm::AesSivCmac512:
       return SIV_CMAC_AES256_KEY_SIZE;
+    case AeadAlgorithm::AesGcmSiv128:
+      return kGcmSivKeyLength;
   }
   return 0;
 }
@@ -66,35 +74,98 @@ std::string_view aead_name(AeadAlgorithm algorithm) {
       return "AEAD_AES_SIV_CMAC_384";
     case AeadAlgorithm::AesSivCmac512:
       return "AEAD_AES_SIV_CMAC_512";
+    case AeadAlgorithm::AesGcmSiv128:
+      return "AEAD_AES_128_GCM_SIV";
   }
   return "unknown";
 }
 
-std::optional<Aead> Aead::create(AeadAlgorithm algorithm, ByteView key) {
-  // Reject values outside the enum before trusting aead_key_length().
-  if (!aead_from_id(static_cast<std::uint16_t>(algorithm))) return std::nullopt;
-  if (key.size() != aead_key_length(algorithm)) return std::nullopt;
-
-  Aead aead;
-  aead.algorithm_ = algorithm;
-  switch (algorithm) {
-    case AeadAlgorithm::AesSivCmac256:
-      siv_cmac_aes128_set_key(&aead.context_.emplace<siv_cmac_aes128_ctx>(), key.data());
-      break;
-    case AeadAlgorithm::AesSivCmac384: {
-      auto& ctx = aead.context_.emplace<SivCmacAes192Ctx>();
-      siv_cmac_set_key(&ctx.cmac_key, &ctx.cmac_cipher, &ctx.ctr_cipher, &nettle_aes192,
-                       key.data());
-      break;
+std::optional<std::vector<AeadAlgorithm>> parse_aead_list(std::string_view text) {
+  std::vector<AeadAlgorithm> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    unsigned id = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+    if (item.empty() || ec != std::errc{} || end != item.data() + item.size() || id > 0xffff) {
+      return std::nullopt;
     }
-    case AeadAlgorithm::AesSivCmac512:
-      siv_cmac_aes256_set_key(&aead.context_.emplace<siv_cmac_aes256_ctx>(), key.data());
-      break;
+    const auto aead = aead_from_id(static_cast<std::uint16_t>(id));
+    if (!aead || std::find(out.begin(), out.end(), *aead) != out.end()) return std::nullopt;
+    out.push_back(*aead);
+    if (comma == std::string_view::npos) return out;
+    start = comma + 1;
   }
+}
+
+std::size_t aead_nonce_length(AeadAlgorithm algorithm) {
+  return algorithm == AeadAlgorithm::AesGcmSiv128 ? kGcmSivNonceLength : 16;
+}
+
+std::size_t aead_min_nonce_space(AeadAlgorithm algorithm) {
+  return algorithm == AeadAlgorithm::AesGcmSiv128 ? kGcmSivNonceLength : 16;
+}
+
+bool aead_accepts_nonce_length(AeadAlgorithm algorithm, std::size_t length) {
+  return algorithm == AeadAlgorithm::AesGcmSiv128 ? length == kGcmSivNonceLength : length > 0;
+}
+
+std::optional<Aead> Aead::create(AeadAlgorithm algorithm, ByteView key) {
+  Aead aead;
+  if (!aead.set_key(algorithm, key)) return std::nullopt;
   return aead;
 }
 
-Aead::Aead(Aead&& other) noexcept : algorithm_(other.algorithm_), context_(other.context_) {
+bool Aead::keyed() const {
+  if (const auto* gcm = std::get_if<GcmSivCipher>(&context_)) return gcm->keyed();
+  return !std::holds_alternative<std::monostate>(context_);
+}
+
+bool Aead::set_key(AeadAlgorithm algorithm, ByteView key) {
+  // Reject values outside the enum before trusting aead_key_length().
+  if (!aead_from_id(static_cast<std::uint16_t>(algorithm)) ||
+      key.size() != aead_key_length(algorithm)) {
+    wipe();
+    return false;
+  }
+  algorithm_ = algorithm;
+  // Nettle alternatives are overwritten whole when re-keyed; another one is wiped first.
+  auto fresh = [this]<typename T>() -> T& {
+    if (!std::holds_alternative<T>(context_)) wipe();
+    return context_.emplace<T>();
+  };
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      siv_cmac_aes128_set_key(&fresh.operator()<siv_cmac_aes128_ctx>(), key.data());
+      return true;
+    case AeadAlgorithm::AesSivCmac384: {
+      auto& ctx = fresh.operator()<SivCmacAes192Ctx>();
+      siv_cmac_set_key(&ctx.cmac_key, &ctx.cmac_cipher, &ctx.ctr_cipher, &nettle_aes192,
+                       key.data());
+      return true;
+    }
+    case AeadAlgorithm::AesSivCmac512:
+      siv_cmac_aes256_set_key(&fresh.operator()<siv_cmac_aes256_ctx>(), key.data());
+      return true;
+    case AeadAlgorithm::AesGcmSiv128: {
+      // Keep an open handle: re-keying it costs a key expansion, not an allocation.
+      auto* gcm = std::get_if<GcmSivCipher>(&context_);
+      if (gcm == nullptr) {
+        wipe();
+        gcm = &context_.emplace<GcmSivCipher>();
+      }
+      if (gcm->set_key(key)) return true;
+      wipe();
+      return false;
+    }
+  }
+  return false;
+}
+
+Aead::Aead(Aead&& other) noexcept
+    : algorithm_(other.algorithm_), context_(std::move(other.context_)) {
   other.wipe();
 }
 
@@ -102,7 +173,7 @@ Aead& Aead::operator=(Aead&& other) noexcept {
   if (this != &other) {
     wipe();
     algorithm_ = other.algorithm_;
-    context_ = other.context_;
+    context_ = std::move(other.context_);
     other.wipe();
   }
   return *this;
@@ -114,6 +185,10 @@ void Aead::wipe() { wipe_context(context_); }
 
 void Aead::seal(ByteView nonce, ByteView associated_data, ByteView plaintext,
                 std::uint8_t* out) const {
+  if (const auto* gcm = std::get_if<GcmSivCipher>(&context_)) {
+    gcm->seal(nonce, associated_data, plaintext, out);  // checks its own preconditions
+    return;
+  }
   if (nonce.empty()) std::abort();  // precondition; see aead.h
   const std::size_t out_length = kAeadTagLength + plaintext.size();
   if (const auto* c128 = std::get_if<siv_cmac_aes128_ctx>(&context_)) {
@@ -133,6 +208,9 @@ void Aead::seal(ByteView nonce, ByteView associated_data, ByteView plaintext,
 
 bool Aead::open(ByteView nonce, ByteView associated_data, ByteView sealed,
                 std::uint8_t* out) const {
+  if (const auto* gcm = std::get_if<GcmSivCipher>(&context_)) {
+    return gcm->open(nonce, associated_data, sealed, out);
+  }
   if (nonce.empty() || sealed.size() < kAeadTagLength) return false;
   const std::size_t plaintext_length = sealed.size() - kAeadTagLength;
   int ok = 0;

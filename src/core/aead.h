@@ -1,4 +1,5 @@
-// AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA AEAD registry), on Nettle's SIV-CMAC.
+// AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA AEAD registry): AES-SIV-CMAC
+// (15, 16, 17) on Nettle, AES-128-GCM-SIV (30, RFC 8452) on libgcrypt.
 #pragma once
 
 #include <nettle/aes.h>
@@ -10,8 +11,10 @@
 #include <optional>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "core/bytes.h"
+#include "core/gcm_siv.h"
 
 namespace ntsd::core {
 
@@ -19,6 +22,7 @@ enum class AeadAlgorithm : std::uint16_t {
   AesSivCmac256 = 15,
   AesSivCmac384 = 16,
   AesSivCmac512 = 17,
+  AesGcmSiv128 = 30,
 };
 
 inline constexpr std::size_t kAeadTagLength = 16;
@@ -28,17 +32,40 @@ std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id);
 std::size_t aead_key_length(AeadAlgorithm algorithm);
 std::string_view aead_name(AeadAlgorithm algorithm);
 
-// A keyed AES-SIV-CMAC context. Keyed once, used for many messages; holds no
-// heap memory, and wipes its key schedule when destroyed or moved from.
+// "30,15,17,16": known ids, comma-separated, no spaces, each once, at least one.
+// nullopt for anything else (the caller names the setting in its error).
+std::optional<std::vector<AeadAlgorithm>> parse_aead_list(std::string_view text);
+
+// Nonces (RFC 8915 §5.6). The length we draw for our own messages: 16 for SIV-CMAC
+// (any length >= 1 works), 12 for GCM-SIV (its only length).
+std::size_t aead_nonce_length(AeadAlgorithm algorithm);
+// N_REQ = min(16, N_MAX): the nonce, its padding and the Additional Padding of an
+// authenticator together span at least this many bytes.
+std::size_t aead_min_nonce_space(AeadAlgorithm algorithm);
+// Whether a peer's nonce of this length can be used at all.
+bool aead_accepts_nonce_length(AeadAlgorithm algorithm, std::size_t length);
+
+// A keyed AEAD context. Keyed once, used for many messages; wipes its key schedule
+// when destroyed or moved from. SIV-CMAC contexts hold no heap memory; a GCM-SIV
+// one holds a libgcrypt handle, which set_key() reuses, and is not thread-safe to
+// use concurrently (SIV-CMAC contexts are: seal/open only read them).
 //
 // A moved-from Aead holds no key: open() on it returns false and seal() aborts the
 // process (sealing with a wiped key would emit forgeable output). Assign a keyed
 // Aead to it to use it again.
 class Aead {
  public:
-  // nullopt when algorithm is not one of the three above or
+  // nullopt when algorithm is not one of the four above or
   // key.size() != aead_key_length(algorithm).
   static std::optional<Aead> create(AeadAlgorithm algorithm, ByteView key);
+
+  // An unkeyed context (as a moved-from one): set_key() before use.
+  static Aead empty() { return Aead(); }
+
+  // Keys this context for algorithm, reusing what it already holds (the GCM-SIV
+  // handle) when it can. False, leaving it unkeyed, on the conditions of create().
+  [[nodiscard]] bool set_key(AeadAlgorithm algorithm, ByteView key);
+  [[nodiscard]] bool keyed() const;
 
   Aead(const Aead&) = delete;
   Aead& operator=(const Aead&) = delete;
@@ -48,18 +75,18 @@ class Aead {
 
   [[nodiscard]] AeadAlgorithm algorithm() const { return algorithm_; }
 
-  // Writes tag ‖ ciphertext (kAeadTagLength + plaintext.size() bytes) to out, which
-  // must not overlap the inputs. plaintext may be empty (the output is then the tag).
-  // Precondition: nonce is not empty (Nettle requires at least one byte). Every
-  // caller passes a nonce it generated itself; an empty one aborts the process
-  // rather than reach Nettle.
+  // Writes the sealed message (kAeadTagLength + plaintext.size() bytes: tag ‖
+  // ciphertext for SIV-CMAC, ciphertext ‖ tag for GCM-SIV, each algorithm's own
+  // RFC layout) to out, which must not overlap the inputs. plaintext may be empty.
+  // Precondition: aead_accepts_nonce_length(algorithm(), nonce.size()). Every
+  // caller passes a nonce it generated itself; another aborts the process.
   void seal(ByteView nonce, ByteView associated_data, ByteView plaintext, std::uint8_t* out) const;
 
-  // Verifies and decrypts tag ‖ ciphertext into out (sealed.size() - kAeadTagLength
+  // Verifies and decrypts a sealed message into out (sealed.size() - kAeadTagLength
   // bytes), which must not overlap the inputs. False when the tag does not verify,
-  // sealed is shorter than a tag, nonce is empty (a peer may send one), or this Aead
-  // was moved from. On false, out never holds unauthenticated plaintext: a failed
-  // tag check wipes what Nettle decrypted.
+  // sealed is shorter than a tag, the nonce length is not accepted (a peer may send
+  // any), or this Aead holds no key. On false, out never holds unauthenticated
+  // plaintext: a failed tag check wipes what was decrypted.
   [[nodiscard]] bool open(ByteView nonce, ByteView associated_data, ByteView sealed,
                           std::uint8_t* out) const;
 
@@ -71,10 +98,11 @@ class Aead {
     struct aes192_ctx cmac_cipher;
     struct aes192_ctx ctr_cipher;
   };
-  // monostate = no key (moved from). All alternatives are trivially copyable, so a
-  // move copies the key schedule and then wipes the source.
-  using Context =
-      std::variant<std::monostate, siv_cmac_aes128_ctx, SivCmacAes192Ctx, siv_cmac_aes256_ctx>;
+  // monostate = no key (moved from). The Nettle alternatives are trivially
+  // copyable, so a move copies the key schedule and then wipes the source; the
+  // GCM-SIV handle moves.
+  using Context = std::variant<std::monostate, siv_cmac_aes128_ctx, SivCmacAes192Ctx,
+                               siv_cmac_aes256_ctx, GcmSivCipher>;
 
   Aead() = default;
   void wipe();

@@ -18,7 +18,8 @@ constexpr std::size_t kCookieHeaderLength = kCookieKeyIdLength + kCookieNonceLen
 constexpr std::size_t kMaxCookiePlaintextLength = kAeadIdLength + 2 * kMaxAeadKeyLength;
 
 constexpr std::array kCookieAlgorithms = {
-    AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384, AeadAlgorithm::AesSivCmac512};
+    AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384, AeadAlgorithm::AesSivCmac512,
+    AeadAlgorithm::AesGcmSiv128};
 
 std::size_t cookie_plaintext_length(AeadAlgorithm algorithm) {
   return kAeadIdLength + 2 * aead_key_length(algorithm);
@@ -103,7 +104,7 @@ void seal_cookie(const CookieKey& key, const NtsKeys& keys, RandomSource& random
 OpenedCookie open_cookie(const CookieKeyring& keyring, ByteView cookie) {
   OpenedCookie result;
 
-  // The three algorithms have distinct key lengths, so the length names the algorithm.
+  // The four algorithms have distinct key lengths, so the length names the algorithm.
   std::optional<AeadAlgorithm> by_length;
   for (auto algorithm : kCookieAlgorithms) {
     if (cookie.size() == cookie_length(algorithm)) by_length = algorithm;
@@ -131,8 +132,8 @@ OpenedCookie open_cookie(const CookieKeyring& keyring, ByteView cookie) {
   // Authentic, so minted by us; still refuse an inner id that disagrees with the length
   // rather than read keys of the wrong size.
   const std::uint32_t inner_id = load_be32(plaintext.data());
-  const auto inner = inner_id > 0xffff ? std::nullopt
-                                       : aead_from_id(static_cast<std::uint16_t>(inner_id));
+  const auto inner =
+      inner_id > 0xffff ? std::nullopt : aead_from_id(static_cast<std::uint16_t>(inner_id));
   if (!inner || *inner != *by_length) {
     result.error = CookieError::Malformed;
     return result;

@@ -2,10 +2,16 @@
 //
 //   cookie = key id (4) ‖ nonce (16) ‖ AEAD_master(nonce, ad = key id, AEAD id (4) ‖ C2S ‖ S2C)
 //
-// The AEAD id takes 4 bytes so that cookies are 104, 136 or 168 bytes: a multiple
-// of 4, which chrony requires and NTPsec assumes.
+// The AEAD id takes 4 bytes so that cookies are 104, 136, 168 bytes (AEAD 15, 16,
+// 17) or 72 (AEAD 30): a multiple of 4, which chrony requires and NTPsec assumes.
 //
-// The master AEAD is AES-SIV-CMAC-256 whatever the client negotiated.
+// The master AEAD is AES-SIV-CMAC-256 whatever the client negotiated. AES-128-GCM-SIV
+// (what chrony 4.6 seals its cookies with) was measured as the alternative for the
+// master and is slower here (libgcrypt's per-message key derivation and call
+// overhead against Nettle's SIV; bench/RESULTS.md), so the format stays the one of
+// the releases before AEAD 30: hosts of a fleet in a rolling upgrade open each
+// other's AEAD 15/16/17 cookies. The master key's schedule is expanded once per key
+// (CookieKey holds it), never per request.
 #pragma once
 
 #include <compare>
@@ -74,9 +80,9 @@ void seal_cookie(const CookieKey& key, const NtsKeys& keys, RandomSource& random
                  std::span<std::uint8_t> out);
 
 enum class CookieError : std::uint8_t {
-  Malformed,    // wrong length or unknown AEAD id inside
-  UnknownKey,   // key id not in the keyring
-  BadTag,       // tag did not verify
+  Malformed,   // wrong length or unknown AEAD id inside
+  UnknownKey,  // key id not in the keyring
+  BadTag,      // tag did not verify
 };
 
 struct OpenedCookie {

@@ -78,6 +78,8 @@ std::string_view ke_bad_request_name(KeBadRequest reason) {
       return "trailing_data";
     case KeBadRequest::Timeout:
       return "timeout";
+    case KeBadRequest::CompliantExportBody:
+      return "compliant_export_body";
   }
   return "unknown";
 }
@@ -125,6 +127,8 @@ KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
   bool forbidden = false;
   bool bad_server_or_port = false;
   bool bad_aead_body = false;
+  bool compliant_export = false;
+  bool bad_compliant_export = false;
   std::size_t next_protocol_records = 0;
   std::size_t aead_records = 0;
   std::size_t server_records = 0;
@@ -155,6 +159,10 @@ KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
         ++port_records;
         if (record.body.size() != 2) bad_server_or_port = true;
         break;
+      case raw(KeRecordType::CompliantGcmSivExport):
+        compliant_export = true;
+        if (!record.body.empty()) bad_compliant_export = true;
+        break;
       default:
         if (record.critical) unrecognized_critical = true;
         break;
@@ -174,13 +182,26 @@ KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
     return ke_bad_request(KeBadRequest::BadServerOrPort);
   }
 
+  if (bad_compliant_export) return ke_bad_request(KeBadRequest::CompliantExportBody);
+
   if (!ntpv4) return decision(KeOutcome::NoCommonProtocol);
-  for (const AeadAlgorithm candidate : policy.aead_preference) {
-    if (u16_list_contains(aead, raw(candidate))) {
-      return decision(KeOutcome::Ok, KeBadRequest::None, candidate);
-    }
+  for (std::size_t i = 0; i + 1 < aead.size(); i += 2) {
+    const std::uint16_t offered = load_be16(aead.data() + i);
+    const bool allowed = std::any_of(policy.aead_preference.begin(), policy.aead_preference.end(),
+                                     [offered](AeadAlgorithm a) { return raw(a) == offered; });
+    if (!allowed) continue;
+    KeDecision ok = decision(KeOutcome::Ok, KeBadRequest::None, aead_from_id(offered));
+    ok.compliant_gcm_siv = compliant_export && *ok.aead == AeadAlgorithm::AesGcmSiv128;
+    return ok;
   }
   return decision(KeOutcome::NoCommonAead);
+}
+
+AeadAlgorithm exporter_context_aead(AeadAlgorithm chosen, bool compliant_gcm_siv) {
+  if (chosen == AeadAlgorithm::AesGcmSiv128 && !compliant_gcm_siv) {
+    return AeadAlgorithm::AesSivCmac256;
+  }
+  return chosen;
 }
 
 Bytes build_ke_error_response(KeErrorCode code) {
@@ -218,13 +239,16 @@ Bytes build_ke_response(const KeDecision& decision, std::span<const Bytes> cooki
     return build_ke_error_response(KeErrorCode::InternalServerError);
   }
 
-  std::size_t size = 5 * kKeRecordHeaderLength + 2 + 2 + 2;
+  std::size_t size = 6 * kKeRecordHeaderLength + 2 + 2 + 2;
   if (policy.ntp_server) size += policy.ntp_server->size();
   for (const Bytes& cookie : cookies) size += kKeRecordHeaderLength + cookie.size();
   Bytes out;
   out.reserve(size);
   append_u16_record(out, true, KeRecordType::NextProtocol, kNextProtocolNtpV4);
   append_u16_record(out, true, KeRecordType::AeadAlgorithm, raw(*decision.aead));
+  if (decision.compliant_gcm_siv && *decision.aead == AeadAlgorithm::AesGcmSiv128) {
+    append_ke_record(out, false, KeRecordType::CompliantGcmSivExport, {});
+  }
   if (policy.ntp_server) {
     const std::string& name = *policy.ntp_server;
     append_ke_record(out, true, KeRecordType::NtpServer,
@@ -243,6 +267,9 @@ Bytes build_ke_request(std::span<const AeadAlgorithm> offered) {
   Bytes out;
   append_u16_record(out, true, KeRecordType::NextProtocol, kNextProtocolNtpV4);
   append_ke_record_u16s(out, true, KeRecordType::AeadAlgorithm, ids);
+  if (std::find(offered.begin(), offered.end(), AeadAlgorithm::AesGcmSiv128) != offered.end()) {
+    append_ke_record(out, false, KeRecordType::CompliantGcmSivExport, {});
+  }
   append_end_of_message(out);
   return out;
 }
@@ -265,6 +292,7 @@ struct ResponseRecords {
   std::optional<ByteView> server;
   std::optional<std::uint16_t> port;
   std::vector<std::uint16_t> warnings;
+  bool compliant_export = false;
 };
 
 void gather_response_record(const KeRecord& record, ResponseRecords& r) {
@@ -303,6 +331,10 @@ void gather_response_record(const KeRecord& record, ResponseRecords& r) {
       } else {
         r.malformed_extra = true;
       }
+      break;
+    case raw(KeRecordType::CompliantGcmSivExport):
+      r.compliant_export = true;
+      if (!record.body.empty()) r.malformed_extra = true;
       break;
     default:
       if (record.critical) r.unrecognized_critical = true;
@@ -351,6 +383,7 @@ KeClientResult interpret_ke_response(const KeMessage& message,
 
   result.error = KeClientError::None;
   result.aead = *offered_it;
+  result.compliant_gcm_siv = r.compliant_export && *offered_it == AeadAlgorithm::AesGcmSiv128;
   result.cookies.reserve(r.cookies.size());
   for (const ByteView cookie : r.cookies) result.cookies.emplace_back(cookie.begin(), cookie.end());
   if (r.server) result.ntp_server = std::string(as_chars(*r.server));

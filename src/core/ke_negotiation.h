@@ -20,9 +20,11 @@
 namespace ntsd::core {
 
 struct KeServerPolicy {
-  std::vector<AeadAlgorithm> aead_preference;  // ours, best first
-  std::optional<std::string> ntp_server;       // advertised NTPv4 Server record
-  std::optional<std::uint16_t> ntp_port;       // advertised NTPv4 Port record
+  // The AEADs we allow. The client's order of preference decides among them (as
+  // chrony's ntsaeads does on a server); this list's own order does not.
+  std::vector<AeadAlgorithm> aead_preference;
+  std::optional<std::string> ntp_server;  // advertised NTPv4 Server record
+  std::optional<std::uint16_t> ntp_port;  // advertised NTPv4 Port record
 };
 
 // Why a request was answered as it was; shared by tests, metrics and logs.
@@ -36,15 +38,16 @@ enum class KeOutcome : std::uint8_t {
 
 enum class KeBadRequest : std::uint8_t {
   None,
-  Malformed,          // record framing broken
-  ForbiddenRecord,    // Error, Warning or New Cookie from a client
-  NextProtocolCount,  // not exactly one Next Protocol record
-  NextProtocolBody,   // empty or odd-length Next Protocol body
-  AeadCount,          // NTPv4 offered without exactly one AEAD record
-  AeadBody,           // empty or odd-length AEAD body
-  BadServerOrPort,    // malformed NTPv4 Server or Port record
-  TrailingData,       // data after End of Message
-  Timeout,            // the whole request did not arrive in time
+  Malformed,            // record framing broken
+  ForbiddenRecord,      // Error, Warning or New Cookie from a client
+  NextProtocolCount,    // not exactly one Next Protocol record
+  NextProtocolBody,     // empty or odd-length Next Protocol body
+  AeadCount,            // NTPv4 offered without exactly one AEAD record
+  AeadBody,             // empty or odd-length AEAD body
+  BadServerOrPort,      // malformed NTPv4 Server or Port record
+  TrailingData,         // data after End of Message
+  CompliantExportBody,  // a record 1024 with a body (chrony answers it so too)
+  Timeout,              // the whole request did not arrive in time
 };
 
 std::string_view ke_outcome_name(KeOutcome outcome);
@@ -54,7 +57,16 @@ struct KeDecision {
   KeOutcome outcome = KeOutcome::BadRequest;
   KeBadRequest bad_request = KeBadRequest::None;
   std::optional<AeadAlgorithm> aead;  // set only when outcome == Ok
+  // AEAD 30 was chosen and the client sent record 1024: the response echoes it and
+  // the keys come from the RFC's exporter context (id 30). False for every other
+  // choice.
+  bool compliant_gcm_siv = false;
 };
+
+// The AEAD id that goes into the exporter context (RFC 8915 §5.1) for a choice.
+// For AEAD 30 without record 1024 it is 15 (AES-SIV-CMAC-256), as chrony 4.4 to
+// 4.6.0 derive it, on both sides; the key length stays the chosen AEAD's (16).
+AeadAlgorithm exporter_context_aead(AeadAlgorithm chosen, bool compliant_gcm_siv);
 
 // `message` must be Complete or Malformed (an Incomplete message is answered as
 // Malformed); trailing_data says whether bytes followed End of Message in what
@@ -71,12 +83,14 @@ struct KeDecision {
 //   8. NTPv4 offered and not exactly one AEAD record      -> BadRequest/AeadCount
 //   9. a Server record that is empty, not printable ASCII or repeated, or a Port
 //      record that is not 2 bytes or is repeated          -> BadRequest/BadServerOrPort
-//  10. NTPv4 not offered                                  -> NoCommonProtocol
-//  11. no algorithm of policy.aead_preference offered     -> NoCommonAead
-//  12. otherwise Ok, with the first algorithm in policy.aead_preference (ours,
-//      best first) that the client offered.
-// Critical bits on records we know are not checked; non-critical unknown
-// records are ignored; the client's Server and Port hints are checked for
+//  10. a record 1024 with a body                          -> BadRequest/CompliantExportBody
+//  11. NTPv4 not offered                                  -> NoCommonProtocol
+//  12. no algorithm of policy.aead_preference offered     -> NoCommonAead
+//  13. otherwise Ok, with the first algorithm in the client's AEAD record that
+//      policy.aead_preference allows (the client's preference, as chrony does);
+//      compliant_gcm_siv when that is 30 and a record 1024 came.
+// Critical bits on records we know (0 to 7 and 1024) are not checked; non-critical
+// unknown records are ignored; the client's Server and Port hints are checked for
 // shape and otherwise ignored.
 KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
                              const KeServerPolicy& policy);
@@ -84,10 +98,11 @@ KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
 // A BadRequest decision for a reason found outside the message, e.g. Timeout.
 KeDecision ke_bad_request(KeBadRequest reason);
 
-// The whole response: Next Protocol, AEAD, Server/Port, cookies, End of Message;
-// or an Error record and End of Message. cookies are used only when outcome == Ok.
-// Critical: Next Protocol, AEAD, Server, Port, Error, End of Message. Not critical:
-// New Cookie. Server and Port are sent only with Ok.
+// The whole response: Next Protocol, AEAD, record 1024 (when compliant_gcm_siv),
+// Server/Port, cookies, End of Message; or an Error record and End of Message.
+// cookies are used only when outcome == Ok. Critical: Next Protocol, AEAD, Server,
+// Port, Error, End of Message. Not critical: record 1024, New Cookie. Server and
+// Port are sent only with Ok.
 // An Ok decision without an AEAD or without any cookie is a caller bug; it is
 // answered with Error 2 (internal server error) rather than a response the
 // client could not use.
@@ -104,9 +119,10 @@ Bytes build_ke_error_response(KeErrorCode code);
 bool is_valid_ke_server_name(std::string_view name);
 
 // Client side.
-// Next Protocol {NTPv4} and AEAD {offered, best first}, both critical, then End
-// of Message. An empty `offered` yields an empty AEAD record, which servers
-// reject as a bad request: offer at least one.
+// Next Protocol {NTPv4} and AEAD {offered, best first}, both critical, a
+// non-critical empty record 1024 when 30 is offered (as chrony 4.6.1 sends it),
+// then End of Message. An empty `offered` yields an empty AEAD record, which
+// servers reject as a bad request: offer at least one.
 Bytes build_ke_request(std::span<const AeadAlgorithm> offered);
 
 enum class KeClientError : std::uint8_t {
@@ -126,6 +142,9 @@ struct KeClientResult {
   KeClientError error = KeClientError::Malformed;
   std::uint16_t error_code = 0;  // from an Error record
   std::optional<AeadAlgorithm> aead;
+  // The server chose 30 and echoed record 1024: derive the keys with id 30 in the
+  // exporter context; otherwise, for 30, with 15 (exporter_context_aead()).
+  bool compliant_gcm_siv = false;
   std::vector<Bytes> cookies;
   std::optional<std::string> ntp_server;
   std::optional<std::uint16_t> ntp_port;
@@ -145,7 +164,7 @@ struct KeClientResult {
 //   9. the value is not one we offered                    -> UnsupportedAead
 //  10. an empty cookie, a Warning not 2 bytes, a Server record not valid
 //      (is_valid_ke_server_name) or repeated, a Port record not 2 bytes or
-//      repeated                                           -> Malformed
+//      repeated, a record 1024 with a body                -> Malformed
 //  11. no cookie                                          -> NoCookies
 // warnings are collected whenever the message is Complete; aead, cookies, ntp_server and
 // ntp_port are filled only when error == None. Unknown non-critical records are

@@ -19,6 +19,10 @@ enum class KeRecordType : std::uint16_t {
   NewCookie = 5,
   NtpServer = 6,
   NtpPort = 7,
+  // chrony's "compliant AES-128-GCM-SIV exporter context" (not in the IANA registry
+  // of RFC 8915; chrony 4.6.1, nts_ke.h NKE_RECORD_COMPLIANT_128GCM_EXPORT):
+  // non-critical, empty. See ke_negotiation.h.
+  CompliantGcmSivExport = 1024,
 };
 
 enum class KeErrorCode : std::uint16_t {

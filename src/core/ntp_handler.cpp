@@ -110,7 +110,9 @@ std::optional<Reason> find_nts_fields(const ExtensionFieldList& fields, NtsField
       return Reason::BadPlaceholderLength;
     }
   }
-  switch (parse_nts_authenticator(out.authenticator->body, out.parts)) {
+  // The AEAD (and with it N_REQ) is known only once the cookie opens: the least any
+  // of ours needs here, the AEAD's own in prepare_nts().
+  switch (parse_nts_authenticator(out.authenticator->body, out.parts, kMinNonceSpaceAnyAead)) {
     case NtsAuthenticatorError::None:
       return std::nullopt;
     case NtsAuthenticatorError::Malformed:
@@ -138,7 +140,8 @@ std::optional<Reason> count_encrypted_placeholders(ByteView decrypted,
 
 }  // namespace
 
-NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts) {
+NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts,
+                                              std::size_t min_nonce_space) {
   if (body.size() < kAuthenticatorLengthsSize) return NtsAuthenticatorError::Malformed;
   const std::size_t nonce_length = load_be16(body.data());
   const std::size_t ciphertext_length = load_be16(body.data() + 2);
@@ -149,9 +152,11 @@ NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorPar
   if (ciphertext_length < kAeadTagLength) return NtsAuthenticatorError::Malformed;
   // The nonce, its padding and the Additional Padding all sit outside the padded
   // ciphertext; together they must reach N_REQ.
-  if (nonce_length == 0 || available - padded_to_4(ciphertext_length) < kMinNonceLength) {
+  const std::size_t nonce_space = available - padded_to_4(ciphertext_length);
+  if (nonce_length == 0 || nonce_space < min_nonce_space) {
     return NtsAuthenticatorError::BadNonceLength;
   }
+  parts.nonce_space = nonce_space;
   parts.nonce = body.subspan(kAuthenticatorLengthsSize, nonce_length);
   parts.ciphertext =
       body.subspan(kAuthenticatorLengthsSize + padded_to_4(nonce_length), ciphertext_length);
@@ -164,8 +169,8 @@ std::size_t nts_authenticator_field_length(std::size_t nonce_length, std::size_t
 }
 
 ByteView cookie_from_field_body(ByteView body) {
-  for (auto algorithm :
-       {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384, AeadAlgorithm::AesSivCmac512}) {
+  for (auto algorithm : {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384,
+                         AeadAlgorithm::AesSivCmac512, AeadAlgorithm::AesGcmSiv128}) {
     const std::size_t length = cookie_length(algorithm);
     if (body.size() == padded_to_4(length)) return body.first(length);
   }
@@ -187,7 +192,7 @@ void PendingResponse::reset(std::size_t request_length) {
   request_length_ = request_length;
   response_length_ = 0;
   uid_field_length_ = 0;
-  s2c_.reset();
+  nonce_length_ = 0;
   plaintext_length_ = 0;
   cookie_count_ = 0;
 }
@@ -281,10 +286,17 @@ NtpOutcome PendingResponse::prepare_nts(ByteView request, const ExtensionFieldLi
   const OpenedCookie opened = open_cookie(keyring, cookie_from_field_body(nts.cookie->body));
   if (!opened.keys) return nak(nak_reason(opened.error));
   const NtsKeys& keys = *opened.keys;
-  std::optional<Aead> c2s = Aead::create(keys.algorithm(), keys.c2s());
-  std::optional<Aead> s2c = Aead::create(keys.algorithm(), keys.s2c());
-  if (!c2s || !s2c) return nak(Reason::MalformedCookie);
-  if (!c2s->open(nts.parts.nonce, request.first(nts.authenticator->offset), nts.parts.ciphertext,
+  // Now that the AEAD is known: its own N_REQ and nonce length (12 for GCM-SIV).
+  if (nts.parts.nonce_space < aead_min_nonce_space(keys.algorithm()) ||
+      !aead_accepts_nonce_length(keys.algorithm(), nts.parts.nonce.size())) {
+    return decide(RequestKind::Nts, Reason::BadNonceLength);
+  }
+  // Contexts kept from request to request and re-keyed: a GCM-SIV handle is opened once.
+  if (!c2s_.set_key(keys.algorithm(), keys.c2s()) || !s2c_.set_key(keys.algorithm(), keys.s2c())) {
+    return nak(Reason::MalformedCookie);
+  }
+  nonce_length_ = aead_nonce_length(keys.algorithm());
+  if (!c2s_.open(nts.parts.nonce, request.first(nts.authenticator->offset), nts.parts.ciphertext,
                  plaintext_.data())) {
     return nak(Reason::AuthenticatorFailed);
   }
@@ -294,10 +306,9 @@ NtpOutcome PendingResponse::prepare_nts(ByteView request, const ExtensionFieldLi
   // cookies it sent), shorter than the request.
   if (reply == Reply::RateKiss) {
     make_rate_kiss(request_poll);
-    random.fill(nonce_);
-    s2c_ = std::move(s2c);
-    response_length_ = kNtpHeaderLength + uid_field_length_ +
-                       nts_authenticator_field_length(kResponseNonceLength, 0);
+    random.fill(std::span(nonce_).first(nonce_length_));
+    response_length_ =
+        kNtpHeaderLength + uid_field_length_ + nts_authenticator_field_length(nonce_length_, 0);
     // Never longer than the request (it cannot be: the request also carries a
     // cookie and an authenticator at least as long as ours).
     if (response_length_ > request.size()) return decide(RequestKind::Nts, Reason::RateLimitedDrop);
@@ -309,7 +320,6 @@ NtpOutcome PendingResponse::prepare_nts(ByteView request, const ExtensionFieldLi
           count_encrypted_placeholders(decrypted, nts.cookie->body.size(), nts.placeholders)) {
     return decide(RequestKind::Nts, *drop);
   }
-  s2c_ = std::move(s2c);
   return answer_nts(request.size(), keyring.current(), keys, random, nts.placeholders);
 }
 
@@ -320,8 +330,8 @@ NtpOutcome PendingResponse::answer_nts(std::size_t request_length, const CookieK
   // than the request.
   const std::size_t new_cookie_length = cookie_length(keys.algorithm());
   const std::size_t cookie_field_length = extension_field_length(new_cookie_length);
-  const std::size_t fixed_length = kNtpHeaderLength + uid_field_length_ +
-                                   nts_authenticator_field_length(kResponseNonceLength, 0);
+  const std::size_t fixed_length =
+      kNtpHeaderLength + uid_field_length_ + nts_authenticator_field_length(nonce_length_, 0);
   if (fixed_length > request_length) {
     // Unreachable for a request that passed the checks above (its cookie and
     // authenticator alone outweigh an empty response authenticator); kept so that
@@ -345,7 +355,7 @@ NtpOutcome PendingResponse::answer_nts(std::size_t request_length, const CookieK
   }
   plaintext_length_ = offset;
   cookie_count_ = count;
-  random.fill(nonce_);
+  random.fill(std::span(nonce_).first(nonce_length_));
   // Pad the authenticator so that the response is exactly as long as the request,
   // as chrony does: both lengths are multiples of 4 (every field is).
   response_length_ = request_length;
@@ -388,13 +398,14 @@ std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_ti
     const std::size_t ciphertext_length = kAeadTagLength + pending.plaintext_length_;
     store_be16(field, type_value(ExtensionFieldType::NtsAuthenticator));
     store_be16(field + 2, static_cast<std::uint16_t>(field_length));
-    store_be16(field + 4, static_cast<std::uint16_t>(kResponseNonceLength));
+    const std::size_t nonce_length = pending.nonce_length_;  // 16 or 12: already padded
+    store_be16(field + 4, static_cast<std::uint16_t>(nonce_length));
     store_be16(field + 6, static_cast<std::uint16_t>(ciphertext_length));
     std::uint8_t* nonce = field + kExtensionFieldHeaderLength + kAuthenticatorLengthsSize;
-    std::memcpy(nonce, pending.nonce_.data(), kResponseNonceLength);
-    std::uint8_t* ciphertext = nonce + kResponseNonceLength;
-    pending.s2c_->seal(ByteView(pending.nonce_), ByteView(out.data(), offset),
-                       ByteView(pending.plaintext_.data(), pending.plaintext_length_), ciphertext);
+    std::memcpy(nonce, pending.nonce_.data(), nonce_length);
+    std::uint8_t* ciphertext = nonce + nonce_length;
+    pending.s2c_.seal(ByteView(pending.nonce_.data(), nonce_length), ByteView(out.data(), offset),
+                      ByteView(pending.plaintext_.data(), pending.plaintext_length_), ciphertext);
     const std::size_t used = static_cast<std::size_t>(ciphertext - field) + ciphertext_length;
     std::memset(field + used, 0, field_length - used);
   }

@@ -33,7 +33,10 @@ inline constexpr std::size_t kMinUniqueIdentifierLength = 32;
 // unbounded for AES-SIV-CMAC, so 16. A client may use a shorter nonce as long as
 // it pads, which guarantees room for the server's own 16-byte nonce.
 inline constexpr std::size_t kMinNonceLength = 16;
-inline constexpr std::size_t kResponseNonceLength = 16;
+// N_REQ is 12 for AES-128-GCM-SIV (N_MAX = 12): the least any AEAD of ours needs,
+// checked before the cookie names the AEAD; the AEAD's own N_REQ after.
+inline constexpr std::size_t kMinNonceSpaceAnyAead = 12;
+inline constexpr std::size_t kResponseNonceLength = 16;  // the longest we send
 
 // What the server tells clients about its clock; filled by a time source.
 struct ServerClock {
@@ -96,8 +99,11 @@ class PendingResponse {
   NtpHeader header_;                                           // all but the transmit time
   std::array<std::uint8_t, kMaxNtpPacketLength> uid_field_{};  // echoed verbatim
   std::size_t uid_field_length_ = 0;
-  std::optional<Aead> s2c_;
+  // Keyed per request; a GCM-SIV handle is opened once and re-keyed.
+  Aead c2s_ = Aead::empty();
+  Aead s2c_ = Aead::empty();
   std::array<std::uint8_t, kResponseNonceLength> nonce_{};
+  std::size_t nonce_length_ = 0;
   // Decrypted request fields while verifying, then the new cookie fields.
   std::array<std::uint8_t, kMaxNtpPacketLength> plaintext_{};
   std::size_t plaintext_length_ = 0;
@@ -112,18 +118,22 @@ class PendingResponse {
 
 // The parts of an NTS Authenticator and Encrypted Extension Fields body (RFC 8915 §5.6).
 struct NtsAuthenticatorParts {
-  ByteView nonce;       // without its padding
-  ByteView ciphertext;  // tag ‖ ciphertext, without padding
+  ByteView nonce;               // without its padding
+  ByteView ciphertext;          // the sealed message (ciphertext and tag), without padding
+  std::size_t nonce_space = 0;  // nonce + its padding + Additional Padding
 };
 
 enum class NtsAuthenticatorError : std::uint8_t {
   None,
   Malformed,       // lengths do not fit the field, or ciphertext shorter than a tag
-  BadNonceLength,  // empty nonce, or nonce + padding + additional padding < kMinNonceLength
+  BadNonceLength,  // empty nonce, or nonce + padding + additional padding < min_nonce_space
 };
 
 // Splits the body of an authenticator field (the field's value, header excluded).
-NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts);
+// min_nonce_space: N_REQ of the AEAD in use (aead_min_nonce_space()), or
+// kMinNonceSpaceAnyAead before the AEAD is known.
+NtsAuthenticatorError parse_nts_authenticator(ByteView body, NtsAuthenticatorParts& parts,
+                                              std::size_t min_nonce_space = kMinNonceLength);
 
 // Length of an authenticator field holding a nonce_length-byte nonce and a
 // plaintext_length-byte plaintext, without additional padding.

@@ -11,7 +11,7 @@ namespace ntsd::core {
 namespace {
 
 constexpr std::size_t kUniqueIdentifierLength = 32;
-constexpr std::size_t kRequestNonceLength = 16;
+constexpr std::size_t kMaxRequestNonceLength = 16;
 
 constexpr std::uint16_t type_value(ExtensionFieldType type) {
   return static_cast<std::uint16_t>(type);
@@ -41,7 +41,7 @@ NtsRequest build_nts_request(const Aead& c2s, ByteView cookie, std::size_t place
   const std::size_t cookie_field = extension_field_length(cookie.size());
   packet.reserve(kNtpHeaderLength + extension_field_length(kUniqueIdentifierLength) +
                  (1 + placeholders) * cookie_field +
-                 nts_authenticator_field_length(kRequestNonceLength, 0));
+                 nts_authenticator_field_length(kMaxRequestNonceLength, 0));
   append_client_header(packet, transmit_time);
   append_extension_field(packet, ExtensionFieldType::UniqueIdentifier, request.unique_identifier);
   append_extension_field(packet, ExtensionFieldType::NtsCookie, cookie);
@@ -50,19 +50,21 @@ NtsRequest build_nts_request(const Aead& c2s, ByteView cookie, std::size_t place
     append_extension_field(packet, ExtensionFieldType::NtsCookiePlaceholder, placeholder_body);
   }
 
-  std::array<std::uint8_t, kRequestNonceLength> nonce{};
+  // 16 bytes for SIV-CMAC, 12 (its only length) for GCM-SIV; both multiples of 4.
+  const std::size_t nonce_length = aead_nonce_length(c2s.algorithm());
+  std::array<std::uint8_t, kMaxRequestNonceLength> nonce_bytes{};
+  const std::span<std::uint8_t> nonce = std::span(nonce_bytes).first(nonce_length);
   random.fill(nonce);
   const std::size_t associated_length = packet.size();
-  const std::size_t field_length = nts_authenticator_field_length(kRequestNonceLength, 0);
+  const std::size_t field_length = nts_authenticator_field_length(nonce_length, 0);
   packet.resize(associated_length + field_length, 0);
   std::uint8_t* field = packet.data() + associated_length;
   store_be16(field, type_value(ExtensionFieldType::NtsAuthenticator));
   store_be16(field + 2, static_cast<std::uint16_t>(field_length));
-  store_be16(field + 4, static_cast<std::uint16_t>(kRequestNonceLength));
+  store_be16(field + 4, static_cast<std::uint16_t>(nonce_length));
   store_be16(field + 6, static_cast<std::uint16_t>(kAeadTagLength));
   std::copy(nonce.begin(), nonce.end(), field + 8);
-  c2s.seal(nonce, ByteView(packet.data(), associated_length), ByteView(),
-           field + 8 + kRequestNonceLength);
+  c2s.seal(nonce, ByteView(packet.data(), associated_length), ByteView(), field + 8 + nonce_length);
   return request;
 }
 
@@ -143,7 +145,8 @@ NtsResponse parse_nts_response(ByteView packet, const Aead& s2c, const NtsReques
   }
 
   NtsAuthenticatorParts parts;
-  if (parse_nts_authenticator(authenticator->body, parts) != NtsAuthenticatorError::None) {
+  if (parse_nts_authenticator(authenticator->body, parts, aead_min_nonce_space(s2c.algorithm())) !=
+      NtsAuthenticatorError::None) {
     return fail(NtsResponseError::Malformed);
   }
   Bytes plaintext(parts.ciphertext.size() - kAeadTagLength);

@@ -175,6 +175,9 @@ const Setting kSettings[] = {
              set_field<&Config::ke_rate_limit, &RateLimitSettings::burst>}},
     {"nts-ke", "threads", "--ke-threads", "NTS-KE threads (default: one per CPU)",
      Integer{{1, 256, kOutOfRange}, set_integer<&Config::ke_threads>}},
+    {"nts-ke", "aeads", "--aeads",
+     "AEADs NTS-KE allows, e.g. 30,15,17,16 (default); the client's order picks",
+     Text{set_text<&Config::aead_preference, parse_aeads_setting>}},
 
     {"ntp", "listen", "--ntp-listen", "NTP listen address, ADDR:PORT (repeatable), or none: no NTP",
      List{set_list<&Config::ntp_listen, parse_listen_list>}},

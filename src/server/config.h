@@ -45,9 +45,10 @@ struct Config : TimeSourceSettings {
   std::size_t ke_max_sessions = 0;  // 0: sized to the machine (default_ke_max_sessions)
   RateLimitSettings ke_rate_limit = default_ke_rate_limit();  // new connections per address
   unsigned ke_threads = default_ntp_workers();                // one per CPU
-  std::vector<core::AeadAlgorithm> aead_preference{core::AeadAlgorithm::AesSivCmac256,
-                                                   core::AeadAlgorithm::AesSivCmac512,
-                                                   core::AeadAlgorithm::AesSivCmac384};
+  // Allowed AEADs (--aeads, nts-ke.aeads); the client's order picks among them.
+  std::vector<core::AeadAlgorithm> aead_preference{
+      core::AeadAlgorithm::AesGcmSiv128, core::AeadAlgorithm::AesSivCmac256,
+      core::AeadAlgorithm::AesSivCmac512, core::AeadAlgorithm::AesSivCmac384};
   // [ntp]
   std::vector<SocketAddress> ntp_listen = default_listen(123);  // empty: no NTP (none)
   unsigned ntp_workers = default_ntp_workers();                 // one per CPU

@@ -108,6 +108,13 @@ bool parse_unsynchronised(const std::string& setting, const std::string& text) {
                           "is neither answer nor drop");
 }
 
+std::vector<core::AeadAlgorithm> parse_aeads_setting(const std::string& setting,
+                                                     const std::string& text) {
+  if (auto list = core::parse_aead_list(text)) return *list;
+  throw ConfigError(
+      setting, "'" + text + "' is not a list of AEAD ids among 30, 15, 16, 17 (e.g. 30,15,17,16)");
+}
+
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text) {
   return parse_word<ServerChoice>(
       setting, text, {{"hash", ServerChoice::Hash}, {"round-robin", ServerChoice::RoundRobin}},

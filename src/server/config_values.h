@@ -28,6 +28,8 @@ TimeSourceKind parse_time_source(const std::string& setting, const std::string& 
 UpstreamEntry parse_upstream_setting(const std::string& setting, const std::string& text);
 bool parse_on_off(const std::string& setting, const std::string& text);
 bool parse_unsynchronised(const std::string& setting, const std::string& text);  // answer|drop
+std::vector<core::AeadAlgorithm> parse_aeads_setting(const std::string& setting,
+                                                     const std::string& text);
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text);
 NtpServerEntry parse_ntp_server_setting(const std::string& setting, const std::string& text);
 std::string parse_log_level(const std::string& setting, const std::string& text);

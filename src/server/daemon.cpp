@@ -13,6 +13,7 @@
 #include "keys/key_service.h"
 #include "server/certificate_store.h"
 #include "server/ke_server.h"
+#include "server/key_file_directory.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -323,6 +324,7 @@ int check_config(const Config& config) {
     CertificateStore check(certificate_files(config), config.allow_expired_certificate);
   }
   if (config.keys_file) {
+    check_key_file_directory(*config.keys_file);
     auto state = keys::read_key_file(*config.keys_file);
     if (state && state->rotation_seconds != config.key_rotation_seconds) {
       throw ConfigError("--key-rotation", std::to_string(config.key_rotation_seconds) + " s, but " +

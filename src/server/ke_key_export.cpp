@@ -14,7 +14,9 @@ std::optional<core::NtsKeys> export_nts_keys(SSL* ssl, const core::KeDecision& d
   std::array<std::uint8_t, core::kMaxAeadKeyLength> c2s{};
   std::array<std::uint8_t, core::kMaxAeadKeyLength> s2c{};
   auto exported = [&](std::uint8_t* out, bool server_to_client) {
-    auto context = core::exporter_context(aead, server_to_client);
+    // AEAD 30 without record 1024: id 15 in the context (core::exporter_context_aead).
+    auto context = core::exporter_context(
+        core::exporter_context_aead(aead, decision.compliant_gcm_siv), server_to_client);
     return SSL_export_keying_material(ssl, out, length, core::kNtsExporterLabel.data(),
                                       core::kNtsExporterLabel.size(), context.data(),
                                       context.size(), 1) == 1;

@@ -291,6 +291,12 @@ void TimeSource::log_transition(const timesource::ClockState& state) {
           name(), via, state.clock.stratum, refid_text(state.clock.reference_id),
           timesource::from_ntp_short(state.clock.root_delay),
           timesource::from_ntp_short(state.clock.root_dispersion));
+    } else if (settings_.time_source == TimeSourceKind::Upstream && !was_synchronised_) {
+      // At start no poll has had a chance yet: not a fault. A failing poll warns
+      // on its own ("upstream NAME: ..."), once per distinct failure.
+      spdlog::info("time source upstream: waiting for the first upstream sample (LI 3, stratum 16 "
+                   "until then){}",
+                   settings_.answer_unsynchronised ? "" : ": requests dropped");
     } else if (settings_.time_source == TimeSourceKind::Upstream) {
       spdlog::warn(
           "time source upstream: no upstream that answered in the last {} s agrees with the "

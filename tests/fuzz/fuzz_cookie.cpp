@@ -20,8 +20,11 @@ using namespace ntsd;
 using namespace ntsd::fuzz;
 using core::CookieError;
 
+// Every algorithm a cookie can carry, AEAD 30 included (72 bytes): a length of one of
+// them passes the shape check. (Only 15/16/17 cookies are sealed here.)
 std::optional<AeadAlgorithm> algorithm_for_length(std::size_t length) {
-  for (AeadAlgorithm a : kAllAeads) {
+  for (AeadAlgorithm a : {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384,
+                          AeadAlgorithm::AesSivCmac512, AeadAlgorithm::AesGcmSiv128}) {
     if (core::cookie_length(a) == length) return a;
   }
   return std::nullopt;

@@ -111,16 +111,18 @@ void check_decision(const KeMessage& message, bool trailing, const core::KeDecis
   FUZZ_CHECK((decision.outcome == KeOutcome::BadRequest) ==
              (decision.bad_request != core::KeBadRequest::None));
   if (decision.outcome != KeOutcome::Ok) return;
-  // Ours, offered by the client, and nothing we prefer was offered.
+  // Allowed, offered by the client, and nothing the client listed before it is allowed
+  // (the client's preference decides). Record 1024 only ever goes with 30.
   const std::vector<std::uint16_t> offered = offered_aeads(message);
-  auto is_offered = [&](AeadAlgorithm a) {
-    return std::ranges::find(offered, static_cast<std::uint16_t>(a)) != offered.end();
+  auto is_allowed = [&](std::uint16_t id) {
+    return std::ranges::find_if(policy.aead_preference, [id](AeadAlgorithm a) {
+             return static_cast<std::uint16_t>(a) == id;
+           }) != policy.aead_preference.end();
   };
-  FUZZ_CHECK(is_offered(*decision.aead));
-  for (AeadAlgorithm ours : policy.aead_preference) {
-    if (ours == *decision.aead) break;
-    FUZZ_CHECK(!is_offered(ours));
-  }
+  const auto chosen = std::ranges::find(offered, static_cast<std::uint16_t>(*decision.aead));
+  FUZZ_CHECK(chosen != offered.end());
+  for (auto it = offered.begin(); it != chosen; ++it) FUZZ_CHECK(!is_allowed(*it));
+  FUZZ_CHECK(!decision.compliant_gcm_siv || *decision.aead == AeadAlgorithm::AesGcmSiv128);
   FUZZ_CHECK(std::ranges::find(policy.aead_preference, *decision.aead) !=
              policy.aead_preference.end());
 }

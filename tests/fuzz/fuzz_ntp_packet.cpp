@@ -46,6 +46,7 @@ void check_authenticator(ByteView body) {
   FUZZ_CHECK(parts.ciphertext.data() == body.data() + 4 + core::padded_to_4(nonce_length));
   // Nonce, its padding and the additional padding reach N_REQ (RFC 8915 §5.6).
   FUZZ_CHECK(body.size() - 4 - core::padded_to_4(ciphertext_length) >= core::kMinNonceLength);
+  FUZZ_CHECK(parts.nonce_space == body.size() - 4 - core::padded_to_4(ciphertext_length));
 }
 
 void check_fields(ByteView packet, std::size_t start) {

@@ -2,7 +2,7 @@
 
 Proves: each bad setting (missing certificate file, unreadable key, unparsable --ke-listen
 address, out-of-range or non-numeric --stratum, a key file that holds no key, a bad or
-taken --metrics-listen address) makes ntsd
+taken --metrics-listen address, a key file whose directory is missing) makes ntsd
 exit promptly (within 10 s) with status 2 and exactly one line on stderr, "ntsd: ...",
 naming the offending setting -- so nothing was logged as started.  A control case with
 the same arguments minus the fault starts and keeps running, so each failure is caused by
@@ -115,6 +115,36 @@ class ConfigErrorTest(NtsdTestCase):
         last = res.stderr.strip().splitlines()[-1]
         self.assertTrue(last.startswith("ntsd: --metrics-listen: "), last)
         self.assertNotIn("listening", res.stderr)
+
+    def test_key_file_directory_checked_by_check_config(self):
+        # The key file is written (atomically, through its directory) only once ntsd
+        # has started: --check-config must catch a directory that is not there.
+        missing = "/nonexistent/dir/k.toml"
+        line = self._expect_config_error(
+            self._argv(extra=("--keys", missing, "--check-config")), "--keys")
+        self.assertIn("/nonexistent/dir", line)
+        plain = os.path.join(self.tmp, "plain-file")
+        with open(plain, "w") as f:
+            f.write("not a directory\n")
+        self._expect_config_error(
+            self._argv(extra=("--keys", os.path.join(plain, "k.toml"), "--check-config")),
+            "--keys")
+        if os.geteuid() != 0:  # root may write anywhere
+            locked = os.path.join(self.tmp, "locked")
+            os.mkdir(locked, 0o500)
+            self.addCleanup(os.chmod, locked, 0o700)
+            line = self._expect_config_error(
+                self._argv(extra=("--keys", os.path.join(locked, "k.toml"), "--check-config")),
+                "--keys")
+            self.assertIn("cannot write", line)
+        # Control: a writable directory passes, and the check creates no file there.
+        good = os.path.join(self.tmp, "keys-ok", "k.toml")
+        os.mkdir(os.path.dirname(good))
+        res = subprocess.run(self._argv(extra=("--keys", good, "--check-config")),
+                             capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("configuration OK", res.stdout)
+        self.assertFalse(os.path.exists(good))
 
 
 if __name__ == "__main__":

@@ -133,16 +133,19 @@ class NtsQueryTest(NtsdTestCase):
         self.assertEqual(ke["tls_cipher"].split("_")[0], "TLS", ke)
         return leaf
 
-    def _check(self, doc, ntsd, host, count):
+    def _check(self, doc, ntsd, host, count, aead_id=30):
         self.assertIs(doc.get("ok"), True, doc)
         ke = doc["ke"]
         self.assertEqual(ke["tls_version"], "TLSv1.3", ke)
         self.assertEqual(ke["alpn"], "ntske/1", ke)
         self.assertEqual(ke["port"], ntsd.ke_port, ke)
-        self.assertEqual(ke["aead_id"], 15, ke)
-        self.assertEqual(ke["aead"], "AEAD_AES_SIV_CMAC_256", ke)
+        # nts-query offers 30,15,17 (record 1024 with 30); ntsd honours that order.
+        names = {30: "AEAD_AES_128_GCM_SIV", 15: "AEAD_AES_SIV_CMAC_256"}
+        self.assertEqual(ke["aead_id"], aead_id, ke)
+        self.assertEqual(ke["aead"], names[aead_id], ke)
+        self.assertEqual(ke["compliant_keys"], True if aead_id == 30 else None, ke)
         self.assertEqual(ke["cookies"], 8, ke)
-        self.assertGreater(ke["cookie_length"], 0, ke)
+        self.assertEqual(ke["cookie_length"], {30: 72, 15: 104}[aead_id], ke)
         self.assertIn("localhost", ke["certificate_subject"], ke)
         self.assertTrue(360 <= ke["certificate_days_left"] <= 366, ke)
         # ntsd serves NTP on a port other than 123, so its KE must say which one.
@@ -172,6 +175,16 @@ class NtsQueryTest(NtsdTestCase):
         self._check(doc, ntsd, "127.0.0.1", 1)
         leaf = self._check_leaf(doc, self.cert, before, after)
         self.assertEqual(leaf["key"], "EC P-256", leaf)  # what make-dev-cert.sh makes
+
+    def test_aead_15_and_server_allow_list(self):
+        ntsd = self.start_ntsd()
+        res = self.nts_query("127.0.0.1:%d" % ntsd.ke_port, "--json", "--aead", "15,30")
+        self.assertEqual(res.returncode, 0, (res.stdout, res.stderr))
+        self._check(json.loads(res.stdout), ntsd, "127.0.0.1", 1, aead_id=15)
+        limited = self.start_ntsd(extra=["--aeads", "17,15"])
+        res = self.nts_query("127.0.0.1:%d" % limited.ke_port, "--json")
+        self.assertEqual(res.returncode, 0, (res.stdout, res.stderr))
+        self._check(json.loads(res.stdout), limited, "127.0.0.1", 1, aead_id=15)
 
     def test_ipv6_json(self):
         ntsd = self.start_ntsd(hosts=("::1",))

@@ -4,7 +4,7 @@
   no CAP_SYS_TIME: it can never touch this machine's clock) polled by ntsd. ntsd serves
   stratum 4 and reference id 127.0.0.1; when chronyd stops, ntsd goes unsynchronised
   (LI 3, stratum 16 = 0 on the wire) after --unsync-after; when chronyd comes back,
-  ntsd recovers.
+  ntsd recovers. The start logs "waiting for the first upstream sample", no warning.
 * --unsynchronised drop: with no upstream answering, ntsd answers nothing at all.
 * leap file: Debian's tzdata file loads; an expired file is reported at start.
 * kernel: the kernel source answers with the kernel's state (read only).
@@ -101,6 +101,10 @@ class UpstreamChronyTest(TimeSourceTestCase):
         ref_age = (synced.receive - synced.reference) / 2.0 ** 32
         self.assertGreaterEqual(ref_age, 0)
         self.assertLess(ref_age, 5)
+        # The start, before the first poll, is not a fault: no warning about
+        # unsynchronised service until a synchronised source is lost.
+        self.assertIn("waiting for the first upstream sample", ntsd.stderr())
+        self.assertNotIn("serving unsynchronised", ntsd.stderr())
 
         # chronyd stops: unsynchronised after UNSYNC_AFTER seconds, not before 1 s.
         chronyd.stop()

@@ -70,10 +70,11 @@ TEST(AeadIds, KnownIdsMapToAlgorithms) {
   EXPECT_EQ(aead_from_id(15), AeadAlgorithm::AesSivCmac256);
   EXPECT_EQ(aead_from_id(16), AeadAlgorithm::AesSivCmac384);
   EXPECT_EQ(aead_from_id(17), AeadAlgorithm::AesSivCmac512);
+  EXPECT_EQ(aead_from_id(30), AeadAlgorithm::AesGcmSiv128);
 }
 
 TEST(AeadIds, UnsupportedIdsAreRejected) {
-  for (int id : {0, 1, 14, 18, 19, 30, 0x8000, 0xffff}) {
+  for (int id : {0, 1, 14, 18, 19, 29, 31, 0x8000, 0xffff}) {
     EXPECT_FALSE(aead_from_id(static_cast<std::uint16_t>(id)).has_value()) << id;
   }
 }
@@ -82,14 +83,16 @@ TEST(AeadIds, KeyLengthsFollowRfc8915) {
   EXPECT_EQ(aead_key_length(AeadAlgorithm::AesSivCmac256), 32U);
   EXPECT_EQ(aead_key_length(AeadAlgorithm::AesSivCmac384), 48U);
   EXPECT_EQ(aead_key_length(AeadAlgorithm::AesSivCmac512), 64U);
-  EXPECT_EQ(aead_key_length(static_cast<AeadAlgorithm>(30)), 0U);
+  EXPECT_EQ(aead_key_length(AeadAlgorithm::AesGcmSiv128), 16U);
+  EXPECT_EQ(aead_key_length(static_cast<AeadAlgorithm>(31)), 0U);
 }
 
 TEST(AeadIds, NamesAreTheIanaNames) {
   EXPECT_EQ(aead_name(AeadAlgorithm::AesSivCmac256), "AEAD_AES_SIV_CMAC_256");
   EXPECT_EQ(aead_name(AeadAlgorithm::AesSivCmac384), "AEAD_AES_SIV_CMAC_384");
   EXPECT_EQ(aead_name(AeadAlgorithm::AesSivCmac512), "AEAD_AES_SIV_CMAC_512");
-  EXPECT_EQ(aead_name(static_cast<AeadAlgorithm>(30)), "unknown");
+  EXPECT_EQ(aead_name(AeadAlgorithm::AesGcmSiv128), "AEAD_AES_128_GCM_SIV");
+  EXPECT_EQ(aead_name(static_cast<AeadAlgorithm>(31)), "unknown");
 }
 
 TEST(AeadCreate, WrongKeyLengthIsRejected) {
@@ -108,9 +111,9 @@ TEST(AeadCreate, WrongKeyLengthIsRejected) {
 }
 
 TEST(AeadCreate, UnknownAlgorithmIsRejected) {
-  // AEAD_AES_SIV_CMAC_256's sibling 30 (AES-128-GCM-SIV) is not supported here.
-  EXPECT_FALSE(Aead::create(static_cast<AeadAlgorithm>(30), Bytes(16, 1)).has_value());
-  EXPECT_FALSE(Aead::create(static_cast<AeadAlgorithm>(30), Bytes{}).has_value());
+  EXPECT_FALSE(Aead::create(static_cast<AeadAlgorithm>(31), Bytes(16, 1)).has_value());
+  EXPECT_FALSE(Aead::create(AeadAlgorithm::AesGcmSiv128, Bytes{}).has_value());
+  EXPECT_FALSE(Aead::create(AeadAlgorithm::AesGcmSiv128, Bytes(32, 1)).has_value());
   EXPECT_FALSE(Aead::create(static_cast<AeadAlgorithm>(0), Bytes{}).has_value());
 }
 

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -112,8 +114,9 @@ TEST(NtsKeys, CreateRejectsWrongLengths) {
       EXPECT_FALSE(NtsKeys::create(algorithm, Bytes(bad, 1), Bytes(bad, 2)).has_value());
     }
   }
-  EXPECT_FALSE(NtsKeys::create(static_cast<AeadAlgorithm>(30), Bytes(16, 1), Bytes(16, 2)));
-  EXPECT_FALSE(NtsKeys::create(static_cast<AeadAlgorithm>(30), Bytes{}, Bytes{}));
+  EXPECT_FALSE(NtsKeys::create(static_cast<AeadAlgorithm>(31), Bytes(16, 1), Bytes(16, 2)));
+  EXPECT_FALSE(NtsKeys::create(AeadAlgorithm::AesGcmSiv128, Bytes(32, 1), Bytes(32, 2)));
+  EXPECT_TRUE(NtsKeys::create(AeadAlgorithm::AesGcmSiv128, Bytes(16, 1), Bytes(16, 2)));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -126,7 +129,10 @@ TEST(CookieLength, FollowsTheLayout) {
   EXPECT_EQ(max_cookie_length(), 168U);
   // chrony 4.3 refuses cookies whose length is not a multiple of 4.
   for (auto algorithm : kAll) EXPECT_EQ(cookie_length(algorithm) % 4, 0U) << aead_name(algorithm);
-  EXPECT_EQ(cookie_length(static_cast<AeadAlgorithm>(30)), 0U);
+  // AEAD 30: two 16-byte keys.
+  EXPECT_EQ(cookie_length(AeadAlgorithm::AesGcmSiv128), 4U + 16U + 16U + 4U + 32U);
+  EXPECT_EQ(cookie_length(AeadAlgorithm::AesGcmSiv128) % 4, 0U);
+  EXPECT_EQ(cookie_length(static_cast<AeadAlgorithm>(31)), 0U);
 }
 
 TEST(CookieKey, NeedsA32ByteKey) {
@@ -280,6 +286,7 @@ TEST(Cookie, EveryWrongLengthIsMalformed) {
   longest.resize(max_cookie_length() + 64, 0);
   std::vector<std::size_t> valid;
   for (auto algorithm : kAll) valid.push_back(cookie_length(algorithm));
+  valid.push_back(cookie_length(AeadAlgorithm::AesGcmSiv128));
   for (std::size_t length = 0; length <= longest.size(); ++length) {
     if (length == cookie_length(AeadAlgorithm::AesSivCmac512)) continue;  // the cookie itself
     const OpenedCookie opened = open_cookie(keyring, ByteView(longest).first(length));
@@ -297,7 +304,8 @@ TEST(Cookie, InnerAeadIdMustMatchTheLength) {
   const CookieKey& key = keyring.current();
   for (auto algorithm : kAll) {
     const std::size_t key_length = aead_key_length(algorithm);
-    for (std::uint32_t inner : {0U, 1U, 14U, 15U, 16U, 17U, 18U, 30U, 0xffffU, 0x1000fU, 0xf000fU}) {
+    for (std::uint32_t inner :
+         {0U, 1U, 14U, 15U, 16U, 17U, 18U, 30U, 0xffffU, 0x1000fU, 0xf000fU}) {
       Bytes plaintext(4 + 2 * key_length, 0x33);
       store_be32(plaintext.data(), inner);
       const Bytes cookie = forge(key, 0x01020304, plaintext);
@@ -386,6 +394,71 @@ TEST_F(CookieDeathTest, SealWithEmptyKeysAborts) {
   CountingRandom random;
   Bytes out(max_cookie_length());
   EXPECT_DEATH(seal_cookie(keyring.current(), empty, random, out), "");
+}
+
+}  // namespace
+}  // namespace ntsd::core
+
+namespace ntsd::core {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// AEAD 30 cookies: 16-byte keys in the same SIV-CMAC format. (The format of AEAD
+// 15/16/17 cookies is pinned byte for byte by LayoutIsKeyIdNonceThenSealedAeadIdAndKeys
+// above against an independently keyed Aead: that is what lets a previous release
+// open them.)
+
+constexpr auto k30 = AeadAlgorithm::AesGcmSiv128;
+
+TEST(GcmSivCookie, RoundTripsWithTheSivCmacMaster) {
+  const auto keyring = ring(0x0a0b0c0d, kMasterA);
+  const NtsKeys keys = nts_keys(k30);
+  CountingRandom random(0x30);
+  Bytes cookie(cookie_length(k30));
+  seal_cookie(keyring.current(), keys, random, cookie);
+  EXPECT_EQ(Bytes(cookie.begin(), cookie.begin() + 4), (Bytes{0x0a, 0x0b, 0x0c, 0x0d}));
+  EXPECT_EQ(Bytes(cookie.begin() + 4, cookie.begin() + 20), counting(0x30, 16));
+  // The same layout as every other cookie: SIV-CMAC master over id 30 ‖ C2S ‖ S2C.
+  Bytes plaintext(cookie.size() - 20 - kAeadTagLength);
+  ASSERT_TRUE(keyring.current().aead().open(ByteView(cookie).subspan(4, 16),
+                                            ByteView(cookie).first(4), ByteView(cookie).subspan(20),
+                                            plaintext.data()));
+  EXPECT_EQ(Bytes(plaintext.begin(), plaintext.begin() + 4), (Bytes{0, 0, 0, 30}));
+  const OpenedCookie opened = open_cookie(keyring, cookie);
+  ASSERT_TRUE(opened.keys.has_value());
+  EXPECT_TRUE(same_keys(*opened.keys, keys));
+}
+
+TEST(GcmSivCookie, EveryFlippedBitAndAnotherMasterFail) {
+  const auto keyring = ring(7, kMasterA);
+  Bytes cookie = mint(keyring.current(), nts_keys(k30));
+  for (std::size_t bit = 32; bit < cookie.size() * 8; ++bit) {
+    cookie[bit / 8] ^= static_cast<std::uint8_t>(1U << (bit % 8));
+    const OpenedCookie opened = open_cookie(keyring, cookie);
+    EXPECT_FALSE(opened.keys.has_value()) << bit;
+    EXPECT_EQ(opened.error, CookieError::BadTag) << bit;
+    cookie[bit / 8] ^= static_cast<std::uint8_t>(1U << (bit % 8));
+  }
+  EXPECT_EQ(open_cookie(ring(7, kMasterB), cookie).error, CookieError::BadTag);
+  EXPECT_TRUE(open_cookie(keyring, cookie).keys.has_value());
+}
+
+TEST(GcmSivCookie, ManyThreadsShareOneKey) {
+  const auto keyring = ring(7, kMasterA);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {  // one keyring, read by many workers
+    threads.emplace_back([&, t] {
+      const NtsKeys keys = nts_keys(k30, static_cast<std::uint8_t>(t));
+      for (int i = 0; i < 300; ++i) {
+        const Bytes cookie = mint(keyring.current(), keys, static_cast<std::uint8_t>(i));
+        const OpenedCookie opened = open_cookie(keyring, cookie);
+        if (!opened.keys || !same_keys(*opened.keys, keys)) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace

@@ -105,29 +105,131 @@ TEST(KeServer, GoodRequestIsOkWithExactResponse) {
   EXPECT_EQ(d.response, expected);
 }
 
-// The server's preference decides among what the client offered.
-TEST(KeServer, AeadChoiceFollowsServerPreference) {
+// The client's preference decides among what the server allows (as chrony does);
+// the order of the server's list does not matter.
+TEST(KeServer, AeadChoiceFollowsClientPreference) {
   KeServerPolicy policy = policy_with({k512, k256});
   Message m;
   m.next_protocol({0}).aead({15, 17}).end();
   auto d = decide(m.get(), policy);
   ASSERT_EQ(d.decision.outcome, KeOutcome::Ok);
-  EXPECT_EQ(*d.decision.aead, k512);
+  EXPECT_EQ(*d.decision.aead, k256);
 
   policy.aead_preference = {k256, k512};
   Message m2;
   m2.next_protocol({0}).aead({17, 15}).end();
   d = decide(m2.get(), policy);
   ASSERT_EQ(d.decision.outcome, KeOutcome::Ok);
-  EXPECT_EQ(*d.decision.aead, k256);
+  EXPECT_EQ(*d.decision.aead, k512);
 
-  // Algorithms we do not know (30, 0x1234) are skipped.
+  // Algorithms not allowed (30 here) or unknown (0x1234) are skipped.
   Message m3;
   m3.next_protocol({0}).aead({30, 0x1234, 16}).end();
   policy.aead_preference = {k256, k384};
   d = decide(m3.get(), policy);
   ASSERT_EQ(d.decision.outcome, KeOutcome::Ok);
   EXPECT_EQ(*d.decision.aead, k384);
+  EXPECT_FALSE(d.decision.compliant_gcm_siv);
+}
+
+// ---------------------------------------------------------------- AEAD 30, record 1024
+
+constexpr auto k30 = AeadAlgorithm::AesGcmSiv128;
+constexpr auto kCompliant = KeRecordType::CompliantGcmSivExport;
+
+TEST(KeServerGcmSiv, ChromyFourSixOneRequestGetsThirtyAndTheEcho) {
+  Message m;
+  m.next_protocol({0}).aead({30, 15}).record(false, kCompliant, {}).end();
+  const auto d = decide(m.get(), policy_with({k256, k30}), {bytes({1, 2, 3, 4})});
+  ASSERT_EQ(d.decision.outcome, KeOutcome::Ok);
+  EXPECT_EQ(*d.decision.aead, k30);
+  EXPECT_TRUE(d.decision.compliant_gcm_siv);
+  EXPECT_EQ(exporter_context_aead(k30, true), k30);
+  const Bytes expected = bytes({
+      0x80, 0x01, 0x00, 0x02, 0x00, 0x00,  // Next Protocol {0}
+      0x80, 0x04, 0x00, 0x02, 0x00, 0x1e,  // AEAD {30}
+      0x04, 0x00, 0x00, 0x00,              // record 1024, not critical, empty
+      0x00, 0x05, 0x00, 0x04, 1,    2,    3, 4, 0x80, 0x00, 0x00, 0x00,
+  });
+  EXPECT_EQ(d.response, expected);
+}
+
+TEST(KeServerGcmSiv, ThirtyWithoutTheRecordUsesIdFifteenInTheContext) {
+  Message m;
+  m.next_protocol({0}).aead({30, 15}).end();  // chrony 4.4 to 4.6.0
+  const auto d = decide(m.get(), policy_with({k256, k30}));
+  ASSERT_EQ(d.decision.outcome, KeOutcome::Ok);
+  EXPECT_EQ(*d.decision.aead, k30);
+  EXPECT_FALSE(d.decision.compliant_gcm_siv);
+  EXPECT_EQ(exporter_context_aead(k30, false), k256);
+  EXPECT_EQ(exporter_context(exporter_context_aead(k30, false), false),
+            (std::array<std::uint8_t, 5>{0, 0, 0, 15, 0}));
+  EXPECT_EQ(exporter_context(exporter_context_aead(k30, true), true),
+            (std::array<std::uint8_t, 5>{0, 0, 0, 30, 1}));
+  // No echo in the response.
+  const KeMessage response = parse_ke_message(d.response);
+  for (const KeRecord& r : response.records) EXPECT_NE(r.type, 1024);
+}
+
+TEST(KeServerGcmSiv, RecordWithFifteenChosenIsNotEchoed) {
+  Message m;
+  m.next_protocol({0}).aead({30, 15}).record(false, kCompliant, {}).end();
+  const auto d = decide(m.get(), policy_with({k256}));  // 30 not allowed
+  ASSERT_EQ(d.decision.outcome, KeOutcome::Ok);
+  EXPECT_EQ(*d.decision.aead, k256);
+  EXPECT_FALSE(d.decision.compliant_gcm_siv);
+  EXPECT_EQ(exporter_context_aead(k256, false), k256);
+  const KeMessage response = parse_ke_message(d.response);
+  for (const KeRecord& r : response.records) EXPECT_NE(r.type, 1024);
+}
+
+TEST(KeServerGcmSiv, CriticalRecordIsKnownAndNonEmptyIsABadRequest) {
+  Message critical;
+  critical.next_protocol({0}).aead({30}).record(true, kCompliant, {}).end();
+  auto d = decide(critical.get(), policy_with({k30}));
+  ASSERT_EQ(d.decision.outcome, KeOutcome::Ok);
+  EXPECT_TRUE(d.decision.compliant_gcm_siv);
+
+  Message body;
+  body.next_protocol({0}).aead({30}).record(false, kCompliant, bytes({0})).end();
+  d = decide(body.get(), policy_with({k30}));
+  EXPECT_EQ(d.decision.outcome, KeOutcome::BadRequest);
+  EXPECT_EQ(d.decision.bad_request, KeBadRequest::CompliantExportBody);
+  EXPECT_EQ(d.response, kError1);
+}
+
+TEST(KeClientGcmSiv, RequestCarriesTheRecordOnlyWithThirty) {
+  const std::vector<AeadAlgorithm> with30 = {k30, k256, k512};
+  EXPECT_EQ(build_ke_request(with30),
+            bytes({0x80, 0x01, 0x00, 0x02, 0x00, 0x00, 0x80, 0x04, 0x00, 0x06, 0x00, 0x1e,
+                   0x00, 0x0f, 0x00, 0x11, 0x04, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00}));
+  const std::vector<AeadAlgorithm> without = {k256};
+  const KeMessage m = parse_ke_message(build_ke_request(without));
+  for (const KeRecord& r : m.records) EXPECT_NE(r.type, 1024);
+}
+
+TEST(KeClientGcmSiv, EchoMakesTheKeysCompliant) {
+  const std::vector<AeadAlgorithm> offered = {k30, k256};
+  Message echoed;
+  echoed.next_protocol({0}).aead({30}).record(false, kCompliant, {});
+  echoed.record(false, KeRecordType::NewCookie, bytes({1, 2, 3, 4})).end();
+  auto r = interpret_ke_response(parse_ke_message(echoed.get()), offered);
+  ASSERT_EQ(r.error, KeClientError::None);
+  EXPECT_EQ(*r.aead, k30);
+  EXPECT_TRUE(r.compliant_gcm_siv);
+
+  Message plain;
+  plain.next_protocol({0}).aead({30});
+  plain.record(false, KeRecordType::NewCookie, bytes({1, 2, 3, 4})).end();
+  r = interpret_ke_response(parse_ke_message(plain.get()), offered);
+  ASSERT_EQ(r.error, KeClientError::None);
+  EXPECT_FALSE(r.compliant_gcm_siv);
+
+  Message bad;
+  bad.next_protocol({0}).aead({30}).record(false, kCompliant, bytes({0}));
+  bad.record(false, KeRecordType::NewCookie, bytes({1, 2, 3, 4})).end();
+  r = interpret_ke_response(parse_ke_message(bad.get()), offered);
+  EXPECT_EQ(r.error, KeClientError::Malformed);
 }
 
 TEST(KeServer, NoCommonAead) {
@@ -786,7 +888,7 @@ TEST(KeRoundTrip, ClientAndServerAgree) {
   const RoundTrip rt = round_trip(offered, policy, cookies);
   ASSERT_EQ(rt.decision.outcome, KeOutcome::Ok);
   EXPECT_EQ(rt.client.error, KeClientError::None) << ke_client_error_name(rt.client.error);
-  EXPECT_EQ(rt.client.aead, k512);
+  EXPECT_EQ(rt.client.aead, k256);  // the client's first choice, though the server lists 17 first
   EXPECT_EQ(rt.client.aead, rt.decision.aead);
   EXPECT_EQ(rt.client.cookies, cookies);
   EXPECT_EQ(rt.client.ntp_server, "ntp.example.org");
@@ -882,14 +984,15 @@ TEST(KeNegotiation, NamesAreDistinctSnakeCase) {
   EXPECT_EQ(ke_outcome_name(KeOutcome::NoCommonAead), "no_common_aead");
 
   std::set<std::string_view> reasons;
-  for (auto r : {KeBadRequest::None, KeBadRequest::Malformed, KeBadRequest::ForbiddenRecord,
-                 KeBadRequest::NextProtocolCount, KeBadRequest::NextProtocolBody,
-                 KeBadRequest::AeadCount, KeBadRequest::AeadBody, KeBadRequest::BadServerOrPort,
-                 KeBadRequest::TrailingData, KeBadRequest::Timeout}) {
+  for (auto r :
+       {KeBadRequest::None, KeBadRequest::Malformed, KeBadRequest::ForbiddenRecord,
+        KeBadRequest::NextProtocolCount, KeBadRequest::NextProtocolBody, KeBadRequest::AeadCount,
+        KeBadRequest::AeadBody, KeBadRequest::BadServerOrPort, KeBadRequest::TrailingData,
+        KeBadRequest::Timeout, KeBadRequest::CompliantExportBody}) {
     EXPECT_TRUE(is_snake_case(ke_bad_request_name(r))) << ke_bad_request_name(r);
     reasons.insert(ke_bad_request_name(r));
   }
-  EXPECT_EQ(reasons.size(), 10u);
+  EXPECT_EQ(reasons.size(), 11u);
   EXPECT_EQ(ke_bad_request_name(KeBadRequest::TrailingData), "trailing_data");
 
   std::set<std::string_view> errors;

@@ -1300,3 +1300,71 @@ TEST_F(RateKissTest, NormalReplyAfterAKissIsUnaffected) {
 
 }  // namespace
 }  // namespace ntsd::core
+
+namespace ntsd::core {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// AEAD 30 (AES-128-GCM-SIV): 12-byte nonces both ways, N_REQ = 12, 72-byte cookies.
+
+constexpr auto k30 = AeadAlgorithm::AesGcmSiv128;
+
+TEST_F(NtpHandlerTest, GcmSivRequestWithATwelveByteNonceIsAnswered) {
+  Session s = session(k30);
+  ASSERT_EQ(s.cookie.size(), 72U);
+  AuthSpec auth;
+  auth.nonce_length = 12;  // chrony 4.6: N_MAX = 12, no Additional Padding
+  auth.plaintext = encrypted_placeholders(2, s.cookie.size());
+  const Bytes request = nts_request(s, {}, auth);
+  NtpOutcome d;
+  const Bytes response = handle(request, &d);
+  ASSERT_EQ(d.reason, Reason::Answered) << reason_name(d.reason);
+  EXPECT_EQ(response.size(), request.size());
+  auto fields = parse_extension_fields(response, kNtpHeaderLength);
+  ASSERT_TRUE(fields.ok());
+  const ExtensionField& field = fields.fields[fields.count - 1];
+  NtsAuthenticatorParts parts;
+  ASSERT_EQ(parse_nts_authenticator(field.body, parts, aead_min_nonce_space(k30)),
+            NtsAuthenticatorError::None);
+  EXPECT_EQ(parts.nonce.size(), 12U);
+  Bytes plaintext(parts.ciphertext.size() - kAeadTagLength);
+  ASSERT_TRUE(s.s2c->open(parts.nonce, ByteView(response).first(field.offset), parts.ciphertext,
+                          plaintext.data()));
+  auto inner = parse_extension_fields(plaintext, 0);
+  ASSERT_TRUE(inner.ok());
+  ASSERT_EQ(inner.count, 3U);
+  for (const auto& cookie : inner) {
+    EXPECT_EQ(cookie.type, kCookie);
+    const OpenedCookie opened = open_cookie(keyring_, cookie.body);
+    ASSERT_TRUE(opened.keys.has_value());
+    EXPECT_EQ(opened.keys->algorithm(), k30);
+  }
+}
+
+TEST_F(NtpHandlerTest, GcmSivRequestWithAnotherNonceLengthIsDropped) {
+  for (std::size_t nonce : {8U, 16U}) {
+    Session s = session(k30);
+    AuthSpec auth;
+    auth.nonce_length = nonce;
+    auth.extra_padding = nonce < 12 ? 4 : 0;
+    // The client cannot seal with it; hand it an SIV key so that only the length is wrong.
+    auto siv = Aead::create(AeadAlgorithm::AesSivCmac256, Bytes(32, 1));
+    auth.key = &*siv;
+    expect_dropped(nts_request(s, {}, auth), Reason::BadNonceLength, RequestKind::Nts);
+  }
+}
+
+TEST_F(NtpHandlerTest, GcmSivRequestSealedWithTheOtherKeySetIsNaked) {
+  // The cookie holds keys exported with one context (id 15 or 30); a client that
+  // derived the other set seals with a different C2S: an NTS NAK, after which
+  // chrony 4.6.1 switches key sets.
+  Session s = session(k30);
+  auto other = Aead::create(k30, pattern(16, 0x99));
+  AuthSpec auth;
+  auth.nonce_length = 12;
+  auth.key = &*other;
+  expect_nak(nts_request(s, {}, auth), Reason::AuthenticatorFailed);
+}
+
+}  // namespace
+}  // namespace ntsd::core

@@ -207,6 +207,11 @@ std::string ke_json(const KeResult& ke) {
                     s.aead ? std::optional<std::string>(std::string(ntsd::core::aead_name(*s.aead)))
                            : std::nullopt);
   o.raw("aead_id", s.aead ? std::to_string(static_cast<unsigned>(*s.aead)) : "null");
+  // AEAD 30 only: whether the keys came from the RFC's exporter context (id 30,
+  // the server echoed record 1024) or chrony 4.4-4.6.0's (id 15).
+  o.raw("compliant_keys", s.aead == ntsd::core::AeadAlgorithm::AesGcmSiv128
+                              ? (s.compliant_gcm_siv ? "true" : "false")
+                              : "null");
   o.integer("cookies", static_cast<std::int64_t>(s.cookies.size()));
   o.raw("cookie_length", s.cookies.empty() ? "null" : std::to_string(s.cookies.front().size()));
   o.optional_string("ntp_server", nonempty(s.ntp_server));
@@ -370,8 +375,11 @@ void print_ke_human(const KeResult& ke) {
     print_certificate_human(i + 1, s.certificates.size(), s.certificates[i]);
   }
   if (s.aead) {
-    fmt::print("AEAD:                 {} ({})\n", ntsd::core::aead_name(*s.aead),
-               static_cast<unsigned>(*s.aead));
+    fmt::print("AEAD:                 {} ({}){}\n", ntsd::core::aead_name(*s.aead),
+               static_cast<unsigned>(*s.aead),
+               *s.aead != ntsd::core::AeadAlgorithm::AesGcmSiv128 ? ""
+               : s.compliant_gcm_siv                              ? ", compliant keys (record 1024)"
+                                     : ", keys with id 15 (no record 1024)");
   }
   for (auto warning : s.warnings) fmt::print("NTS-KE warning:       {}\n", warning);
   if (!ke.ok) return;
@@ -452,7 +460,7 @@ int main(int argc, char** argv) {
   bool json = false;
   std::optional<double> timeout;
   double interval = 1.0;
-  std::string aead_list = "15,17,16";
+  std::string aead_list = "30,15,17";
   bool fail_on_warning = false;
   app.add_option("server", target, "HOST[:KEPORT], [IPv6]:KEPORT or IPv6 (NTS-KE port 4460)")
       ->required();
@@ -465,7 +473,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.001, 3600.0));
   app.add_option("--interval", interval, "seconds between exchanges (default 1)")
       ->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--aead", aead_list, "AEAD algorithm ids to offer, preferred first (15,17,16)");
+  app.add_option(
+      "--aead", aead_list,
+      "AEAD algorithm ids to offer, preferred first (30,15,17); record 1024 goes with 30");
   app.add_flag("--fail-on-warning", fail_on_warning,
                "exit with status 3 when everything authenticated but a warning was raised");
   app.footer(fmt::format(
@@ -491,7 +501,7 @@ int main(int argc, char** argv) {
   if (!host_port) return usage_error("invalid server '" + target + "': expected HOST[:PORT]");
   auto aeads = parse_aead_list(aead_list);
   if (!aeads) {
-    return usage_error("invalid --aead '" + aead_list + "': expected ids among 15, 16, 17");
+    return usage_error("invalid --aead '" + aead_list + "': expected ids among 30, 15, 16, 17");
   }
 
   ntsd::client::KeClientOptions ke_options;

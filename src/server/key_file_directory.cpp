@@ -1,0 +1,40 @@
+#include "server/key_file_directory.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "server/config.h"
+
+namespace ntsd::server {
+
+namespace {
+
+std::string directory_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+void check_key_file_directory(const std::string& key_file) {
+  const std::string dir = directory_of(key_file);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    throw ConfigError("--keys", key_file + ": directory " + dir + ": " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw ConfigError("--keys", key_file + ": " + dir + " is not a directory");
+  }
+  // access() answers for the real user and group: those the unit (or root) runs with.
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    throw ConfigError(
+        "--keys", key_file + ": cannot write to directory " + dir + ": " + std::strerror(errno));
+  }
+}
+
+}  // namespace ntsd::server

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Installs the built package in a clean Debian 12 chroot and checks what its
+# maintainer scripts did, as an administrator would see it. Run as root:
+#   tests/packaging/chroot_install_check.sh CHROOT DEB_DIR
+# CHROOT: made with `debootstrap --variant=minbase bookworm CHROOT MIRROR` (changed
+# by this script: use a throw-away copy). DEB_DIR holds ntsd_*.deb
+# (scripts/build-deb.sh). systemd does not run in a chroot, so the unit is not
+# started; ntsd is started by hand instead, as user ntsd, with the `kernel`
+# time source, and queried with the packaged nts-query on loopback.
+set -euo pipefail
+c=$(realpath "$1")
+debs=$(realpath "$2")
+deb=$(ls "$debs"/ntsd_*_amd64.deb)
+inroot() { chroot "$c" "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+
+mounted=0
+ntsd_pid=""
+cleanup() {
+  if [ -n "$ntsd_pid" ]; then kill "$ntsd_pid" 2>/dev/null || true; wait "$ntsd_pid" 2>/dev/null || true; fi
+  if [ "$mounted" = 1 ]; then umount "$c/proc" || true; fi
+}
+trap cleanup EXIT
+mount -t proc proc "$c/proc"
+mounted=1
+cp /etc/resolv.conf "$c/etc/resolv.conf"
+cp "$deb" "$c/tmp/"
+name=$(basename "$deb")
+
+# Only what the package declares comes from the mirror.
+inroot apt-get update -q >/dev/null
+inroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "/tmp/$name" \
+  > "$c/tmp/install.log" 2>&1 || { cat "$c/tmp/install.log"; fail "apt-get install"; }
+ok "apt-get install ./$name (dependencies from the mirror)"
+
+# The user, the directories, the conffile, the unit and its enable link.
+inroot getent passwd ntsd | grep -q '^ntsd:x:[0-9]*:[0-9]*:.*:/var/lib/ntsd:/usr/sbin/nologin$' ||
+  fail "user ntsd: $(inroot getent passwd ntsd)"
+ok "system user: $(inroot getent passwd ntsd)"
+[ "$(inroot stat -c '%U:%G %a' /var/lib/ntsd)" = "ntsd:ntsd 700" ] ||
+  fail "/var/lib/ntsd is $(inroot stat -c '%U:%G %a' /var/lib/ntsd)"
+[ "$(inroot stat -c '%U:%G %a' /etc/ntsd)" = "root:root 755" ] || fail "/etc/ntsd"
+ok "/var/lib/ntsd ntsd:ntsd 0700, /etc/ntsd root:root 0755"
+inroot dpkg-query -W -f='${Conffiles}\n' ntsd | grep -q '^ /etc/ntsd/ntsd.toml ' ||
+  fail "/etc/ntsd/ntsd.toml is not a conffile"
+ok "/etc/ntsd/ntsd.toml is a conffile"
+wants=/etc/systemd/system/multi-user.target.wants/ntsd.service
+[ "$(readlink "$c$wants")" = /lib/systemd/system/ntsd.service ] || fail "not enabled: $wants"
+ok "enabled: $wants -> /lib/systemd/system/ntsd.service"
+for f in /usr/share/man/man8/ntsd.8.gz /usr/share/man/man1/nts-query.1.gz \
+         /usr/share/doc/ntsd/copyright /usr/share/doc/ntsd/changelog.gz \
+         /usr/share/doc/ntsd/operations.md; do
+  [ -f "$c$f" ] || fail "missing $f"
+done
+ok "manual pages, copyright, changelog, guides present"
+
+# The example configuration, with a test certificate where it expects one.
+work=$(mktemp -d)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$work/privkey.pem" -out "$work/fullchain.pem" 2>/dev/null
+for f in fullchain.pem privkey.pem; do
+  install -m 0640 -o root -g "$(inroot getent group ntsd | cut -d: -f3)" "$work/$f" "$c/etc/ntsd/$f"
+done
+out=$(inroot runuser -u ntsd -- /usr/sbin/ntsd --check-config --config /etc/ntsd/ntsd.toml 2>&1) ||
+  fail "--check-config on the shipped example: $out"
+ok "runuser -u ntsd -- ntsd --check-config (shipped example + test certificate): $out"
+if out=$(inroot runuser -u ntsd -- /usr/sbin/ntsd --check-config --config /etc/ntsd/ntsd.toml \
+           --keys /nonexistent/dir/k.toml 2>&1); then
+  fail "--check-config accepted --keys /nonexistent/dir/k.toml"
+fi
+ok "--check-config refuses --keys /nonexistent/dir/k.toml: $out"
+
+# Serve with the kernel source on loopback ports, as user ntsd, and query it.
+free_port() { python3 -c "import socket; s = socket.socket(socket.AF_INET, socket.$1); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+ke_port=$(free_port SOCK_STREAM)
+ntp_port=$(free_port SOCK_DGRAM)
+sed -e 's/^source = "upstream"/source = "kernel"/' -e '/^upstreams = /d' \
+  "$c/etc/ntsd/ntsd.toml" > "$c/tmp/kernel.toml"
+grep -q '^source = "kernel"' "$c/tmp/kernel.toml" || fail "could not switch the example to kernel"
+chmod 644 "$c/tmp/kernel.toml"
+# chroot --userspec execs ntsd itself: $! is ntsd's process, which cleanup stops.
+chroot --userspec=ntsd:ntsd "$c" /usr/sbin/ntsd --config /tmp/kernel.toml \
+  --ke-listen "127.0.0.1:$ke_port" --ntp-listen "127.0.0.1:$ntp_port" \
+  --max-error-ms 16000 > "$work/ntsd.log" 2>&1 &
+ntsd_pid=$!
+for _ in $(seq 50); do
+  inroot /usr/bin/nts-query "127.0.0.1:$ke_port" --ca /etc/ntsd/fullchain.pem \
+    > "$work/query.txt" 2>&1 || true
+  if grep -q 'TLSv1.3' "$work/query.txt"; then break; fi
+  sleep 0.2
+done
+grep -q 'TLSv1.3' "$work/query.txt" || { cat "$work/query.txt" "$work/ntsd.log"; fail "nts-query"; }
+# This VM's kernel clock may be unsynchronised (nothing disciplines it here): then
+# ntsd rightly serves LI 3. What must not happen is adjtimex failing.
+if grep -q 'adjtimex' "$work/ntsd.log"; then cat "$work/ntsd.log"; fail "kernel source failed"; fi
+ok "packaged nts-query against packaged ntsd (kernel source): $(grep -i 'leap\|stratum' "$work/query.txt" | tr -s ' ' | paste -sd';')"
+kill "$ntsd_pid"; wait "$ntsd_pid" || true; ntsd_pid=""
+if pgrep -f "ntsd --config /tmp/kernel.toml" >/dev/null; then fail "ntsd still running after SIGTERM"; fi
+[ -f "$c/var/lib/ntsd/cookie-keys.toml" ] || fail "no key file written"
+[ "$(inroot stat -c '%U %a' /var/lib/ntsd/cookie-keys.toml)" = "ntsd 600" ] || fail "key file mode"
+ok "cookie keys written to /var/lib/ntsd/cookie-keys.toml (ntsd, 0600)"
+
+# Remove: the binaries and the enable link go, configuration and state stay.
+inroot env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q ntsd >/dev/null 2>&1 || fail "apt-get remove"
+[ ! -e "$c/usr/sbin/ntsd" ] || fail "ntsd left after remove"
+[ ! -L "$c$wants" ] || fail "enable link left after remove: $wants"
+[ -f "$c/etc/ntsd/ntsd.toml" ] && [ -f "$c/var/lib/ntsd/cookie-keys.toml" ] ||
+  fail "remove deleted configuration or state"
+ok "remove: binaries and enable link gone; /etc/ntsd and /var/lib/ntsd kept"
+
+# Purge: the conffile, the state and dpkg's records go; the certificates an
+# administrator put in /etc/ntsd (not the package's) and the user stay.
+inroot env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ntsd >/dev/null 2>&1 || fail "apt-get purge"
+[ ! -e "$c/etc/ntsd/ntsd.toml" ] || fail "conffile left after purge"
+[ ! -e "$c/var/lib/ntsd" ] || fail "/var/lib/ntsd left after purge"
+if inroot dpkg-query -W ntsd >/dev/null 2>&1; then fail "dpkg still knows ntsd"; fi
+[ -z "$(find "$c/etc/systemd" -name 'ntsd*' 2>/dev/null)" ] || fail "systemd links left after purge"
+left=$(ls -A "$c/etc/ntsd" 2>/dev/null | tr '\n' ' ')
+ok "purge: conffile, /var/lib/ntsd, dpkg records and systemd links gone; left in /etc/ntsd: ${left:-nothing}; user ntsd kept: $(inroot getent passwd ntsd | cut -d: -f1)"
+rm -rf "$work"
+echo "chroot check passed"
