@@ -35,6 +35,7 @@ struct Config : TimeSourceSettings {
   std::string private_key_file;
   std::vector<CertificateFiles> more_certificates;  // [[tls.certificates]], chosen by SNI
   std::uint32_t cert_poll_seconds = 5;  // checks the files for changes this often; 0: never
+  bool allow_expired_certificate = false;  // --allow-expired-certificate: serve one anyway
   // [nts-ke]
   std::vector<SocketAddress> ke_listen = default_listen(4460);  // empty: no NTS-KE (none)
   std::vector<NtpServerEntry> ntp_servers;  // advertised in the NTPv4 Server record

@@ -303,6 +303,16 @@ std::string render_metrics(const MetricsSnapshot& s) {
              "notAfter of the NTS-KE TLS certificate, Unix seconds");
     w.sample("ntsd_tls_certificate_expiry_timestamp_seconds", "", *s.certificate_not_after);
   }
+  if (!s.certificate_files_ok.empty()) {
+    w.family("ntsd_tls_certificate_files_ok", "gauge",
+             "1 when this certificate and its key file loaded at the last look, 0 when they did "
+             "not (missing, unreadable, broken, expired or for other names) and the last good "
+             "pair is still serving");
+    for (const auto& [file, ok] : s.certificate_files_ok) {
+      w.sample("ntsd_tls_certificate_files_ok", label("certificate", file),
+               std::uint64_t{ok ? 1U : 0U});
+    }
+  }
   if (s.time) render_time(w, *s.time);
   if (s.xdp) render_xdp(w, *s.xdp);
   if (!s.upstreams.empty()) {
@@ -347,6 +357,12 @@ void MetricsCollector::set_certificate_not_after(std::optional<std::int64_t> uni
                                std::memory_order_relaxed);
 }
 
+void MetricsCollector::set_certificate_files_ok(
+    std::vector<std::pair<std::string, bool>> files_ok) {
+  std::lock_guard lock(certificate_files_mutex_);
+  certificate_files_ok_ = std::move(files_ok);
+}
+
 // The XDP path answers NTP too: its requests count in the NTP families.
 void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
   for (std::size_t kind = 0; kind < ntp.requests.size(); ++kind) {
@@ -378,6 +394,10 @@ MetricsSnapshot MetricsCollector::collect() const {
   }
   const auto not_after = certificate_not_after_.load(std::memory_order_relaxed);
   if (not_after != kNoCertificate) s.certificate_not_after = not_after;
+  {
+    std::lock_guard lock(certificate_files_mutex_);
+    s.certificate_files_ok = certificate_files_ok_;
+  }
   if (sources_.time) {
     const auto state = sources_.time->published().load();
     const auto clock = state->at(realtime_now());
