@@ -120,9 +120,9 @@ void record_tls_details(const TlsConnection& tls, KeSession& session) {
   }
 }
 
+// The message refers into buffer, which must outlive it.
 core::KeMessage read_ke_response(TlsConnection& tls, const KeClientOptions& options,
-                                 Clock::time_point deadline) {
-  core::Bytes buffer;
+                                 Clock::time_point deadline, core::Bytes& buffer) {
   std::array<std::uint8_t, 4096> chunk{};
   for (;;) {
     std::size_t got = 0;
@@ -202,7 +202,8 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
   auto deadline = start + options.timeout;
   core::Bytes request = core::build_ke_request(options.aeads);
   tls.write_all(request, deadline);
-  core::KeMessage message = read_ke_response(tls, options, deadline);
+  core::Bytes buffer;
+  core::KeMessage message = read_ke_response(tls, options, deadline, buffer);
   session.timings.exchange = since(start);
   // Data after End of Message is not ours to interpret; ignore it (RFC 8915 §4).
 
