@@ -131,8 +131,11 @@ struct KeListeners::Shard {
           context.counters.accepted.fetch_add(1, std::memory_order_relaxed);
           context.counters.count(KeSessionOutcome::RefusedBusy);
           if (log.allow()) spdlog::warn("nts-ke: out of descriptors, connection reset");
+          continue;
         }
-        if (spared != SpareResult::NoSpare) continue;
+        // Nothing taken: accept() reports EMFILE before it looks at the queue, and
+        // another KE thread may have used the freed slot; retrying at once would
+        // spin against it, so back off below.
       }
       if (ec) {
         // Out of descriptors or similar: back off briefly instead of spinning.
