@@ -13,11 +13,34 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 
-from ntsd_harness import free_port, host_port, ntp_query, wait_until
+from ntsd_harness import bin_dir, free_port, host_port, ntp_query, wait_until
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def _asan_runtime():
+    """The AddressSanitizer runtime the ntsd under test links, or None. ASan must
+    be the first library loaded, so under the sanitizers it is preloaded ahead of
+    libfaketime instead of being refused at start."""
+    binary = os.path.join(bin_dir(), "ntsd")
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("libasan") and "=>" in parts and len(parts) > 2:
+            return parts[2]
+    return None
+
+
+def faketime_preload():
+    """LD_PRELOAD for an ntsd under libfaketime."""
+    asan = _asan_runtime()
+    return asan + ":" + FAKETIME_LIB if asan else FAKETIME_LIB
 
 
 class FakeClock:
@@ -35,7 +58,7 @@ class FakeClock:
 
     def env(self):
         env = dict(os.environ)
-        env["LD_PRELOAD"] = FAKETIME_LIB
+        env["LD_PRELOAD"] = faketime_preload()
         env["FAKETIME_TIMESTAMP_FILE"] = self.path
         env["FAKETIME_NO_CACHE"] = "1"
         # A wall-clock step leaves CLOCK_MONOTONIC alone.

@@ -24,7 +24,7 @@ import time
 import tomllib
 import unittest
 
-from fault_common import (FAKETIME_LIB, metrics_port, require_faketime, scrape,
+from fault_common import (faketime_preload, metrics_port, require_faketime, scrape,
                           start_ntp_ntsd)
 from ntsd_harness import NtsdTestCase, ntp_query, wait_until
 
@@ -125,7 +125,7 @@ class StorageFaultTest(NtsdTestCase):
             # Each start's fake clock begins past the file's window and runs 100x fast.
             start = time.time() if epoch is None else epoch + 3
             stamp = datetime.datetime.fromtimestamp(start, datetime.timezone.utc)
-            env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB,
+            env = dict(os.environ, LD_PRELOAD=faketime_preload(),
                        FAKETIME=stamp.strftime("@%Y-%m-%d %H:%M:%S") + " x100")
             proc, _ = start_ntp_ntsd(self, ["--keys", keys_file] + KEY_ARGS, env=env,
                                      name="killed")
@@ -142,7 +142,7 @@ class StorageFaultTest(NtsdTestCase):
         self.assertGreaterEqual(kills, 10)
         # The next start reads it, and removes any temporary file a kill left.
         stamp = datetime.datetime.fromtimestamp(epoch + 3, datetime.timezone.utc)
-        env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB,
+        env = dict(os.environ, LD_PRELOAD=faketime_preload(),
                    FAKETIME=stamp.strftime("@%Y-%m-%d %H:%M:%S"))
         proc, _ = start_ntp_ntsd(self, ["--keys", keys_file] + KEY_ARGS, env=env, name="after")
         self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("keys.toml.tmp.")], [])
