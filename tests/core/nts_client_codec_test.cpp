@@ -11,6 +11,7 @@
 
 #include "core/extension_field.h"
 #include "core/ntp_handler.h"
+#include "support/deterministic_random.h"
 
 namespace ntsd::core {
 namespace {
@@ -23,24 +24,7 @@ constexpr std::uint16_t kUnknown = 0x2005;
 
 constexpr NtpTimestamp kClientTx{0xE98CA71000000001ULL};
 
-class DeterministicRandom final : public RandomSource {
- public:
-  explicit DeterministicRandom(std::uint64_t seed) : state_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& byte : out) {
-      state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-      byte = static_cast<std::uint8_t>(state_ >> 56);
-    }
-  }
-  Bytes bytes(std::size_t n) {
-    Bytes out(n);
-    fill(out);
-    return out;
-  }
-
- private:
-  std::uint64_t state_;
-};
+using test_support::DeterministicRandom;
 
 Bytes pattern(std::size_t n, std::uint8_t seed) {
   Bytes out(n);
