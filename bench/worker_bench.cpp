@@ -14,11 +14,11 @@
 
 #include "core/nts_client_codec.h"
 #include "keys/ratchet.h"
-#include "server/clock.h"
+#include "server/interleaved.h"
 #include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
+#include "time/clock.h"
 #include "time/clock_state.h"
-#include "time/interleaved.h"
 
 namespace {
 

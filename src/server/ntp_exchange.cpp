@@ -3,7 +3,7 @@
 #include <netinet/in.h>
 
 #include "common/socket_address.h"
-#include "server/clock.h"
+#include "time/clock.h"
 
 namespace ntsd::server {
 

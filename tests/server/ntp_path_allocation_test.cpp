@@ -35,10 +35,10 @@
 #include "core/random.h"
 #include "keys/published_keyring.h"
 #include "keys/ratchet.h"
-#include "server/clock.h"
 #include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
 #include "support/counting_allocator.h"
+#include "time/clock.h"
 #include "time/clock_state.h"
 
 namespace ntsd {
