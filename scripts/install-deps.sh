@@ -9,7 +9,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config g++ make
+  build-essential cmake pkg-config g++ make ccache
   libssl-dev openssl nettle-dev libgcrypt20-dev
   libasio-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
