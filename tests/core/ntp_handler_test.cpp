@@ -19,27 +19,23 @@
 #include "core/nts_keys.h"
 #include "support/counting_allocator.h"
 #include "support/deterministic_random.h"
+#include "support/ntp_packets.h"
 
 namespace ntsd::core {
 namespace {
 
-constexpr std::uint16_t kUid = 0x0104;
-constexpr std::uint16_t kCookie = 0x0204;
-constexpr std::uint16_t kPlaceholder = 0x0304;
-constexpr std::uint16_t kAuth = 0x0404;
-constexpr std::uint16_t kUnknown = 0x2005;
-
-constexpr NtpTimestamp kClientTx{0xE98CA71000000001ULL};
-constexpr NtpTimestamp kServerRx{0xE98CA71180000000ULL};
-constexpr NtpTimestamp kServerTx{0xE98CA71180001000ULL};
-
+using test_support::append;
 using test_support::DeterministicRandom;
-
-Bytes pattern(std::size_t n, std::uint8_t seed) {
-  Bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(seed + i * 7);
-  return out;
-}
+using test_support::header;
+using test_support::kAuth;
+using test_support::kClientTx;
+using test_support::kCookie;
+using test_support::kPlaceholder;
+using test_support::kServerRx;
+using test_support::kServerTx;
+using test_support::kUid;
+using test_support::kUnknown;
+using test_support::pattern;
 
 CookieKey make_cookie_key(std::uint32_t id, std::uint8_t seed) {
   auto key = CookieKey::create(CookieKeyId{id}, pattern(aead_key_length(kCookieAead), seed));
@@ -80,21 +76,7 @@ struct Field {
   Bytes body;
 };
 
-Bytes header(std::uint8_t version = 4, NtpMode mode = NtpMode::Client,
-             NtpTimestamp transmit = kClientTx, std::int8_t poll = 6) {
-  NtpHeader h;
-  h.version = version;
-  h.mode = mode;
-  h.poll = poll;
-  h.transmit_time = transmit;
-  Bytes out(kNtpHeaderLength);
-  h.write(out.data());
-  return out;
-}
-
-void append(Bytes& packet, const Field& field) {
-  append_extension_field(packet, static_cast<ExtensionFieldType>(field.type), field.body);
-}
+void append(Bytes& packet, const Field& field) { append(packet, field.type, field.body); }
 
 // How to write the authenticator of a hand-made request.
 struct AuthSpec {

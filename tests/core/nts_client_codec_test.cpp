@@ -12,34 +12,26 @@
 #include "core/extension_field.h"
 #include "core/ntp_handler.h"
 #include "support/deterministic_random.h"
+#include "support/ntp_packets.h"
 
 namespace ntsd::core {
 namespace {
 
-constexpr std::uint16_t kUid = 0x0104;
-constexpr std::uint16_t kCookie = 0x0204;
-constexpr std::uint16_t kPlaceholder = 0x0304;
-constexpr std::uint16_t kAuth = 0x0404;
-constexpr std::uint16_t kUnknown = 0x2005;
-
-constexpr NtpTimestamp kClientTx{0xE98CA71000000001ULL};
-
+using test_support::append;
 using test_support::DeterministicRandom;
+using test_support::kAuth;
+using test_support::kClientTx;
+using test_support::kCookie;
+using test_support::kPlaceholder;
+using test_support::kUid;
+using test_support::kUnknown;
 
-Bytes pattern(std::size_t n, std::uint8_t seed) {
-  Bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(seed + i * 13);
-  return out;
-}
+Bytes pattern(std::size_t n, std::uint8_t seed) { return test_support::pattern(n, seed, 13); }
 
 Aead make_aead(AeadAlgorithm algorithm, std::uint8_t seed) {
   auto aead = Aead::create(algorithm, pattern(aead_key_length(algorithm), seed));
   EXPECT_TRUE(aead.has_value());
   return std::move(*aead);
-}
-
-void append(Bytes& packet, std::uint16_t type, ByteView body) {
-  append_extension_field(packet, static_cast<ExtensionFieldType>(type), body);
 }
 
 // ---------------------------------------------------------------- requests

@@ -24,6 +24,7 @@
 #include "core/nts_keys.h"
 #include "core/random.h"
 #include "support/deterministic_random.h"
+#include "support/ntp_packets.h"
 
 // An invariant of the code under test: abort (libFuzzer reports a crash and keeps
 // the input) with the failed expression. Active in every build type.
@@ -50,17 +51,11 @@ inline constexpr core::CookieKeyId kCurrentKeyId{1};
 inline constexpr core::CookieKeyId kOldKeyId{2};
 inline constexpr core::CookieKeyId kUnknownKeyId{99};
 
-inline constexpr core::NtpTimestamp kClientTx{0xE98CA71000000001ULL};
-inline constexpr core::NtpTimestamp kServerRx{0xE98CA71180000000ULL};
-inline constexpr core::NtpTimestamp kServerTx{0xE98CA71180001000ULL};
-
 using test_support::DeterministicRandom;
-
-inline Bytes pattern(std::size_t n, std::uint8_t seed) {
-  Bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(seed + i * 7);
-  return out;
-}
+using test_support::kClientTx;
+using test_support::kServerRx;
+using test_support::kServerTx;
+using test_support::pattern;
 
 inline core::CookieKey make_cookie_key(core::CookieKeyId id, std::uint8_t seed) {
   auto key = core::CookieKey::create(id, pattern(core::aead_key_length(core::kCookieAead), seed));
