@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/ke_record.h"
+#include "server/ke_census_tls.h"
 #include "server/ke_key_export.h"
 #include "server/ke_reply.h"
 #include "server/openssl_error.h"
@@ -119,13 +120,15 @@ asio::awaitable<bool> handshake(KeSessionContext& context, SslStream& stream,
 
 // Reads until a whole request, a full buffer, the end of the stream or the
 // deadline: the request may arrive in several TLS records and segments.
+// `reads` counts the reads that returned data, for the census.
 asio::awaitable<KeRequestRead> read_request(SslStream& stream, core::Bytes& buffer,
-                                            const SessionDeadline& deadline) {
+                                            const SessionDeadline& deadline, unsigned& reads) {
   KeRequestRead read;
   while (read.received < buffer.size()) {
     auto [ec, n] = co_await stream.async_read_some(
         asio::buffer(buffer.data() + read.received, buffer.size() - read.received), kAwaitTuple);
     read.received += n;
+    if (n != 0) ++reads;
     read.message = core::parse_ke_message({buffer.data(), read.received});
     if (read.message.status != core::KeMessageStatus::Incomplete) break;
     if (ec) {
@@ -183,17 +186,25 @@ asio::awaitable<void> run_ke_session(KeSessionContext& context, tcp::socket sock
     if (context.log.allow()) spdlog::error("nts-ke: SSL_new failed: {}", errors);
     co_return;
   }
+  const KeSessionObserver observer(ssl);     // outlives the stream, which frees ssl
   SslStream stream(std::move(socket), ssl);  // owns ssl from here
   WaitingSocket waiting(context.admission, stream.next_layer());
   // One deadline for the handshake and the whole request.
   SessionDeadline deadline(context.io, stream.next_layer(), context.settings.timeout);
-  if (!co_await handshake(context, stream, deadline, waiting, peer, accepted_at)) co_return;
+  const bool shook = co_await handshake(context, stream, deadline, waiting, peer, accepted_at);
+  observer.count_handshake(context.counters.census, stream.native_handle(),
+                           SSL_is_init_finished(stream.native_handle()) == 1);
+  if (!shook) co_return;
 
   core::Bytes buffer(context.settings.max_request_length);
-  const KeRequestRead read = co_await read_request(stream, buffer, deadline);
+  unsigned reads = 0;
+  const KeRequestRead read = co_await read_request(stream, buffer, deadline, reads);
   deadline.disarm();
   waiting.stop_waiting();
   if (waiting.evicted()) co_return;  // counted by admission
+  if (read.message.status != core::KeMessageStatus::Incomplete) {
+    context.counters.census.count_request(read.message, observer.application_records(), reads);
+  }
 
   const KeKeyExporter export_keys = [&stream](const core::KeDecision& decision) {
     return export_nts_keys(stream.native_handle(), decision);

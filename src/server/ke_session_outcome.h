@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "server/duration_histogram.h"
+#include "server/ke_census.h"
 
 namespace ntsd::server {
 
@@ -58,6 +59,7 @@ struct KeServerCounters {
   std::atomic<std::uint64_t> active{0};  // sessions open now
   // From accept to the end of a successful TLS handshake (failed ones are not timed).
   DurationHistogram handshake;
+  KeCensus census;  // what the clients sent and spoke (docs/metrics.md)
 
   void count(KeSessionOutcome outcome) {
     ended[static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);

@@ -64,6 +64,83 @@ std::string label(std::string_view name, std::string_view value) {
   return fmt::format("{}=\"{}\"", name, escape_label_value(value));
 }
 
+// The census (docs/metrics.md): every label set is fixed or bounded.
+void render_label_counts(Writer& w, std::string_view name, std::string_view label_name,
+                         const LabelCounts& counts) {
+  for (const auto& [value, count] : counts) w.sample(name, label(label_name, value), count);
+}
+
+template <std::size_t N, typename Name>
+void render_buckets(Writer& w, std::string_view name, std::string_view label_name,
+                    const std::array<std::uint64_t, N>& counts, Name bucket_name,
+                    std::string_view extra_labels = "") {
+  for (std::size_t i = 0; i < N; ++i) {
+    std::string labels = label(label_name, bucket_name(i));
+    if (!extra_labels.empty()) labels = std::string(extra_labels) + "," + labels;
+    w.sample(name, labels, counts[i]);
+  }
+}
+
+void render_ke_census(Writer& w, const KeCensusSnapshot& c) {
+  w.family("ntsd_ke_requests_total", "counter",
+           "NTS-KE requests read whole (ended by End of Message, or malformed)");
+  w.sample("ntsd_ke_requests_total", "", c.requests);
+  w.family("ntsd_ke_request_tls_records_total", "counter",
+           "NTS-KE requests by the TLS records carrying application data they took");
+  render_buckets(w, "ntsd_ke_request_tls_records_total", "records", c.tls_records,
+                 ke_piece_bucket_name);
+  w.family("ntsd_ke_request_reads_total", "counter",
+           "NTS-KE requests by the TLS reads (SSL_read calls) that returned some of them");
+  render_buckets(w, "ntsd_ke_request_reads_total", "reads", c.reads, ke_piece_bucket_name);
+  w.family("ntsd_ke_request_records_total", "counter",
+           "NTS-KE requests holding a record of this kind (counted once per request)");
+  for (std::size_t i = 0; i < kKeRecordSeenCount; ++i) {
+    w.sample("ntsd_ke_request_records_total",
+             label("record", ke_record_seen_name(static_cast<KeRecordSeen>(i))), c.records_seen[i]);
+  }
+  w.family("ntsd_ke_offered_aeads_total", "counter",
+           "NTS-KE requests by the AEAD list offered, in the client's order (bounded: other)");
+  render_label_counts(w, "ntsd_ke_offered_aeads_total", "aeads", c.aeads);
+  w.family("ntsd_ke_tls_version_total", "counter", "Completed NTS-KE TLS handshakes by version");
+  render_label_counts(w, "ntsd_ke_tls_version_total", "version", c.tls_versions);
+  w.family("ntsd_ke_tls_cipher_total", "counter", "Completed NTS-KE TLS handshakes by cipher");
+  render_label_counts(w, "ntsd_ke_tls_cipher_total", "cipher", c.ciphers);
+  w.family("ntsd_ke_tls_group_total", "counter",
+           "Completed NTS-KE TLS handshakes by key-exchange group");
+  render_label_counts(w, "ntsd_ke_tls_group_total", "group", c.groups);
+  w.family("ntsd_ke_tls_sni_total", "counter",
+           "Completed NTS-KE TLS handshakes by whether the client sent a server name");
+  w.sample("ntsd_ke_tls_sni_total", label("sni", "false"), c.sni[0]);
+  w.sample("ntsd_ke_tls_sni_total", label("sni", "true"), c.sni[1]);
+  w.family("ntsd_ke_alpn_offered_total", "counter",
+           "NTS-KE ClientHellos by the ALPN list offered (none: no ALPN; bounded: other)");
+  render_label_counts(w, "ntsd_ke_alpn_offered_total", "alpn", c.alpn);
+}
+
+void render_ntp_census(Writer& w, const NtpCensusCounts& c) {
+  w.family("ntsd_ntp_cookie_placeholders_total", "counter",
+           "Answered NTS requests by the Cookie Placeholder fields they held");
+  render_buckets(w, "ntsd_ntp_cookie_placeholders_total", "placeholders", c.placeholders,
+                 placeholder_bucket_name);
+  w.family("ntsd_ntp_request_length_total", "counter", "NTP requests read, by UDP payload length");
+  for (std::size_t k = 0; k < kReadKinds; ++k) {
+    render_buckets(w, "ntsd_ntp_request_length_total", "length", c.length[k], length_bucket_name,
+                   label("kind", core::kind_name(kReadKindList[k])));
+  }
+  w.family("ntsd_ntp_request_version_total", "counter",
+           "NTP requests read, by the version field of their header");
+  for (std::size_t k = 0; k < kReadKinds; ++k) {
+    render_buckets(w, "ntsd_ntp_request_version_total", "version", c.version[k],
+                   version_bucket_name, label("kind", core::kind_name(kReadKindList[k])));
+  }
+  w.family("ntsd_ntp_request_family_total", "counter",
+           "NTP requests read, by the client's address family (IPv4-mapped counts as ipv4)");
+  for (std::size_t k = 0; k < kReadKinds; ++k) {
+    render_buckets(w, "ntsd_ntp_request_family_total", "family", c.family[k], family_bucket_name,
+                   label("kind", core::kind_name(kReadKindList[k])));
+  }
+}
+
 void render_ke(Writer& w, const KeMetrics& ke) {
   w.family("ntsd_ke_sessions_total", "counter",
            "NTS-KE connections by how they ended (one increment per connection)");
@@ -88,6 +165,7 @@ void render_ke(Writer& w, const KeMetrics& ke) {
   w.sample("ntsd_ke_handshake_seconds_bucket", label("le", "+Inf"), cumulative);
   w.sample("ntsd_ke_handshake_seconds_sum", "", h.sum_seconds);
   w.sample("ntsd_ke_handshake_seconds_count", "", h.count);
+  render_ke_census(w, ke.census);
 }
 
 void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& gap) {
@@ -146,6 +224,7 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
   w.sample("ntsd_ntp_transmit_gap_seconds", label("quantile", "0.99"),
            none ? std::nan("") : gap.p99_seconds);
   w.sample("ntsd_ntp_transmit_gap_seconds_count", "", gap.count);
+  render_ntp_census(w, c.census);
 }
 
 void render_time(Writer& w, const TimeMetrics& t) {
@@ -251,6 +330,7 @@ KeMetrics ke_metrics(const KeServerCounters& c) {
   m.sessions = c.sessions();
   m.active = c.active.load(std::memory_order_relaxed);
   m.handshake = c.handshake.snapshot();
+  m.census = c.census.snapshot();
   return m;
 }
 
@@ -274,6 +354,7 @@ void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
   }
   ntp.interleaved += xdp.interleaved;
   ntp.cookies_issued += xdp.cookies_issued;
+  ntp.census += xdp.census;  // AF_XDP workers serve through NtpExchange too
 }
 
 MetricsSnapshot MetricsCollector::collect() const {

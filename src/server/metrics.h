@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/duration_histogram.h"
+#include "server/ke_census.h"
 #include "server/ke_session_outcome.h"
 #include "server/ntp_server.h"
 #include "server/time_source.h"
@@ -35,6 +36,7 @@ struct KeMetrics {
   KeSessionCounts sessions;
   std::uint64_t active = 0;
   DurationHistogramSnapshot handshake;
+  KeCensusSnapshot census;
 };
 
 struct TimeMetrics {

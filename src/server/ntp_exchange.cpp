@@ -64,6 +64,7 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
   reply = NtpReply{};
   auto done = [&](core::NtpOutcome outcome) {
     count(outcome);
+    census_.count(request, peer, outcome, pending_.cookie_count());
     const auto sent = outcome.sent();
     if (sent == core::Sent::Nothing || sent == core::Sent::Nak) log_reject(outcome, peer);
     return outcome;
@@ -137,6 +138,7 @@ void NtpExchange::add_counters(NtpCounters& total) const {
   total.cookies_issued += cookies_issued_.load(std::memory_order_relaxed);
   total.tx_timestamps += tx_timestamps_.load(std::memory_order_relaxed);
   total.tx_timestamps_unmatched += tx_unmatched_.load(std::memory_order_relaxed);
+  census_.add_to(total.census);
 }
 
 void NtpExchange::count(core::NtpOutcome outcome) {

@@ -25,6 +25,7 @@
 #include "keys/published_keyring.h"
 #include "server/interleaved.h"
 #include "server/log.h"
+#include "server/ntp_census.h"
 #include "server/rate_limit.h"
 #include "server/tx_gap.h"
 #include "time/clock_state.h"
@@ -42,6 +43,7 @@ struct NtpCounters {
   // Kernel transmit timestamps matched to a response, and ones that matched none.
   std::uint64_t tx_timestamps = 0;
   std::uint64_t tx_timestamps_unmatched = 0;
+  NtpCensusCounts census;  // what the clients sent (docs/metrics.md)
 
   std::uint64_t& at(core::RequestKind kind, core::Reason reason) {
     return requests[static_cast<std::size_t>(kind)][static_cast<std::size_t>(reason)];
@@ -130,6 +132,7 @@ class NtpExchange {
   std::atomic<std::uint64_t> cookies_issued_{0};
   std::atomic<std::uint64_t> tx_timestamps_{0};
   std::atomic<std::uint64_t> tx_unmatched_{0};
+  NtpCensus census_;
 };
 
 }  // namespace ntsd::server

@@ -6,6 +6,7 @@
 
 #include "core/ke_negotiation.h"
 #include "server/certificate_store.h"
+#include "server/ke_census_tls.h"
 #include "server/openssl_error.h"
 
 namespace ntsd::server {
@@ -15,8 +16,9 @@ namespace {
 // Wire form of the one protocol we speak: length-prefixed "ntske/1".
 constexpr unsigned char kAlpnWire[] = {7, 'n', 't', 's', 'k', 'e', '/', '1'};
 
-int select_ntske_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_length,
+int select_ntske_alpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
                       const unsigned char* offered, unsigned int offered_length, void* /*arg*/) {
+  note_offered_alpn(ssl, offered, offered_length);  // for the census
   unsigned char* selected = nullptr;
   if (SSL_select_next_proto(&selected, out_length, kAlpnWire, sizeof kAlpnWire, offered,
                             offered_length) != OPENSSL_NPN_NEGOTIATED) {

@@ -2,6 +2,7 @@
 // table in config.cpp): both accept the same ends and refuse one past them,
 // each naming the setting as the operator wrote it.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <fstream>
@@ -44,9 +45,11 @@ const IntegerSetting kIntegerSettings[] = {
     {"--keys-kept", "keys", "kept", 1, keys::kMaxKeysKept},
 };
 
-// One file per setting and value, in the test's temporary directory.
+// One file per setting and process, in the test's temporary directory: ctest runs
+// each test in its own process, several at once, and they must not share a file.
 std::string write_toml(const IntegerSetting& s, std::int64_t value) {
-  const std::string path = ::testing::TempDir() + "config_table_" + s.table + "_" + s.key + ".toml";
+  const std::string path = ::testing::TempDir() + "config_table_" + std::to_string(getpid()) + "_" +
+                           s.table + "_" + s.key + ".toml";
   std::ofstream(path) << "[" << s.table << "]\n" << s.key << " = " << value << "\n";
   return path;
 }
