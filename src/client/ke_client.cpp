@@ -84,38 +84,28 @@ class ExportedKey {
   std::size_t length_;
 };
 
-void run_ke_session(const KeClientOptions& options, KeSession& session) {
+void check_offered_aeads(const KeClientOptions& options) {
   if (options.aeads.empty()) throw ClientError("no AEAD algorithm to offer");
   for (auto aead : options.aeads) {
     if (!core::aead_from_id(static_cast<std::uint16_t>(aead))) {
       throw ClientError("invalid AEAD algorithm " + std::to_string(static_cast<unsigned>(aead)));
     }
   }
+}
 
-  auto start = Clock::now();
-  auto addresses = resolve(options.host, options.port, SOCK_STREAM);
-  session.timings.dns = since(start);
-
-  start = Clock::now();
-  TcpConnection tcp = connect_tcp(addresses, options.timeout);
-  session.peer_address = tcp.peer.host_string();
-  session.timings.connect = since(start);
-
-  start = Clock::now();
+TlsConnection tls_handshake(const KeClientOptions& options, TcpConnection& tcp) {
   TlsClientConfig config;
   config.host = options.host;
   config.ca_file = options.ca_file;
   config.alpn = std::string(core::kNtsKeAlpn);
-  auto handshake = [&] {
-    try {
-      return TlsConnection::handshake(std::move(tcp.fd), config, Clock::now() + options.timeout);
-    } catch (const TimeoutError&) {
-      throw TimeoutError("TLS handshake failed: no answer within " +
-                         format_seconds(options.timeout));
-    }
-  };
-  TlsConnection tls = handshake();
-  session.timings.handshake = since(start);
+  try {
+    return TlsConnection::handshake(std::move(tcp.fd), config, Clock::now() + options.timeout);
+  } catch (const TimeoutError&) {
+    throw TimeoutError("TLS handshake failed: no answer within " + format_seconds(options.timeout));
+  }
+}
+
+void record_tls_details(const TlsConnection& tls, KeSession& session) {
   session.tls_version = tls.version();
   session.tls_cipher = tls.cipher();
   session.alpn = tls.alpn();
@@ -128,15 +118,12 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
       session.certificate_days_left = leaf.days_left;
     }
   }
+}
 
-  start = Clock::now();
-  auto deadline = start + options.timeout;
-  core::Bytes request = core::build_ke_request(options.aeads);
-  tls.write_all(request, deadline);
-
-  core::Bytes buffer;
+// The message refers into buffer, which must outlive it.
+core::KeMessage read_ke_response(TlsConnection& tls, const KeClientOptions& options,
+                                 Clock::time_point deadline, core::Bytes& buffer) {
   std::array<std::uint8_t, 4096> chunk{};
-  core::KeMessage message;
   for (;;) {
     std::size_t got = 0;
     try {
@@ -153,15 +140,30 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
       throw ClientError("NTS-KE response larger than " + std::to_string(kMaxKeResponseSize) +
                         " bytes");
     }
-    message = core::parse_ke_message(buffer);
-    if (message.status == core::KeMessageStatus::Complete) break;
+    core::KeMessage message = core::parse_ke_message(buffer);
+    if (message.status == core::KeMessageStatus::Complete) return message;
     if (message.status == core::KeMessageStatus::Malformed) {
       throw ClientError("malformed NTS-KE response");
     }
   }
-  session.timings.exchange = since(start);
-  // Data after End of Message is not ours to interpret; ignore it (RFC 8915 §4).
+}
 
+void derive_session_keys(TlsConnection& tls, const core::KeClientResult& result,
+                         KeSession& session) {
+  {
+    // AEAD 30 without record 1024 from the server: id 15 in the context, as the
+    // chrony 4.4 to 4.6.0 servers that do not echo it derive their keys.
+    const auto context_aead = core::exporter_context_aead(*result.aead, result.compliant_gcm_siv);
+    session.compliant_gcm_siv = result.compliant_gcm_siv;
+    ExportedKey c2s(tls, *result.aead, context_aead, false);
+    ExportedKey s2c(tls, *result.aead, context_aead, true);
+    session.keys = core::NtsKeys::create(*result.aead, c2s.view(), s2c.view());
+  }
+  if (!session.keys) throw ClientError("cannot use the exported keys");
+}
+
+void apply_ke_response(TlsConnection& tls, const KeClientOptions& options,
+                       const core::KeMessage& message, KeSession& session) {
   core::KeClientResult result = core::interpret_ke_response(message, options.aeads);
   session.warnings = result.warnings;
   if (result.aead) session.aead = result.aead;
@@ -176,18 +178,36 @@ void run_ke_session(const KeClientOptions& options, KeSession& session) {
   session.ntp_port = result.ntp_port.value_or(kDefaultNtpPort);
   if (session.ntp_server.empty()) throw ClientError("server sent an empty NTPv4 Server record");
   if (session.ntp_port == 0) throw ClientError("server sent NTPv4 Port 0");
+  derive_session_keys(tls, result, session);
+}
 
-  {
-    // AEAD 30 without record 1024 from the server: id 15 in the context, as the
-    // chrony 4.4 to 4.6.0 servers that do not echo it derive their keys.
-    const auto context_aead = core::exporter_context_aead(*result.aead, result.compliant_gcm_siv);
-    session.compliant_gcm_siv = result.compliant_gcm_siv;
-    ExportedKey c2s(tls, *result.aead, context_aead, false);
-    ExportedKey s2c(tls, *result.aead, context_aead, true);
-    session.keys = core::NtsKeys::create(*result.aead, c2s.view(), s2c.view());
-  }
-  if (!session.keys) throw ClientError("cannot use the exported keys");
+void run_ke_session(const KeClientOptions& options, KeSession& session) {
+  check_offered_aeads(options);
 
+  auto start = Clock::now();
+  auto addresses = resolve(options.host, options.port, SOCK_STREAM);
+  session.timings.dns = since(start);
+
+  start = Clock::now();
+  TcpConnection tcp = connect_tcp(addresses, options.timeout);
+  session.peer_address = tcp.peer.host_string();
+  session.timings.connect = since(start);
+
+  start = Clock::now();
+  TlsConnection tls = tls_handshake(options, tcp);
+  session.timings.handshake = since(start);
+  record_tls_details(tls, session);
+
+  start = Clock::now();
+  auto deadline = start + options.timeout;
+  core::Bytes request = core::build_ke_request(options.aeads);
+  tls.write_all(request, deadline);
+  core::Bytes buffer;
+  core::KeMessage message = read_ke_response(tls, options, deadline, buffer);
+  session.timings.exchange = since(start);
+  // Data after End of Message is not ours to interpret; ignore it (RFC 8915 §4).
+
+  apply_ke_response(tls, options, message, session);
   tls.shutdown(Clock::now() + options.timeout);
 }
 

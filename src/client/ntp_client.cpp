@@ -41,6 +41,123 @@ bool is_kiss_code(const core::ReferenceId& refid) {
   return refid[0] != 0;
 }
 
+// Before this exchange we held held_before cookies; the server returns one for the
+// cookie we spend plus one per placeholder.
+std::size_t placeholders_to_send(std::size_t pool_target, std::size_t held_before) {
+  std::size_t placeholders = pool_target > held_before ? pool_target - held_before : 0;
+  return std::min(placeholders, kMaxPlaceholders);
+}
+
+using PacketBuffer = std::array<std::uint8_t, kMaxPacketSize>;
+
+// Stale answers to an earlier exchange would fail the origin check anyway; drop them.
+void drop_stale_datagrams(int fd, PacketBuffer& buffer) {
+  while (::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT) >= 0) {
+  }
+}
+
+struct Datagram {
+  ssize_t size = 0;
+  int error = 0;  // errno when size < 0
+  bool truncated = false;
+  core::NtpTimestamp t4;
+  Clock::time_point received_at;
+};
+
+// Reads one datagram; T4 is the kernel receive timestamp when there is one.
+Datagram receive_datagram(int fd, PacketBuffer& buffer) {
+  alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(struct timespec)) + 64> control{};
+  iovec iov{buffer.data(), buffer.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  Datagram datagram;
+  datagram.size = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+  datagram.error = errno;
+  datagram.t4 = ntp_now();
+  datagram.received_at = Clock::now();
+  if (datagram.size < 0) return datagram;
+  datagram.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+  if (datagram.truncated) return datagram;
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS &&
+        cmsg->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+      struct timespec ts {};
+      std::memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
+      datagram.t4 = core::to_ntp(ts);
+    }
+  }
+  return datagram;
+}
+
+NtpSample make_sample(const core::NtpHeader& header, core::NtpTimestamp t1, core::NtpTimestamp t4) {
+  NtpSample sample;
+  core::NtpTimestamp t2 = header.receive_time;
+  core::NtpTimestamp t3 = header.transmit_time;
+  sample.offset = (ntp_difference(t1, t2) + ntp_difference(t4, t3)) / 2.0;
+  sample.delay = ntp_difference(t1, t4) - ntp_difference(t2, t3);
+  sample.stratum = header.stratum;
+  sample.refid = format_refid(header.reference_id, header.stratum);
+  sample.leap = header.leap;
+  sample.poll = header.poll;
+  sample.precision = header.precision;
+  sample.root_delay = static_cast<double>(header.root_delay.raw) / 65536.0;
+  sample.root_dispersion = static_cast<double>(header.root_dispersion.raw) / 65536.0;
+  sample.reference_time = header.reference_time;
+  sample.transmit_time = header.transmit_time;
+  return sample;
+}
+
+// What went wrong while waiting, for the error when no valid answer came.
+struct WaitProblems {
+  std::size_t rejected = 0;
+  std::string last_rejection;
+  bool refused = false;
+
+  void reject(std::string reason) {
+    ++rejected;
+    last_rejection = std::move(reason);
+  }
+};
+
+std::string no_answer_error(const std::string& server, std::chrono::milliseconds timeout,
+                            const WaitProblems& problems) {
+  std::string error = (problems.rejected > 0 ? "no valid response from " : "no response from ") +
+                      server + " within " + format_seconds(timeout);
+  if (problems.rejected > 0) {
+    error += " (rejected " + std::to_string(problems.rejected) +
+             (problems.rejected == 1 ? " packet" : " packets") +
+             ", last: " + problems.last_rejection + ")";
+  } else if (problems.refused) {
+    error += " (ICMP port unreachable)";
+  }
+  return error;
+}
+
+// Fills result from an authenticated answer and keeps its fresh cookies.
+void accept_response(core::NtsResponse& response, Clock::time_point sent_at, core::NtpTimestamp t1,
+                     const Datagram& datagram, std::deque<core::Bytes>& cookies,
+                     NtpExchangeResult& result) {
+  result.round_trip =
+      std::chrono::duration_cast<std::chrono::microseconds>(datagram.received_at - sent_at);
+  const core::NtpHeader& header = response.header;
+  result.cookies_received = response.cookies.size();
+  for (auto& fresh : response.cookies) cookies.push_back(std::move(fresh));
+  result.sample = make_sample(header, t1, datagram.t4);
+
+  if (header.stratum == 0 && is_kiss_code(header.reference_id)) {
+    result.error = "server sent kiss-o'-death " + result.sample->refid;
+    return;
+  }
+  if (header.transmit_time.raw == 0) {
+    result.error = "server sent a zero transmit timestamp";
+    return;
+  }
+  result.ok = true;
+}
+
 }  // namespace
 
 core::NtpTimestamp ntp_now() {
@@ -107,18 +224,12 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
   }
   core::Bytes cookie = std::move(cookies_.front());
   cookies_.pop_front();
-  // Before this exchange we held cookies_.size() + 1; the server returns one for
-  // the cookie we spend plus one per placeholder.
-  std::size_t held = cookies_.size() + 1;
-  std::size_t placeholders =
-      options_.cookie_pool_target > held ? options_.cookie_pool_target - held : 0;
-  placeholders = std::min(placeholders, kMaxPlaceholders);
+  const std::size_t placeholders =
+      placeholders_to_send(options_.cookie_pool_target, cookies_.size() + 1);
   result.placeholders_sent = placeholders;
 
-  // Stale answers to an earlier exchange would fail the origin check anyway; drop them.
-  std::array<std::uint8_t, kMaxPacketSize> buffer{};
-  while (::recv(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT) >= 0) {
-  }
+  PacketBuffer buffer{};
+  drop_stale_datagrams(fd_.get(), buffer);
 
   // The transmit field carries a random value (RFC 9109 §3) that the answer must
   // echo as its origin; T1 is read after the request is sealed, just before it
@@ -137,107 +248,43 @@ NtpExchangeResult NtsNtpClient::exchange_once() {
   }
 
   auto deadline = Clock::now() + options_.timeout;
-  std::size_t rejected = 0;
-  std::string last_rejection;
-  bool refused = false;
+  WaitProblems problems;
   for (;;) {
     if (!wait_fd(fd_.get(), POLLIN, deadline)) break;
-    alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(struct timespec)) + 64> control{};
-    iovec iov{buffer.data(), buffer.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    ssize_t got = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT);
-    core::NtpTimestamp t4 = ntp_now();
-    const auto received_at = Clock::now();
-    if (got < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-      if (errno == ECONNREFUSED) {
+    Datagram datagram = receive_datagram(fd_.get(), buffer);
+    if (datagram.size < 0) {
+      const int error = datagram.error;
+      if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) continue;
+      if (error == ECONNREFUSED) {
         // ICMP port unreachable: possibly forged, so keep waiting until the timeout.
-        refused = true;
+        problems.refused = true;
         continue;
       }
-      result.error = "cannot receive from " + server + ": " + std::strerror(errno);
+      result.error = "cannot receive from " + server + ": " + std::strerror(error);
       return result;
     }
-    if ((msg.msg_flags & MSG_TRUNC) != 0) {
-      ++rejected;
-      last_rejection = "oversized packet";
+    if (datagram.truncated) {
+      problems.reject("oversized packet");
       continue;
     }
-    for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-      if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_TIMESTAMPNS &&
-          cmsg->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-        struct timespec ts {};
-        std::memcpy(&ts, CMSG_DATA(cmsg), sizeof ts);
-        t4 = core::to_ntp(ts);
-      }
-    }
 
-    core::ByteView packet(buffer.data(), static_cast<std::size_t>(got));
+    core::ByteView packet(buffer.data(), static_cast<std::size_t>(datagram.size));
     core::NtsResponse response = core::parse_nts_response(packet, s2c_, request);
-    switch (response.error) {
-      case core::NtsResponseError::None:
-        break;
-      case core::NtsResponseError::OriginMismatch:
-      case core::NtsResponseError::UidMismatch:
-        // Not an answer to this request (late, duplicated or forged): ignore it.
-        ++rejected;
-        last_rejection = std::string(core::nts_response_error_name(response.error));
-        continue;
-      case core::NtsResponseError::Nak:
-        result.error = "server answered NTS NAK";
-        return result;
-      default:
-        ++rejected;
-        last_rejection = std::string(core::nts_response_error_name(response.error));
-        continue;
-    }
-
-    result.round_trip =
-        std::chrono::duration_cast<std::chrono::microseconds>(received_at - sent_at);
-    const core::NtpHeader& header = response.header;
-    result.cookies_received = response.cookies.size();
-    for (auto& fresh : response.cookies) cookies_.push_back(std::move(fresh));
-
-    NtpSample sample;
-    core::NtpTimestamp t2 = header.receive_time;
-    core::NtpTimestamp t3 = header.transmit_time;
-    sample.offset = (ntp_difference(t1, t2) + ntp_difference(t4, t3)) / 2.0;
-    sample.delay = ntp_difference(t1, t4) - ntp_difference(t2, t3);
-    sample.stratum = header.stratum;
-    sample.refid = format_refid(header.reference_id, header.stratum);
-    sample.leap = header.leap;
-    sample.poll = header.poll;
-    sample.precision = header.precision;
-    sample.root_delay = static_cast<double>(header.root_delay.raw) / 65536.0;
-    sample.root_dispersion = static_cast<double>(header.root_dispersion.raw) / 65536.0;
-    sample.reference_time = header.reference_time;
-    sample.transmit_time = header.transmit_time;
-    result.sample = sample;
-
-    if (header.stratum == 0 && is_kiss_code(header.reference_id)) {
-      result.error = "server sent kiss-o'-death " + sample.refid;
+    if (response.error == core::NtsResponseError::Nak) {
+      result.error = "server answered NTS NAK";
       return result;
     }
-    if (header.transmit_time.raw == 0) {
-      result.error = "server sent a zero transmit timestamp";
-      return result;
+    if (response.error != core::NtsResponseError::None) {
+      // Includes origin and UID mismatches: not an answer to this request (late,
+      // duplicated or forged), so ignore it.
+      problems.reject(std::string(core::nts_response_error_name(response.error)));
+      continue;
     }
-    result.ok = true;
+    accept_response(response, sent_at, t1, datagram, cookies_, result);
     return result;
   }
 
-  result.error = (rejected > 0 ? "no valid response from " : "no response from ") + server +
-                 " within " + format_seconds(options_.timeout);
-  if (rejected > 0) {
-    result.error += " (rejected " + std::to_string(rejected) +
-                    (rejected == 1 ? " packet" : " packets") + ", last: " + last_rejection + ")";
-  } else if (refused) {
-    result.error += " (ICMP port unreachable)";
-  }
+  result.error = no_answer_error(server, options_.timeout, problems);
   return result;
 }
 

@@ -162,6 +162,91 @@ CertificateInfo describe_certificate(X509* cert) {
   return info;
 }
 
+constexpr std::string_view kHandshakeFailed = "TLS handshake failed: ";
+
+std::string handshake_failure(std::string_view reason) {
+  return std::string(kHandshakeFailed) + std::string(reason);
+}
+
+void load_trust_anchors(SSL_CTX* ctx, const TlsClientConfig& config) {
+  if (!config.verify) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    return;
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (config.ca_file) {
+    // OpenSSL reports a missing file as "system lib"; say what went wrong.
+    if (std::FILE* probe = std::fopen(config.ca_file->c_str(), "r")) {
+      std::fclose(probe);
+    } else {
+      throw ClientError("cannot load CA file " + *config.ca_file + ": " + std::strerror(errno));
+    }
+    if (SSL_CTX_load_verify_locations(ctx, config.ca_file->c_str(), nullptr) != 1) {
+      throw ClientError("cannot load CA file " + *config.ca_file + ": " +
+                        openssl_reason("unreadable or not PEM"));
+    }
+  } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    throw ClientError(handshake_failure(openssl_reason("cannot load the system trust store")));
+  }
+}
+
+void offer_alpn(SSL_CTX* ctx, const std::string& alpn) {
+  if (alpn.empty() || alpn.size() > 255) {
+    throw ClientError(handshake_failure("invalid ALPN protocol name"));
+  }
+  std::basic_string<unsigned char> alpn_wire;
+  alpn_wire.push_back(static_cast<unsigned char>(alpn.size()));
+  alpn_wire.append(alpn.begin(), alpn.end());
+  // Returns 0 on success, unlike most of OpenSSL.
+  if (SSL_CTX_set_alpn_protos(ctx, alpn_wire.data(), static_cast<unsigned>(alpn_wire.size())) !=
+      0) {
+    throw ClientError(handshake_failure(openssl_reason("cannot set ALPN")));
+  }
+}
+
+SslCtxPtr make_client_context(const TlsClientConfig& config) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) throw ClientError(handshake_failure(openssl_reason("SSL_CTX_new failed")));
+  if (SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION) != 1) {
+    throw ClientError(handshake_failure(openssl_reason("cannot restrict to TLS 1.3")));
+  }
+  load_trust_anchors(ctx.get(), config);
+  offer_alpn(ctx.get(), config.alpn);
+  return ctx;
+}
+
+// SNI and the name the certificate must match.
+void set_peer_name(SSL* ssl, const TlsClientConfig& config) {
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (is_ip_literal(config.host)) {
+    // No SNI for addresses (RFC 6066 §3); match an iPAddress subjectAltName.
+    if (config.verify && X509_VERIFY_PARAM_set1_ip_asc(param, config.host.c_str()) != 1) {
+      throw ClientError(handshake_failure("cannot check certificate against " + config.host));
+    }
+    return;
+  }
+  if (SSL_set_tlsext_host_name(ssl, config.host.c_str()) != 1) {
+    throw ClientError(handshake_failure(openssl_reason("cannot set SNI")));
+  }
+  if (config.verify) {
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (X509_VERIFY_PARAM_set1_host(param, config.host.c_str(), config.host.size()) != 1) {
+      throw ClientError(handshake_failure("cannot check certificate against " + config.host));
+    }
+  }
+}
+
+SslPtr make_client_ssl(SSL_CTX* ctx, int fd, const TlsClientConfig& config) {
+  SslPtr ssl(SSL_new(ctx));
+  if (!ssl) throw ClientError(handshake_failure(openssl_reason("SSL_new failed")));
+  if (SSL_set_fd(ssl.get(), fd) != 1) {
+    throw ClientError(handshake_failure(openssl_reason("SSL_set_fd failed")));
+  }
+  set_peer_name(ssl.get(), config);
+  return ssl;
+}
+
 }  // namespace
 
 TlsConnection::TlsConnection(UniqueFd fd, SslCtxPtr ctx, SslPtr ssl)
@@ -171,67 +256,10 @@ TlsConnection::~TlsConnection() = default;
 
 TlsConnection TlsConnection::handshake(UniqueFd tcp, const TlsClientConfig& config,
                                        Deadline deadline) {
-  const std::string prefix = "TLS handshake failed: ";
+  const std::string prefix(kHandshakeFailed);
   ERR_clear_error();
-  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  if (!ctx) throw ClientError(prefix + openssl_reason("SSL_CTX_new failed"));
-  if (SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION) != 1 ||
-      SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION) != 1) {
-    throw ClientError(prefix + openssl_reason("cannot restrict to TLS 1.3"));
-  }
-  if (config.verify) {
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
-    if (config.ca_file) {
-      // OpenSSL reports a missing file as "system lib"; say what went wrong.
-      if (std::FILE* probe = std::fopen(config.ca_file->c_str(), "r")) {
-        std::fclose(probe);
-      } else {
-        throw ClientError("cannot load CA file " + *config.ca_file + ": " + std::strerror(errno));
-      }
-      if (SSL_CTX_load_verify_locations(ctx.get(), config.ca_file->c_str(), nullptr) != 1) {
-        throw ClientError("cannot load CA file " + *config.ca_file + ": " +
-                          openssl_reason("unreadable or not PEM"));
-      }
-    } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
-      throw ClientError(prefix + openssl_reason("cannot load the system trust store"));
-    }
-  } else {
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
-  }
-  if (config.alpn.empty() || config.alpn.size() > 255) {
-    throw ClientError(prefix + "invalid ALPN protocol name");
-  }
-  std::basic_string<unsigned char> alpn_wire;
-  alpn_wire.push_back(static_cast<unsigned char>(config.alpn.size()));
-  alpn_wire.append(config.alpn.begin(), config.alpn.end());
-  // Returns 0 on success, unlike most of OpenSSL.
-  if (SSL_CTX_set_alpn_protos(ctx.get(), alpn_wire.data(),
-                              static_cast<unsigned>(alpn_wire.size())) != 0) {
-    throw ClientError(prefix + openssl_reason("cannot set ALPN"));
-  }
-
-  SslPtr ssl(SSL_new(ctx.get()));
-  if (!ssl) throw ClientError(prefix + openssl_reason("SSL_new failed"));
-  if (SSL_set_fd(ssl.get(), tcp.get()) != 1) {
-    throw ClientError(prefix + openssl_reason("SSL_set_fd failed"));
-  }
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
-  if (is_ip_literal(config.host)) {
-    // No SNI for addresses (RFC 6066 §3); match an iPAddress subjectAltName.
-    if (config.verify && X509_VERIFY_PARAM_set1_ip_asc(param, config.host.c_str()) != 1) {
-      throw ClientError(prefix + "cannot check certificate against " + config.host);
-    }
-  } else {
-    if (SSL_set_tlsext_host_name(ssl.get(), config.host.c_str()) != 1) {
-      throw ClientError(prefix + openssl_reason("cannot set SNI"));
-    }
-    if (config.verify) {
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      if (X509_VERIFY_PARAM_set1_host(param, config.host.c_str(), config.host.size()) != 1) {
-        throw ClientError(prefix + "cannot check certificate against " + config.host);
-      }
-    }
-  }
+  SslCtxPtr ctx = make_client_context(config);
+  SslPtr ssl = make_client_ssl(ctx.get(), tcp.get(), config);
 
   TlsConnection connection(std::move(tcp), std::move(ctx), std::move(ssl));
   for (;;) {

@@ -152,76 +152,76 @@ void format_key_file(const KeyFileState& state, SecretText& out) {
   core::secure_wipe(hex.data(), hex.size());
 }
 
-KeyFileState parse_key_file(std::string_view text, const std::string& path) {
-  std::map<std::string, std::uint64_t, std::less<>> integers;
-  std::array<std::uint8_t, kMasterKeyLength> key{};
-  bool have_key = false;
-  struct Wipe {
-    std::array<std::uint8_t, kMasterKeyLength>& bytes;
-    ~Wipe() { core::secure_wipe(bytes.data(), bytes.size()); }
-  } wipe{key};
+namespace {
 
-  std::size_t line_number = 0;
-  auto fail = [&](const std::string& message) -> KeyFileError {
-    return KeyFileError("--keys", path + ":" + std::to_string(line_number) + ": " + message +
-                                      " (not an ntsd key file, or damaged: restore it from "
-                                      "another host or a backup)");
-  };
+using KeyBytes = std::array<std::uint8_t, kMasterKeyLength>;
+using Integers = std::map<std::string, std::uint64_t, std::less<>>;
 
-  while (!text.empty()) {
-    ++line_number;
-    auto end = text.find('\n');
-    std::string_view line = text.substr(0, end);
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+// What is wrong with one line; parse_key_file adds the path and line number.
+struct LineProblem {
+  std::string message;
+};
 
-    line = trim(line);
-    if (line.empty() || line.front() == '#') continue;
-    auto equals = line.find('=');
-    if (equals == std::string_view::npos) throw fail("expected NAME = VALUE");
-    std::string_view name = trim(line.substr(0, equals));
-    std::string_view value = trim(line.substr(equals + 1));
-    // A comment after the value.
-    if (!value.empty() && value.front() != '"') {
-      auto hash = value.find('#');
-      if (hash != std::string_view::npos) value = trim(value.substr(0, hash));
-    }
+struct Setting {
+  std::string_view name;
+  std::string_view value;
+};
 
-    if (name == "key") {
-      if (have_key) throw fail("'key' appears twice");
-      if (value.size() < 2 || value.front() != '"') throw fail("'key' must be a quoted string");
-      auto close = value.find('"', 1);
-      if (close == std::string_view::npos) throw fail("'key': missing closing quote");
-      auto rest = trim(value.substr(close + 1));
-      if (!rest.empty() && rest.front() != '#')
-        throw fail("'key': unexpected text after the value");
-      auto hex = value.substr(1, close - 1);
-      if (hex.size() != 2 * kMasterKeyLength) {
-        throw fail("'key' must be " + std::to_string(2 * kMasterKeyLength) + " hex digits, not " +
-                   std::to_string(hex.size()) + " characters");
-      }
-      for (std::size_t i = 0; i < kMasterKeyLength; ++i) {
-        int high = hex_value(hex[2 * i]);
-        int low = hex_value(hex[2 * i + 1]);
-        if (high < 0 || low < 0) throw fail("'key' holds a character that is not a hex digit");
-        key[i] = static_cast<std::uint8_t>((high << 4) | low);
-      }
-      have_key = true;
-      continue;
-    }
-    if (name != "version" && name != "rotation-seconds" && name != "epoch") {
-      throw fail("unknown setting " + shown(name));
-    }
-    if (integers.contains(name)) throw fail("'" + std::string(name) + "' appears twice");
-    std::uint64_t number = 0;
-    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-    if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() ||
-        number > std::numeric_limits<std::uint32_t>::max()) {
-      throw fail("'" + std::string(name) + "' must be a whole number from 0 to 4294967295");
-    }
-    integers.emplace(std::string(name), number);
+// NAME = VALUE with an optional comment after an unquoted value; nothing for a
+// blank or comment line.
+std::optional<Setting> split_setting(std::string_view line) {
+  line = trim(line);
+  if (line.empty() || line.front() == '#') return std::nullopt;
+  auto equals = line.find('=');
+  if (equals == std::string_view::npos) throw LineProblem{"expected NAME = VALUE"};
+  std::string_view name = trim(line.substr(0, equals));
+  std::string_view value = trim(line.substr(equals + 1));
+  // A comment after the value.
+  if (!value.empty() && value.front() != '"') {
+    auto hash = value.find('#');
+    if (hash != std::string_view::npos) value = trim(value.substr(0, hash));
   }
+  return Setting{name, value};
+}
 
-  line_number = 0;
+void parse_key_value(std::string_view value, KeyBytes& key) {
+  if (value.size() < 2 || value.front() != '"') throw LineProblem{"'key' must be a quoted string"};
+  auto close = value.find('"', 1);
+  if (close == std::string_view::npos) throw LineProblem{"'key': missing closing quote"};
+  auto rest = trim(value.substr(close + 1));
+  if (!rest.empty() && rest.front() != '#') {
+    throw LineProblem{"'key': unexpected text after the value"};
+  }
+  auto hex = value.substr(1, close - 1);
+  if (hex.size() != 2 * kMasterKeyLength) {
+    throw LineProblem{"'key' must be " + std::to_string(2 * kMasterKeyLength) +
+                      " hex digits, not " + std::to_string(hex.size()) + " characters"};
+  }
+  for (std::size_t i = 0; i < kMasterKeyLength; ++i) {
+    int high = hex_value(hex[2 * i]);
+    int low = hex_value(hex[2 * i + 1]);
+    if (high < 0 || low < 0) throw LineProblem{"'key' holds a character that is not a hex digit"};
+    key[i] = static_cast<std::uint8_t>((high << 4) | low);
+  }
+}
+
+void parse_integer_setting(const Setting& setting, Integers& integers) {
+  const std::string_view name = setting.name;
+  const std::string_view value = setting.value;
+  if (name != "version" && name != "rotation-seconds" && name != "epoch") {
+    throw LineProblem{"unknown setting " + shown(name)};
+  }
+  if (integers.contains(name)) throw LineProblem{"'" + std::string(name) + "' appears twice"};
+  std::uint64_t number = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() ||
+      number > std::numeric_limits<std::uint32_t>::max()) {
+    throw LineProblem{"'" + std::string(name) + "' must be a whole number from 0 to 4294967295"};
+  }
+  integers.emplace(std::string(name), number);
+}
+
+void check_complete(const Integers& integers, bool have_key, const std::string& path) {
   for (const char* required : {"version", "rotation-seconds", "epoch"}) {
     if (!integers.contains(std::string_view(required))) {
       throw KeyFileError("--keys", path + ": '" + required +
@@ -234,6 +234,9 @@ KeyFileState parse_key_file(std::string_view text, const std::string& path) {
                                      ": 'key' is missing (not an ntsd key file, or damaged: "
                                      "restore it from another host or a backup)");
   }
+}
+
+KeyFileState checked_state(const Integers& integers, const KeyBytes& key, const std::string& path) {
   auto version = integers.find("version")->second;
   if (version != kKeyFileVersion) {
     throw KeyFileError("--keys", path + ": format version " + std::to_string(version) +
@@ -253,6 +256,44 @@ KeyFileState parse_key_file(std::string_view text, const std::string& path) {
   auto master = MasterKey::from_bytes(key);
   return KeyFileState{static_cast<std::uint32_t>(rotation),
                       Ratchet(static_cast<std::uint32_t>(epoch), std::move(*master))};
+}
+
+}  // namespace
+
+KeyFileState parse_key_file(std::string_view text, const std::string& path) {
+  Integers integers;
+  KeyBytes key{};
+  bool have_key = false;
+  struct Wipe {
+    KeyBytes& bytes;
+    ~Wipe() { core::secure_wipe(bytes.data(), bytes.size()); }
+  } wipe{key};
+
+  std::size_t line_number = 0;
+  try {
+    while (!text.empty()) {
+      ++line_number;
+      auto end = text.find('\n');
+      std::string_view line = text.substr(0, end);
+      text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+
+      auto setting = split_setting(line);
+      if (!setting) continue;
+      if (setting->name == "key") {
+        if (have_key) throw LineProblem{"'key' appears twice"};
+        parse_key_value(setting->value, key);
+        have_key = true;
+      } else {
+        parse_integer_setting(*setting, integers);
+      }
+    }
+  } catch (const LineProblem& problem) {
+    throw KeyFileError("--keys", path + ":" + std::to_string(line_number) + ": " + problem.message +
+                                     " (not an ntsd key file, or damaged: restore it from "
+                                     "another host or a backup)");
+  }
+  check_complete(integers, have_key, path);
+  return checked_state(integers, key, path);
 }
 
 std::optional<KeyFileState> read_key_file(const std::string& path) {

@@ -104,7 +104,8 @@ ExpiryState expiry_state(std::int64_t not_after, std::int64_t now, std::int64_t 
   return ExpiryState::Valid;
 }
 
-CertificateStore::CertificateStore(std::vector<CertificateFiles> pairs) {
+CertificateStore::CertificateStore(std::vector<CertificateFiles> pairs, bool allow_expired)
+    : allow_expired_(allow_expired) {
   if (pairs.empty()) throw ConfigError("--cert", "a certificate is required to serve NTS-KE");
   slots_.reserve(pairs.size());
   for (auto& files : pairs) {
@@ -113,6 +114,14 @@ CertificateStore::CertificateStore(std::vector<CertificateFiles> pairs) {
     slot.key_stamp = stamp_file(files.private_key_file);
     slot.context = load(files);
     slot.info = describe_certificate(SSL_CTX_get0_certificate(slot.context.get()));
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    if (!allow_expired_ && expiry_state(slot.info.not_after, now) == ExpiryState::Expired) {
+      throw ConfigError(files.certificate_setting,
+                        files.certificate_file + " expired at " + format_utc(slot.info.not_after) +
+                            ": clients will refuse it. Renew it, or start with "
+                            "--allow-expired-certificate (allow-expired-certificate = true in "
+                            "[tls]) to serve it anyway");
+    }
     slot.files = std::move(files);
     slots_.push_back(std::move(slot));
   }
@@ -154,15 +163,44 @@ LoadResult CertificateStore::reload(std::size_t index, const FileStamp& certific
   result.files = slot.files;
   try {
     auto context = load(slot.files);
-    auto info = describe_certificate(SSL_CTX_get0_certificate(context.get()));
+    X509* leaf = SSL_CTX_get0_certificate(context.get());
+    auto info = describe_certificate(leaf);
+    std::string refused;
+    {
+      std::lock_guard lock(mutex_);
+      refused = refuse_replacement(slot.info, info, leaf);
+    }
+    if (!refused.empty())
+      throw ConfigError(slot.files.certificate_setting,
+                        slot.files.certificate_file + ": " + refused);
     std::lock_guard lock(mutex_);
     slot.context = std::move(context);
     slot.info = info;
+    slot.files_ok = true;
     result.info = std::move(info);
   } catch (const ConfigError& error) {
     result.error = error.what();
+    std::lock_guard lock(mutex_);
+    slot.files_ok = false;
   }
   return result;
+}
+
+std::string CertificateStore::refuse_replacement(const CertificateInfo& current,
+                                                 const CertificateInfo& replacement,
+                                                 X509* replacement_leaf) const {
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  if (!allow_expired_ && expiry_state(replacement.not_after, now) == ExpiryState::Expired) {
+    return "expired at " + format_utc(replacement.not_after);
+  }
+  // A certificate for other names would make every client's name check fail.
+  for (const auto& name : current.dns_names) {
+    if (X509_check_host(replacement_leaf, name.data(), name.size(), 0, nullptr) != 1) {
+      return "is for " + join(replacement.dns_names) + ", not for " + name +
+             " as the one in service is";
+    }
+  }
+  return {};
 }
 
 std::vector<LoadResult> CertificateStore::reload_all() {
@@ -199,6 +237,13 @@ std::vector<std::pair<CertificateFiles, CertificateInfo>> CertificateStore::in_s
   return out;
 }
 
+std::vector<std::pair<std::string, bool>> CertificateStore::files_ok() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, bool>> out;
+  for (const auto& slot : slots_) out.emplace_back(slot.files.certificate_file, slot.files_ok);
+  return out;
+}
+
 void log_expiry(const CertificateFiles& files, const CertificateInfo& info, std::int64_t now) {
   switch (expiry_state(info.not_after, now)) {
     case ExpiryState::Expired:
@@ -216,8 +261,8 @@ void log_expiry(const CertificateFiles& files, const CertificateInfo& info, std:
 
 void log_load_result(const LoadResult& result, std::int64_t now) {
   if (!result.info) {
-    spdlog::error("TLS certificate not reloaded, the previous one stays in service: {}",
-                  result.error);
+    spdlog::warn("TLS certificate not reloaded, the previous one stays in service: {}",
+                 result.error);
     return;
   }
   const auto& info = *result.info;

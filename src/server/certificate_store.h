@@ -75,8 +75,9 @@ struct LoadResult {
 class CertificateStore {
  public:
   // Loads every pair (the first is the default); throws ConfigError naming the
-  // setting of the first pair that cannot be used.
-  explicit CertificateStore(std::vector<CertificateFiles> pairs);
+  // setting of the first pair that cannot be used. An expired certificate is
+  // refused unless allow_expired (--allow-expired-certificate): the operator decides.
+  explicit CertificateStore(std::vector<CertificateFiles> pairs, bool allow_expired = false);
   CertificateStore(const CertificateStore&) = delete;
   CertificateStore& operator=(const CertificateStore&) = delete;
 
@@ -88,6 +89,8 @@ class CertificateStore {
   [[nodiscard]] std::shared_ptr<SSL_CTX> context_for(std::string_view server_name) const;
 
   // Loads every pair again (SIGHUP). A pair that fails keeps its old certificate.
+  // A replacement fails too when it has expired (unless allow_expired) or when it
+  // no longer covers every DNS name of the certificate it would replace.
   std::vector<LoadResult> reload_all();
   // Loads again the pairs whose files changed and then stayed unchanged for one
   // more call, so that a renewal caught halfway (new certificate, old key) is not
@@ -97,6 +100,9 @@ class CertificateStore {
 
   // What is in service now, in configuration order.
   [[nodiscard]] std::vector<std::pair<CertificateFiles, CertificateInfo>> in_service() const;
+  // Per pair, in configuration order: its certificate file and whether the files
+  // on disk loaded at the last attempt (false: an older pair is still serving).
+  [[nodiscard]] std::vector<std::pair<std::string, bool>> files_ok() const;
 
  private:
   struct Slot {
@@ -107,6 +113,7 @@ class CertificateStore {
     FileStamp certificate_stamp, key_stamp;
     // A change seen by the last reload_changed, waiting to be seen again.
     std::optional<std::pair<FileStamp, FileStamp>> pending;
+    bool files_ok = true;  // the last load of these files succeeded
   };
 
   // Builds a context for files, with the SNI callback; throws ConfigError.
@@ -114,8 +121,14 @@ class CertificateStore {
   LoadResult reload(std::size_t index, const FileStamp& certificate_stamp,
                     const FileStamp& key_stamp);
 
-  mutable std::mutex mutex_;  // guards each Slot's context and info
+  // Why a loaded replacement must not take over from `current`; empty if it may.
+  [[nodiscard]] std::string refuse_replacement(const CertificateInfo& current,
+                                               const CertificateInfo& replacement,
+                                               X509* replacement_leaf) const;
+
+  mutable std::mutex mutex_;  // guards each Slot's context, info and files_ok
   std::vector<Slot> slots_;
+  bool allow_expired_ = false;
 };
 
 // Log lines for a load: info with subject, names and notAfter, then the expiry

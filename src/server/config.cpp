@@ -145,6 +145,9 @@ const Setting kSettings[] = {
      "seconds between checks of the certificate and key files for changes (0: only on SIGHUP; "
      "default 5)",
      Integer{kDaySeconds, set_integer<&Config::cert_poll_seconds>}},
+    // The flag takes no value (--allow-expired-certificate): parse_invocation adds it.
+    {"tls", "allow-expired-certificate", nullptr, nullptr,
+     Switch{set_switch<&Config::allow_expired_certificate>}},
 
     {"nts-ke", "listen", "--ke-listen",
      "NTS-KE listen address, ADDR:PORT (repeatable), or none: no NTS-KE",
@@ -195,6 +198,9 @@ const Setting kSettings[] = {
              set_field<&Config::ntp_rate_limit, &RateLimitSettings::ipv6_prefix>}},
     {"ntp", "interleaved", "--interleaved", "RFC 9769 interleaved mode: on or off",
      Switch{set_switch<&Config::interleaved>}},
+    {"ntp", "tx-compensation", "--ntp-tx-compensation",
+     "add the median transmit gap to basic-mode transmit timestamps: on or off",
+     Switch{set_switch<&Config::ntp_tx_compensation>}},
     {"ntp", "xdp", "--xdp",
      "answer NTP on this interface through XDP and AF_XDP sockets (repeatable)",
      List{set_xdp_interfaces}},
@@ -383,6 +389,9 @@ Invocation parse_invocation(int argc, char** argv) {
   bool check_only = false;
   app.add_flag("--check-config", check_only,
                "check the configuration, certificate and key file, then exit (0: good, 2: not)");
+  bool allow_expired_certificate = false;
+  app.add_flag("--allow-expired-certificate", allow_expired_certificate,
+               "start even when a TLS certificate has expired (default: refuse, exit 2)");
   std::string config_file;
   app.add_option("--config", config_file, "TOML configuration file");
   std::vector<FlagText> flags(std::size(kSettings));
@@ -418,6 +427,7 @@ Invocation parse_invocation(int argc, char** argv) {
     if (row.flag != nullptr && app.count(row.flag) != 0)
       apply_flag(invocation.config, row, flags[i]);
   }
+  if (allow_expired_certificate) invocation.config.allow_expired_certificate = true;
   return invocation;
 }
 

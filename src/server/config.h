@@ -35,6 +35,7 @@ struct Config : TimeSourceSettings {
   std::string private_key_file;
   std::vector<CertificateFiles> more_certificates;  // [[tls.certificates]], chosen by SNI
   std::uint32_t cert_poll_seconds = 5;  // checks the files for changes this often; 0: never
+  bool allow_expired_certificate = false;  // --allow-expired-certificate: serve one anyway
   // [nts-ke]
   std::vector<SocketAddress> ke_listen = default_listen(4460);  // empty: no NTS-KE (none)
   std::vector<NtpServerEntry> ntp_servers;  // advertised in the NTPv4 Server record
@@ -53,6 +54,7 @@ struct Config : TimeSourceSettings {
   unsigned ntp_workers = default_ntp_workers();                 // one per CPU
   RateLimitSettings ntp_rate_limit = default_ntp_rate_limit();  // requests per prefix, per worker
   bool interleaved = true;                                      // RFC 9769 interleaved mode
+  bool ntp_tx_compensation = true;  // tx-compensation (time/tx_compensation.h)
   XdpSettings xdp;  // xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
   // [time]: the TimeSourceSettings base
   // [log]

@@ -111,7 +111,8 @@ Daemon::Daemon(const Config& config) : config_(config) {
   signals_ = block_signals();
   // The certificate first: a bad one must stop ntsd before the key file is created.
   if (!config_.ke_listen.empty()) {
-    certificates_ = std::make_shared<CertificateStore>(certificate_files(config_));
+    certificates_ = std::make_shared<CertificateStore>(certificate_files(config_),
+                                                       config_.allow_expired_certificate);
   }
   // Key file problems are configuration errors: nothing has started yet.
   key_service_ =
@@ -131,11 +132,12 @@ void Daemon::build_servers() {
   if (!config_.ntp_listen.empty()) {
     ntp_ = std::make_unique<NtpServer>(config_.ntp_listen, config_.ntp_workers,
                                        time_source_->published(), keyring, config_.ntp_rate_limit,
-                                       config_.interleaved);
+                                       config_.interleaved, config_.ntp_tx_compensation);
   }
   // The AF_XDP path (docs/xdp.md) takes NTP to the sockets' addresses on --xdp interfaces.
   if (config_.xdp.enabled()) {
-    const NtpExchangeSettings exchange{config_.ntp_rate_limit, config_.interleaved};
+    const NtpExchangeSettings exchange{config_.ntp_rate_limit, config_.interleaved,
+                                       config_.ntp_tx_compensation};
     xdp_path_ = std::make_unique<xdp::XdpPath>(
         config_.xdp, ntp_->local_addresses(), config_.ntp_rate_limit, [this, exchange]() {
           return std::make_unique<xdp::ExchangeHandler>(time_source_->published(),
@@ -150,6 +152,7 @@ void Daemon::build_metrics() {
       MetricsCollector::Sources{ke_.get(), ntp_.get(), time_source_.get(), key_service_.get(),
                                 xdp_metrics_source(xdp_path_.get())});
   metrics_->set_certificate_not_after(earliest_not_after(certificates_.get()));
+  if (certificates_) metrics_->set_certificate_files_ok(certificates_->files_ok());
   metrics_http_ = std::make_unique<MetricsHttpServer>(
       *config_.metrics_listen, [collector = metrics_.get()] { return collector->render(); });
 }
@@ -246,6 +249,7 @@ void Daemon::reload_certificates(bool only_changed) {
   auto results = only_changed ? certificates_->reload_changed() : certificates_->reload_all();
   for (const auto& result : results) log_load_result(result, unix_now());
   if (metrics_) metrics_->set_certificate_not_after(earliest_not_after(certificates_.get()));
+  if (metrics_) metrics_->set_certificate_files_ok(certificates_->files_ok());
 }
 
 void Daemon::on_sighup() {
@@ -317,7 +321,9 @@ void Daemon::stop() {
 
 int check_config(const Config& config) {
   validate(config);
-  if (!config.ke_listen.empty()) CertificateStore check(certificate_files(config));
+  if (!config.ke_listen.empty()) {
+    CertificateStore check(certificate_files(config), config.allow_expired_certificate);
+  }
   if (config.keys_file) {
     check_key_file_directory(*config.keys_file);
     auto state = keys::read_key_file(*config.keys_file);

@@ -1,6 +1,8 @@
 #include "server/ke_listeners.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -13,6 +15,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/unique_fd.h"
 #include "core/random.h"
 #include "server/config.h"
 #include "server/ke_admission.h"
@@ -65,6 +68,31 @@ void reset(tcp::socket& socket) {
   socket.close(ignored);
 }
 
+// Out of descriptors, a connection would wait in the backlog until the client
+// gives up, and accept() would fail again at once. A descriptor kept in reserve
+// is given up for an instant to take the connection and reset it.
+enum class SpareResult { Reset, NothingPending, NoSpare };
+
+SpareResult reset_with_spare(UniqueFd& spare, int listener) {
+  // Taken by another thread last time: try to get it back first.
+  if (!spare.valid()) spare = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!spare.valid()) return SpareResult::NoSpare;
+  spare.reset();
+  int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    linger no_linger{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
+    ::close(fd);
+  }
+  spare = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  // EAGAIN: another thread's listener took it (SO_REUSEPORT) or the client left.
+  return fd >= 0 ? SpareResult::Reset : SpareResult::NothingPending;
+}
+
+bool out_of_descriptors(const asio::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec.value() == ENFILE;
+}
+
 }  // namespace
 
 // One thread's part of the server. The counters and the NTP server choice are
@@ -90,11 +118,22 @@ struct KeListeners::Shard {
   KeSessionContext context;
   std::vector<tcp::acceptor> acceptors;
   std::thread thread;
+  UniqueFd spare{::open("/dev/null", O_RDONLY | O_CLOEXEC)};  // see reset_with_spare
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(kAwaitTuple);
       if (ec == asio::error::operation_aborted) co_return;
+      if (ec && out_of_descriptors(ec)) {
+        auto spared = reset_with_spare(spare, acceptor.native_handle());
+        if (spared == SpareResult::Reset) {
+          // Refused like a connection over max_sessions: counted, logged rate limited.
+          context.counters.accepted.fetch_add(1, std::memory_order_relaxed);
+          context.counters.count(KeSessionOutcome::RefusedBusy);
+          if (log.allow()) spdlog::warn("nts-ke: out of descriptors, connection reset");
+        }
+        if (spared != SpareResult::NoSpare) continue;
+      }
       if (ec) {
         // Out of descriptors or similar: back off briefly instead of spinning.
         if (log.allow()) spdlog::warn("nts-ke: accept failed: {}", ec.message());

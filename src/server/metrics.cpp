@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -216,8 +217,9 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
   w.sample("ntsd_ntp_tx_timestamps_total", label("matched", "false"), c.tx_timestamps_unmatched);
 
   w.family("ntsd_ntp_transmit_gap_seconds", "summary",
-           "Kernel software transmit timestamp minus the transmit timestamp written into the "
-           "response (upper edge of the bucket holding the quantile; NaN before any)");
+           "Kernel software transmit timestamp minus the clock read for the response's transmit "
+           "timestamp, before compensation (upper edge of the bucket holding the quantile; NaN "
+           "before any)");
   const bool none = gap.count == 0;
   w.sample("ntsd_ntp_transmit_gap_seconds", label("quantile", "0.5"),
            none ? std::nan("") : gap.median_seconds);
@@ -225,6 +227,10 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
            none ? std::nan("") : gap.p99_seconds);
   w.sample("ntsd_ntp_transmit_gap_seconds_count", "", gap.count);
   render_ntp_census(w, c.census);
+  w.gauge("ntsd_ntp_transmit_compensation_seconds",
+          "Added to basic-mode transmit timestamps now: running median of the gap, largest "
+          "over the workers (0: --ntp-tx-compensation off or no gap measured yet)",
+          static_cast<double>(c.tx_compensation_ns) / 1e9);
 }
 
 void render_time(Writer& w, const TimeMetrics& t) {
@@ -301,6 +307,16 @@ std::string render_metrics(const MetricsSnapshot& s) {
              "notAfter of the NTS-KE TLS certificate, Unix seconds");
     w.sample("ntsd_tls_certificate_expiry_timestamp_seconds", "", *s.certificate_not_after);
   }
+  if (!s.certificate_files_ok.empty()) {
+    w.family("ntsd_tls_certificate_files_ok", "gauge",
+             "1 when this certificate and its key file loaded at the last look, 0 when they did "
+             "not (missing, unreadable, broken, expired or for other names) and the last good "
+             "pair is still serving");
+    for (const auto& [file, ok] : s.certificate_files_ok) {
+      w.sample("ntsd_tls_certificate_files_ok", label("certificate", file),
+               std::uint64_t{ok ? 1U : 0U});
+    }
+  }
   if (s.time) render_time(w, *s.time);
   if (s.xdp) render_xdp(w, *s.xdp);
   if (!s.upstreams.empty()) {
@@ -345,6 +361,12 @@ void MetricsCollector::set_certificate_not_after(std::optional<std::int64_t> uni
                                std::memory_order_relaxed);
 }
 
+void MetricsCollector::set_certificate_files_ok(
+    std::vector<std::pair<std::string, bool>> files_ok) {
+  std::lock_guard lock(certificate_files_mutex_);
+  certificate_files_ok_ = std::move(files_ok);
+}
+
 // The XDP path answers NTP too: its requests count in the NTP families.
 void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
   for (std::size_t kind = 0; kind < ntp.requests.size(); ++kind) {
@@ -355,6 +377,7 @@ void add_xdp_requests(NtpCounters& ntp, const NtpCounters& xdp) {
   ntp.interleaved += xdp.interleaved;
   ntp.cookies_issued += xdp.cookies_issued;
   ntp.census += xdp.census;  // AF_XDP workers serve through NtpExchange too
+  ntp.tx_compensation_ns = std::max(ntp.tx_compensation_ns, xdp.tx_compensation_ns);
 }
 
 MetricsSnapshot MetricsCollector::collect() const {
@@ -375,6 +398,10 @@ MetricsSnapshot MetricsCollector::collect() const {
   }
   const auto not_after = certificate_not_after_.load(std::memory_order_relaxed);
   if (not_after != kNoCertificate) s.certificate_not_after = not_after;
+  {
+    std::lock_guard lock(certificate_files_mutex_);
+    s.certificate_files_ok = certificate_files_ok_;
+  }
   if (sources_.time) {
     const auto state = sources_.time->published().load();
     const auto clock = state->at(realtime_now());

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,8 @@ struct MetricsSnapshot {
   timesource::GapSummary transmit_gap;
   std::optional<CookieKeyMetrics> cookie_key;
   std::optional<std::int64_t> certificate_not_after;
+  // Per certificate file: 1 when the files on disk loaded at the last look.
+  std::vector<std::pair<std::string, bool>> certificate_files_ok;
   std::optional<TimeMetrics> time;
   std::vector<UpstreamStatus> upstreams;
   std::optional<XdpMetrics> xdp;  // none: no --xdp
@@ -90,6 +93,8 @@ class MetricsCollector {
 
   // The notAfter of the NTS-KE certificate that expires first; call again after a reload.
   void set_certificate_not_after(std::optional<std::int64_t> unix_seconds);
+  // CertificateStore::files_ok(); call again after each look at the files.
+  void set_certificate_files_ok(std::vector<std::pair<std::string, bool>> files_ok);
 
   [[nodiscard]] MetricsSnapshot collect() const;
   [[nodiscard]] std::string render() const { return render_metrics(collect()); }
@@ -99,6 +104,8 @@ class MetricsCollector {
   Sources sources_;
   double start_time_seconds_;
   std::atomic<std::int64_t> certificate_not_after_{kNoCertificate};
+  mutable std::mutex certificate_files_mutex_;
+  std::vector<std::pair<std::string, bool>> certificate_files_ok_;
 };
 
 }  // namespace ntsd::server

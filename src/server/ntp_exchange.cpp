@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+
 #include "common/socket_address.h"
 #include "time/clock.h"
 
@@ -47,7 +49,8 @@ NtpExchange::NtpExchange(const timesource::PublishedClock& clock,
       keyring_reader_(keyring),
       rate_limiter_(settings.rate_limit),
       interleaved_(settings.interleaved),
-      table_(settings.interleaved ? kInterleavedEntries : 1) {
+      table_(settings.interleaved ? kInterleavedEntries : 1),
+      compensation_(settings.tx_compensation) {
   begin_batch();
 }
 
@@ -90,10 +93,15 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
   if (interleaved_client) try_interleaved(client);
   // The clock is read as late as possible: cookies and nonce are ready, only
   // the header and the authenticator's seal remain.
-  auto tx_time = realtime_now();
-  if (tx_time == rx_time) ++tx_time.raw;  // a transmit timestamp never equals the receive one
+  auto clock_read = realtime_now();
+  if (clock_read == rx_time) ++clock_read.raw;  // a transmit timestamp never equals the receive one
+  // Basic mode only: an interleaved answer carries the previous response's
+  // (kernel) timestamp, and this one's is saved for the next as read.
+  auto tx_time = clock_read;
+  if (!pending_.interleaved()) tx_time.raw += compensation_.ntp_units();
   reply.length = core::complete_response(pending_, tx_time, out);
   reply.transmit = tx_time;
+  reply.clock_read = clock_read;
   if (interleaved_ && answered) reply.handle = table_.save(client, rx_time, tx_time);
   reply.interleaved_client = interleaved_client;
   return done(outcome);
@@ -110,20 +118,26 @@ void NtpExchange::try_interleaved(const timesource::ClientKey& client) {
   }
 }
 
-void NtpExchange::transmit_timestamp(core::NtpTimestamp written,
+void NtpExchange::transmit_timestamp(core::NtpTimestamp clock_read,
                                      timesource::InterleavedTable::Handle handle,
                                      core::NtpTimestamp kernel) {
-  const auto diff = static_cast<std::int64_t>(kernel.raw - written.raw);
+  const auto diff = static_cast<std::int64_t>(kernel.raw - clock_read.raw);
   const auto gap_ns = static_cast<std::int64_t>(static_cast<double>(diff) * 1e9 / 4294967296.0);
   if (gap_ns > kMaxPlausibleGapNs || gap_ns < -kMaxPlausibleGapNs) {
     transmit_timestamp_unmatched();
     return;
   }
   bump(tx_timestamps_);
-  gaps_.add(gap_ns);
+  measured_gap(gap_ns);
   // A kernel timestamp before the written one means the clock was stepped in
   // between: keep the written one.
   if (gap_ns >= 0 && handle.sequence != 0) table_.update_transmit(handle, kernel);
+}
+
+void NtpExchange::measured_gap(std::int64_t gap_ns) {
+  gaps_.add(gap_ns);
+  compensation_.add_gap(gap_ns);
+  compensation_ns_.store(compensation_.nanoseconds(), std::memory_order_relaxed);
 }
 
 void NtpExchange::transmit_timestamp_unmatched() { bump(tx_unmatched_); }
@@ -139,6 +153,7 @@ void NtpExchange::add_counters(NtpCounters& total) const {
   total.tx_timestamps += tx_timestamps_.load(std::memory_order_relaxed);
   total.tx_timestamps_unmatched += tx_unmatched_.load(std::memory_order_relaxed);
   census_.add_to(total.census);
+  total.tx_compensation_ns = std::max(total.tx_compensation_ns, tx_compensation_ns());
 }
 
 void NtpExchange::count(core::NtpOutcome outcome) {

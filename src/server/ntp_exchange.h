@@ -29,6 +29,7 @@
 #include "server/rate_limit.h"
 #include "server/tx_gap.h"
 #include "time/clock_state.h"
+#include "time/tx_compensation.h"
 
 namespace ntsd::server {
 
@@ -44,6 +45,8 @@ struct NtpCounters {
   std::uint64_t tx_timestamps = 0;
   std::uint64_t tx_timestamps_unmatched = 0;
   NtpCensusCounts census;  // what the clients sent (docs/metrics.md)
+  // The largest transmit-timestamp compensation an exchange applies now.
+  std::int64_t tx_compensation_ns = 0;
 
   std::uint64_t& at(core::RequestKind kind, core::Reason reason) {
     return requests[static_cast<std::size_t>(kind)][static_cast<std::size_t>(reason)];
@@ -62,12 +65,17 @@ struct NtpExchangeSettings {
   // Answer RFC 9769 interleaved requests with the transmit timestamp of the
   // previous response (the kernel's, when transmit_timestamp() brings it).
   bool interleaved = true;
+  // Add the running median of the transmit gap to basic-mode transmit
+  // timestamps (time/tx_compensation.h; --ntp-tx-compensation).
+  bool tx_compensation = true;
 };
 
 // What handle() wrote, for the sender and its transmit timestamp plumbing.
 struct NtpReply {
-  std::size_t length = 0;                       // bytes of `out` to send; 0: nothing to send
-  core::NtpTimestamp transmit;                  // the transmit timestamp read for this response
+  std::size_t length = 0;       // bytes of `out` to send; 0: nothing to send
+  core::NtpTimestamp transmit;  // the transmit timestamp saved for this response
+  // The clock read it came from: `transmit` less the compensation added.
+  core::NtpTimestamp clock_read;
   timesource::InterleavedTable::Handle handle;  // its saved exchange (sequence 0: none)
   // The client is in interleaved mode: its next request names this response,
   // so the kernel's transmit timestamp of it is wanted.
@@ -94,10 +102,14 @@ class NtpExchange {
                           std::span<std::uint8_t> out, NtpReply& reply);
 
   // The kernel's transmit timestamp of a response handle() described with
-  // `written` and `handle`: feeds the transmit gap statistic and, when
-  // plausible, replaces the written timestamp in the interleaved table.
-  void transmit_timestamp(core::NtpTimestamp written, timesource::InterleavedTable::Handle handle,
-                          core::NtpTimestamp kernel);
+  // `clock_read` and `handle`: feeds the transmit gap statistic and the
+  // compensation with the uncompensated gap (kernel minus clock read) and, when
+  // plausible, replaces the saved timestamp in the interleaved table.
+  void transmit_timestamp(core::NtpTimestamp clock_read,
+                          timesource::InterleavedTable::Handle handle, core::NtpTimestamp kernel);
+  // A transmit gap measured without a kernel timestamp (the AF_XDP path: clock
+  // read to the transmit kick), for the compensation and the gap statistic.
+  void measured_gap(std::int64_t gap_ns);
   // A kernel transmit timestamp that matched no response.
   void transmit_timestamp_unmatched();
 
@@ -106,6 +118,10 @@ class NtpExchange {
   void add_gap(std::array<std::uint64_t, timesource::GapHistogram::kBuckets>& counts,
                std::uint64_t& negative) const {
     gaps_.add_to(counts, negative);
+  }
+  // What is added to basic-mode transmit timestamps now, in nanoseconds.
+  [[nodiscard]] std::int64_t tx_compensation_ns() const {
+    return compensation_ns_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -125,6 +141,8 @@ class NtpExchange {
   core::PendingResponse pending_;
   LogLimiter reject_log_{10.0, 50.0};
   timesource::GapHistogram gaps_;
+  timesource::TxCompensation compensation_;
+  std::atomic<std::int64_t> compensation_ns_{0};
 
   std::array<std::array<std::atomic<std::uint64_t>, core::kReasonCount>, core::kRequestKindCount>
       requests_{};

@@ -240,7 +240,7 @@ class NtpServer::Worker {
         return;
       }
       for (unsigned k = sent; k < sent + static_cast<unsigned>(n); ++k) {
-        queue.note_sent(b.tx_stamped[k], b.reply[k].transmit, b.reply[k].handle);
+        queue.note_sent(b.tx_stamped[k], b.reply[k].clock_read, b.reply[k].handle);
       }
       sent += static_cast<unsigned>(n);
     }
@@ -259,7 +259,7 @@ class NtpServer::Worker {
 
 NtpServer::NtpServer(const std::vector<SocketAddress>& listen, unsigned workers,
                      const timesource::PublishedClock& clock, const keys::PublishedKeyring& keyring,
-                     const RateLimitSettings& rate_limit, bool interleaved) {
+                     const RateLimitSettings& rate_limit, bool interleaved, bool tx_compensation) {
   std::vector<std::vector<UniqueFd>> sockets(workers);
   for (const auto& address : listen) {
     if (workers > 1 && address_in_use(address, SOCK_DGRAM)) {
@@ -299,9 +299,9 @@ NtpServer::NtpServer(const std::vector<SocketAddress>& listen, unsigned workers,
       break;
   }
   for (auto& worker_sockets : sockets) {
-    workers_.push_back(std::make_unique<Worker>(std::move(worker_sockets), clock, keyring,
-                                                NtpExchangeSettings{rate_limit, interleaved},
-                                                tx_support));
+    workers_.push_back(std::make_unique<Worker>(
+        std::move(worker_sockets), clock, keyring,
+        NtpExchangeSettings{rate_limit, interleaved, tx_compensation}, tx_support));
   }
 }
 

@@ -27,7 +27,8 @@ class NtpServer {
   // requests with the kernel transmit timestamp of the previous response.
   NtpServer(const std::vector<SocketAddress>& listen, unsigned workers,
             const timesource::PublishedClock& clock, const keys::PublishedKeyring& keyring,
-            const RateLimitSettings& rate_limit = {}, bool interleaved = true);
+            const RateLimitSettings& rate_limit = {}, bool interleaved = true,
+            bool tx_compensation = true);
   ~NtpServer();
   NtpServer(const NtpServer&) = delete;
   NtpServer& operator=(const NtpServer&) = delete;

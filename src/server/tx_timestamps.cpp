@@ -100,7 +100,7 @@ void request_tx_timestamp(msghdr& header, std::uint8_t* control) {
 TxTimestampQueue::TxTimestampQueue(int fd, TxTimestampSupport support)
     : fd_(fd), support_(support), enabled_(enable_tx_timestamps(fd, support.mode)) {}
 
-void TxTimestampQueue::note_sent(bool stamped, core::NtpTimestamp written,
+void TxTimestampQueue::note_sent(bool stamped, core::NtpTimestamp clock_read,
                                  timesource::InterleavedTable::Handle handle) {
   if (!enabled_) return;
   if (!stamped) {
@@ -108,7 +108,7 @@ void TxTimestampQueue::note_sent(bool stamped, core::NtpTimestamp written,
     return;
   }
   const std::uint32_t id = next_id_++;
-  sent_[id % kPending] = {id, true, written, handle};
+  sent_[id % kPending] = {id, true, clock_read, handle};
 }
 
 void TxTimestampQueue::resync(NtpExchange& exchange) {
@@ -157,7 +157,7 @@ void TxTimestampQueue::read_one(msghdr& h, NtpExchange& exchange) {
     return;
   }
   slot.valid = false;
-  exchange.transmit_timestamp(slot.written, slot.handle, to_ntp(*stamp));
+  exchange.transmit_timestamp(slot.clock_read, slot.handle, to_ntp(*stamp));
 }
 
 }  // namespace ntsd::server

@@ -62,7 +62,8 @@ class TxTimestampQueue {
 
   // One response left on the socket, in send order: `stamped` when a kernel
   // timestamp was asked for it (or every packet gets one).
-  void note_sent(bool stamped, core::NtpTimestamp written,
+  // `clock_read`: the uncompensated clock read of the response (NtpReply).
+  void note_sent(bool stamped, core::NtpTimestamp clock_read,
                  timesource::InterleavedTable::Handle handle);
   // Reads the kernel's transmit timestamps from the error queue.
   void drain(NtpExchange& exchange);
@@ -77,7 +78,7 @@ class TxTimestampQueue {
   struct Sent {
     std::uint32_t id = 0;
     bool valid = false;
-    core::NtpTimestamp written;
+    core::NtpTimestamp clock_read;
     timesource::InterleavedTable::Handle handle;
   };
 

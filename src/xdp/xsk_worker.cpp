@@ -260,6 +260,7 @@ void XskWorker::transmit(unsigned count) {
   }
   if (sent > 0) {
     tx_packets_.fetch_add(sent, std::memory_order_relaxed);
+    handler_->before_kick();
     kick();
   }
 }

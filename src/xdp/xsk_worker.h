@@ -36,6 +36,9 @@ class XdpPacketHandler {
                              std::span<std::uint8_t> out) = 0;
   // Adds the requests it handled, by kind and outcome, to `total` (any thread).
   virtual void add_counters(server::NtpCounters& total) const = 0;
+  // The batch's replies are on the TX ring and the kick that sends them comes
+  // next: the latest moment this path sees before a reply leaves.
+  virtual void before_kick() {}
 };
 
 struct XskStats {

@@ -99,9 +99,12 @@ class CensusTest(MetricsTestCase):
             self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
             out = json.loads(res.stdout)
             self.expect_handshake(out["ke"]["tls_cipher"], sni=False, alpn="ntske/1")
-            self.expect_request("1", "15,17,16")
-            # Header, Unique Identifier (32), Cookie, Authenticator (16-byte nonce and tag).
-            length = 48 + (4 + 32) + (4 + out["ke"]["cookie_length"]) + (4 + 4 + 16 + 16)
+            # nts-query's default offer: 30, 15, 17, with record 1024 beside 30.
+            self.expect_request("1", "30,15,17", records=("1024",))
+            self.assertEqual(out["ke"]["aead_id"], 30, out["ke"])
+            # Header, Unique Identifier (32), Cookie, Authenticator (AES-128-GCM-SIV:
+            # a 12-byte nonce and a 16-byte tag).
+            length = 48 + (4 + 32) + (4 + out["ke"]["cookie_length"]) + (4 + 4 + 12 + 16)
             for exchange in out["exchanges"]:
                 self.assertTrue(exchange["ok"], exchange)
                 self.expect_ntp("nts", length, "4", "ipv4")

@@ -193,6 +193,53 @@ TEST(CertificateStore, AFailedReloadKeepsTheOldCertificate) {
   EXPECT_EQ(store.in_service()[0].second.serial, "01");
 }
 
+TEST(CertificateStore, AnExpiredCertificateIsTheOperatorsChoiceAtStart) {
+  TempDir dir;
+  auto a = pair_files(dir, "a");
+  write_pair(a.certificate_file, a.private_key_file, {"a.test"}, 1, -1);
+  try {
+    CertificateStore store({a});
+    FAIL() << "an expired certificate was accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(error.setting(), "--cert");
+    EXPECT_NE(std::string(error.what()).find("--allow-expired-certificate"), std::string::npos)
+        << error.what();
+  }
+  CertificateStore store({a}, /*allow_expired=*/true);
+  EXPECT_EQ(serial_of(store.default_context()), "01");
+}
+
+TEST(CertificateStore, AnExpiredOrOtherNameReplacementIsRefused) {
+  TempDir dir;
+  auto a = pair_files(dir, "a");
+  write_pair(a.certificate_file, a.private_key_file, {"a.test", "b.test"}, 1);
+  CertificateStore store({a});
+  EXPECT_EQ(store.files_ok(),
+            (std::vector<std::pair<std::string, bool>>{{a.certificate_file, true}}));
+
+  write_pair(a.certificate_file, a.private_key_file, {"a.test", "b.test"}, 2, -1);
+  auto results = store.reload_all();
+  ASSERT_EQ(results.size(), 1U);
+  EXPECT_FALSE(results[0].info);
+  EXPECT_NE(results[0].error.find("expired at"), std::string::npos) << results[0].error;
+  EXPECT_FALSE(store.files_ok()[0].second);
+  EXPECT_EQ(serial_of(store.default_context()), "01");
+
+  // Covers a.test but not b.test any more.
+  write_pair(a.certificate_file, a.private_key_file, {"a.test", "c.test"}, 3);
+  results = store.reload_all();
+  EXPECT_FALSE(results[0].info);
+  EXPECT_NE(results[0].error.find("not for b.test"), std::string::npos) << results[0].error;
+  EXPECT_EQ(serial_of(store.default_context()), "01");
+
+  // More names are fine.
+  write_pair(a.certificate_file, a.private_key_file, {"a.test", "b.test", "c.test"}, 4);
+  results = store.reload_all();
+  ASSERT_TRUE(results[0].info) << results[0].error;
+  EXPECT_TRUE(store.files_ok()[0].second);
+  EXPECT_EQ(serial_of(store.default_context()), "04");
+}
+
 TEST(CertificateStore, ReloadChangedWaitsForFilesToSettle) {
   TempDir dir;
   auto a = pair_files(dir, "a");

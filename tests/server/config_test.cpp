@@ -57,6 +57,15 @@ TEST(Config, DefaultsListenOnAllAddressesOnStandardPorts) {
   EXPECT_FALSE(advertised_ntp_port(config));
 }
 
+TEST(Config, AllowExpiredCertificateIsOffUnlessSet) {
+  EXPECT_FALSE(parse({}).config.allow_expired_certificate);
+  EXPECT_TRUE(parse({"--allow-expired-certificate"}).config.allow_expired_certificate);
+  TempFile on("[tls]\nallow-expired-certificate = true\n");
+  EXPECT_TRUE(parse({"--config", on.path()}).config.allow_expired_certificate);
+  TempFile bad("[tls]\nallow-expired-certificate = 1\n");
+  EXPECT_EQ(failing_setting({"--config", bad.path()}), "tls.allow-expired-certificate");
+}
+
 TEST(Config, FlagsAreRepeatableAndParsed) {
   auto config = parse({"--ke-listen", "127.0.0.1:1", "--ke-listen", "[::1]:2", "--ntp-listen",
                        "127.0.0.1:3", "--stratum", "2", "--refid", "GPS", "--ntp-server",

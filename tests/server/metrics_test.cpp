@@ -122,6 +122,7 @@ MetricsSnapshot full_snapshot() {
   ntp.at(RequestKind::Nts, Reason::RateLimitedDrop) = 19;  // NAKs withheld over the limit
   ntp.interleaved = 17;
   ntp.cookies_issued = 18;
+  ntp.tx_compensation_ns = 3500;
   s.ntp = ntp;
   s.transmit_gap.count = 20;
   s.transmit_gap.median_seconds = 2e-6;
@@ -235,6 +236,7 @@ TEST(MetricsRender, TransmitGapSummary) {
   EXPECT_EQ(s["ntsd_ntp_transmit_gap_seconds{quantile=\"0.5\"}"], "2e-06");
   EXPECT_EQ(s["ntsd_ntp_transmit_gap_seconds{quantile=\"0.99\"}"], "1.5e-05");
   EXPECT_EQ(s["ntsd_ntp_transmit_gap_seconds_count"], "20");
+  EXPECT_EQ(s["ntsd_ntp_transmit_compensation_seconds"], "3.5e-06");
   snapshot.transmit_gap = {};
   s = samples(render_metrics(snapshot));
   EXPECT_EQ(s["ntsd_ntp_transmit_gap_seconds{quantile=\"0.5\"}"], "NaN");

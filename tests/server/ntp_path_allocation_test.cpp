@@ -163,7 +163,7 @@ class WorkerPath {
     if (outcome.reason == core::Reason::RateLimitedDrop) ++tally.dropped;
     if (reply.length == 0) return;
     ++tally.responses;
-    exchange_.transmit_timestamp(reply.transmit, reply.handle,
+    exchange_.transmit_timestamp(reply.clock_read, reply.handle,
                                  NtpTimestamp{reply.transmit.raw + 21475});
   }
 

@@ -115,5 +115,27 @@ TEST(TimeConfig, UpstreamOffsetMargin) {
   EXPECT_EQ(parse({"--config", path}).upstream_offset_margin_ms, 500u);
 }
 
+TEST(TimeConfig, TxCompensation) {
+  EXPECT_TRUE(parse({}).ntp_tx_compensation);
+  EXPECT_FALSE(parse({"--ntp-tx-compensation", "off"}).ntp_tx_compensation);
+  auto path = write_file("txcomp.toml", "[ntp]\ntx-compensation = false\n");
+  EXPECT_FALSE(parse({"--config", path}).ntp_tx_compensation);
+  // A flag overrides the file.
+  EXPECT_TRUE(parse({"--config", path, "--ntp-tx-compensation", "on"}).ntp_tx_compensation);
+  try {
+    parse({"--ntp-tx-compensation", "maybe"});
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.setting(), "--ntp-tx-compensation");
+  }
+  auto bad = write_file("txcomp-bad.toml", "[ntp]\ntx-compensation = \"on\"\n");
+  try {
+    parse({"--config", bad});
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.setting(), "ntp.tx-compensation");
+  }
+}
+
 }  // namespace
 }  // namespace ntsd::server

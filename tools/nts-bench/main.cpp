@@ -171,219 +171,249 @@ Target parse_target(const std::string& text, std::uint16_t default_port) {
   return {hp->host, hp->port.value_or(default_port)};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"nts-bench: load generator for NTS-KE, NTS NTP and plain NTP servers"};
-  app.require_subcommand(1);
-
+// Every command-line setting; the ntp and ke subcommands share the first group.
+struct Args {
   std::string target;
   double duration = 5.0;
   std::optional<int> server_pid;
   std::optional<std::string> ca_file;
   bool json = false;
 
-  auto* ntp = app.add_subcommand("ntp", "NTP requests (plain, or NTS with --nts)");
   bool nts = false, max = false, verify = false;
   std::string ke_target;
   double rate = 0;
   unsigned threads = 1, window = 64, sockets = 4, placeholders = 0;
   std::uint32_t sources = 0;
   int timeout_ms = 200;
-  ntp->add_option("target", target, "NTP server HOST:PORT")->required();
-  ntp->add_flag("--nts", nts, "NTS-protected requests (keys and cookies from one NTS-KE)");
-  ntp->add_option("--ke", ke_target, "NTS-KE server HOST:PORT (with --nts)");
   // 15 by default, so that figures stay comparable with chrony 4.3 (which has only 15).
   std::string aead_list = "15";
-  ntp->add_option("--aead", aead_list, "AEAD ids to offer, preferred first (default 15; 30,15)");
-  ntp->add_option("--ca", ca_file, "trust only this PEM certificate file for NTS-KE");
-  ntp->add_option("--duration", duration, "seconds of load")->check(CLI::Range(0.1, 3600.0));
   std::uint64_t count = 0;
-  ntp->add_option("--count", count,
+  std::uint32_t source_stride = 1;
+  bool spin = false;
+
+  unsigned concurrency = 1;
+};
+
+CLI::App* add_ntp_command(CLI::App& app, Args& a) {
+  auto* ntp = app.add_subcommand("ntp", "NTP requests (plain, or NTS with --nts)");
+  ntp->add_option("target", a.target, "NTP server HOST:PORT")->required();
+  ntp->add_flag("--nts", a.nts, "NTS-protected requests (keys and cookies from one NTS-KE)");
+  ntp->add_option("--ke", a.ke_target, "NTS-KE server HOST:PORT (with --nts)");
+  ntp->add_option("--aead", a.aead_list, "AEAD ids to offer, preferred first (default 15; 30,15)");
+  ntp->add_option("--ca", a.ca_file, "trust only this PEM certificate file for NTS-KE");
+  ntp->add_option("--duration", a.duration, "seconds of load")->check(CLI::Range(0.1, 3600.0));
+  ntp->add_option("--count", a.count,
                   "stop after sending this many requests (--duration still bounds the run)");
-  auto* rate_opt = ntp->add_option("--rate", rate, "requests per second (open loop)")
+  auto* rate_opt = ntp->add_option("--rate", a.rate, "requests per second (open loop)")
                        ->check(CLI::Range(1.0, 1e8));
   auto* max_opt =
-      ntp->add_flag("--max", max, "closed loop: keep --window requests in flight per thread");
+      ntp->add_flag("--max", a.max, "closed loop: keep --window requests in flight per thread");
   rate_opt->excludes(max_opt);
-  ntp->add_option("--window", window, "requests in flight per thread with --max")
+  ntp->add_option("--window", a.window, "requests in flight per thread with --max")
       ->check(CLI::Range(1, 1024));
-  ntp->add_option("--threads", threads, "generator threads")->check(CLI::Range(1, 64));
-  ntp->add_option("--sockets", sockets, "UDP sockets (source ports) per thread")
+  ntp->add_option("--threads", a.threads, "generator threads")->check(CLI::Range(1, 64));
+  ntp->add_option("--sockets", a.sockets, "UDP sockets (source ports) per thread")
       ->check(CLI::Range(1, 64));
-  ntp->add_option("--sources", sources,
+  ntp->add_option("--sources", a.sources,
                   "distinct loopback source addresses 127.0.0.1 and up (0: one)")
       ->check(CLI::Range(0, 16000000));
-  std::uint32_t source_stride = 1;
   ntp->add_option(
-         "--source-stride", source_stride,
+         "--source-stride", a.source_stride,
          "source address k is 127.0.0.1 + k * stride (odd; > 256 spreads over /24 prefixes)")
       ->check(CLI::Range(1, 16777213));
-  ntp->add_option("--placeholders", placeholders, "cookie placeholders per NTS request")
+  ntp->add_option("--placeholders", a.placeholders, "cookie placeholders per NTS request")
       ->check(CLI::Range(0, 7));
-  bool spin = false;
-  ntp->add_flag("--spin", spin, "never sleep: precise pacing, costs the generator a whole CPU");
-  ntp->add_flag("--verify", verify,
+  ntp->add_flag("--spin", a.spin, "never sleep: precise pacing, costs the generator a whole CPU");
+  ntp->add_flag("--verify", a.verify,
                 "check each NTS response's authenticator (costs generator CPU)");
-  ntp->add_option("--timeout-ms", timeout_ms, "an answer later than this counts as lost")
+  ntp->add_option("--timeout-ms", a.timeout_ms, "an answer later than this counts as lost")
       ->check(CLI::Range(1, 10000));
-  ntp->add_option("--server-pid", server_pid,
+  ntp->add_option("--server-pid", a.server_pid,
                   "charge this process's CPU (and its children's) to the answers");
-  ntp->add_flag("--json", json, "one JSON object on stdout");
+  ntp->add_flag("--json", a.json, "one JSON object on stdout");
+  return ntp;
+}
 
+CLI::App* add_ke_command(CLI::App& app, Args& a) {
   auto* ke = app.add_subcommand("ke", "NTS-KE sessions");
-  unsigned concurrency = 1;
-  ke->add_option("target", target, "NTS-KE server HOST:PORT")->required();
-  ke->add_option("--ca", ca_file, "trust only this PEM certificate file");
-  ke->add_option("--duration", duration, "seconds of load")->check(CLI::Range(0.1, 3600.0));
-  ke->add_option("--concurrency", concurrency, "sessions in parallel (one thread each)")
+  ke->add_option("target", a.target, "NTS-KE server HOST:PORT")->required();
+  ke->add_option("--ca", a.ca_file, "trust only this PEM certificate file");
+  ke->add_option("--duration", a.duration, "seconds of load")->check(CLI::Range(0.1, 3600.0));
+  ke->add_option("--concurrency", a.concurrency, "sessions in parallel (one thread each)")
       ->check(CLI::Range(1, 1024));
-  ke->add_option("--server-pid", server_pid,
+  ke->add_option("--server-pid", a.server_pid,
                  "charge this process's CPU (and its children's) to the sessions");
-  ke->add_flag("--json", json, "one JSON object on stdout");
+  ke->add_flag("--json", a.json, "one JSON object on stdout");
+  return ke;
+}
+
+int run_ke_bench(const Args& a, std::optional<pid_t> pid) {
+  auto hp = parse_target(a.target, client::kDefaultKePort);
+  bench::KeLoadOptions o;
+  o.host = hp.host;
+  o.port = hp.port;
+  o.ca_file = a.ca_file;
+  o.duration = std::chrono::duration<double>(a.duration);
+  o.concurrency = a.concurrency;
+  CostMeter cost(pid);
+  cost.start();
+  auto r = bench::run_ke_load(o);
+  cost.stop();
+  auto p = percentiles(r.latency_ns);
+  std::string out;
+  if (a.json) {
+    out = fmt::format(
+        "{{\"mode\": \"ke\", \"concurrency\": {}, \"sessions\": {}, \"failed\": {}, \"rate\": "
+        "{:.1f}",
+        a.concurrency, r.sessions, r.failed, static_cast<double>(r.sessions) / r.seconds);
+    out += latency_json(p);
+    cost.print(true, r.sessions, "session", out);
+    out += "}\n";
+  } else {
+    out = fmt::format(
+        "NTS-KE       {} sessions in {:.2f} s ({:.1f}/s), {} failed, concurrency {}\n", r.sessions,
+        r.seconds, static_cast<double>(r.sessions) / r.seconds, r.failed, a.concurrency);
+    for (auto& [error, times] : r.errors)
+      out += fmt::format("  failure    {} x {}\n", times, error);
+    out += latency_text(p);
+    cost.print(false, r.sessions, "session", out);
+  }
+  fmt::print("{}", out);
+  return 0;
+}
+
+// One NTS-KE session whose keys and cookies every NTS request then uses; an exit
+// status when it cannot be had.
+std::optional<int> add_nts_session(const Args& a, std::uint16_t ntp_port,
+                                   bench::NtpLoadOptions& o) {
+  auto khp = parse_target(a.ke_target, client::kDefaultKePort);
+  client::KeClientOptions kopt;
+  const auto aeads = core::parse_aead_list(a.aead_list);
+  if (!aeads) {
+    fmt::print(stderr, "nts-bench: invalid --aead '{}'\n", a.aead_list);
+    return 2;
+  }
+  kopt.aeads = *aeads;
+  kopt.host = khp.host;
+  kopt.port = khp.port;
+  kopt.ca_file = a.ca_file;
+  auto session = client::run_ke(kopt);
+  if (!session.ok || !session.session.keys || session.session.cookies.empty()) {
+    fmt::print(stderr, "nts-bench: NTS-KE with {} failed: {}\n", a.ke_target, session.error);
+    return 1;
+  }
+  if (session.session.ntp_port != ntp_port) {
+    fmt::print(stderr, "nts-bench: note: NTS-KE names NTP port {}, sending to {}\n",
+               session.session.ntp_port, ntp_port);
+  }
+  o.keys = session.session.keys;
+  o.cookies = session.session.cookies;
+  o.placeholders = a.placeholders;
+  o.verify = a.verify;
+  return std::nullopt;
+}
+
+std::string ntp_report(const Args& a, bench::NtpLoadResult& r, CostMeter& cost) {
+  auto p = percentiles(r.latency_ns);
+  double offered = static_cast<double>(r.sent) / r.seconds;
+  double answered = static_cast<double>(r.answered) / r.seconds;
+  double loss = r.sent > 0 ? 100.0 * static_cast<double>(r.sent - std::min(r.sent, r.answered)) /
+                                 static_cast<double>(r.sent)
+                           : 0.0;
+  const char* kind = a.nts ? "nts" : "plain";
+  std::string out;
+  if (a.json) {
+    out = fmt::format(
+        "{{\"mode\": \"ntp\", \"kind\": \"{}\", \"load\": \"{}\", \"threads\": {}, "
+        "\"request_bytes\": {}, "
+        "\"verify\": {}, \"sources\": {}, \"sent\": {}, \"answered\": {}, \"naks\": {}, "
+        "\"invalid\": {}, "
+        "\"unmatched\": {}, \"lost\": {}, \"send_errors\": {}, \"skipped\": {}, "
+        "\"offered_rate\": {:.1f}, "
+        "\"answered_rate\": {:.1f}, \"loss_pct\": {:.3f}",
+        kind, a.max ? "max" : "rate", a.threads, r.request_length, a.verify ? "true" : "false",
+        a.sources, r.sent, r.answered, r.naks, r.invalid, r.unmatched, r.lost, r.send_errors,
+        r.skipped, offered, answered, loss);
+    out += latency_json(p);
+    cost.print(true, r.answered, "answer", out);
+    out += "}\n";
+    return out;
+  }
+  out = fmt::format(
+      "NTP ({}{})   {}, {} threads x {} sockets, {}-byte requests{}\n", kind,
+      a.nts ? (a.verify ? ", responses verified" : ", responses counted, not verified") : "",
+      a.max ? fmt::format("closed loop, {} in flight per thread", a.window)
+            : fmt::format("open loop at {:.0f}/s", a.rate),
+      a.threads, a.sockets, r.request_length,
+      a.sources > 0 ? fmt::format(", {} source addresses (stride {})", a.sources, a.source_stride)
+                    : "");
+  out += fmt::format(
+      "offered      {} in {:.2f} s = {:.0f}/s{}\n", r.sent, r.seconds, offered,
+      r.skipped > 0 ? fmt::format(" ({} not sent: generator behind schedule)", r.skipped) : "");
+  out += fmt::format(
+      "answered     {} = {:.0f}/s, loss {:.3f}% (lost {}, NAK {}, invalid {}, unmatched {}, "
+      "send errors {})\n",
+      r.answered, answered, loss, r.lost, r.naks, r.invalid, r.unmatched, r.send_errors);
+  out += latency_text(p);
+  cost.print(false, r.answered, "answer", out);
+  return out;
+}
+
+int run_ntp_bench(const Args& a, std::optional<pid_t> pid) {
+  auto hp = parse_target(a.target, client::kDefaultNtpPort);
+  bench::NtpLoadOptions o;
+  o.server = client::resolve(hp.host, hp.port, SOCK_DGRAM).front();
+  if (a.nts) {
+    if (auto status = add_nts_session(a, hp.port, o)) return *status;
+  }
+  o.duration = std::chrono::duration<double>(a.duration);
+  o.rate = a.max ? 0.0 : a.rate;
+  o.count = a.count;
+  o.window = a.window;
+  o.threads = a.threads;
+  o.sockets_per_thread = a.sockets;
+  o.sources = a.sources;
+  o.spin = a.spin;
+  o.source_stride = a.source_stride;
+  o.timeout = std::chrono::milliseconds(a.timeout_ms);
+
+  CostMeter cost(pid);
+  cost.start();
+  auto r = bench::run_ntp_load(o);
+  cost.stop();
+  fmt::print("{}", ntp_report(a, r, cost));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"nts-bench: load generator for NTS-KE, NTS NTP and plain NTP servers"};
+  app.require_subcommand(1);
+  Args args;
+  auto* ntp = add_ntp_command(app, args);
+  auto* ke = add_ke_command(app, args);
 
   try {
     app.parse(argc, argv);
-    if (ntp->parsed() && !max && rate <= 0)
+    if (ntp->parsed() && !args.max && args.rate <= 0)
       throw CLI::ValidationError("ntp", "give --rate R or --max");
-    if (ntp->parsed() && nts && ke_target.empty())
+    if (ntp->parsed() && args.nts && args.ke_target.empty())
       throw CLI::ValidationError("--nts", "needs --ke HOST:PORT");
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
   std::optional<pid_t> pid;
-  if (server_pid) pid = static_cast<pid_t>(*server_pid);
+  if (args.server_pid) pid = static_cast<pid_t>(*args.server_pid);
   if (pid && !bench::process_tree_cpu_seconds(*pid)) {
     fmt::print(stderr, "nts-bench: no process {}\n", *pid);
     return 1;
   }
 
   try {
-    std::string out;
-    if (ke->parsed()) {
-      auto hp = parse_target(target, client::kDefaultKePort);
-      bench::KeLoadOptions o;
-      o.host = hp.host;
-      o.port = hp.port;
-      o.ca_file = ca_file;
-      o.duration = std::chrono::duration<double>(duration);
-      o.concurrency = concurrency;
-      CostMeter cost(pid);
-      cost.start();
-      auto r = bench::run_ke_load(o);
-      cost.stop();
-      auto p = percentiles(r.latency_ns);
-      if (json) {
-        out = fmt::format(
-            "{{\"mode\": \"ke\", \"concurrency\": {}, \"sessions\": {}, \"failed\": {}, \"rate\": "
-            "{:.1f}",
-            concurrency, r.sessions, r.failed, static_cast<double>(r.sessions) / r.seconds);
-        out += latency_json(p);
-        cost.print(true, r.sessions, "session", out);
-        out += "}\n";
-      } else {
-        out = fmt::format(
-            "NTS-KE       {} sessions in {:.2f} s ({:.1f}/s), {} failed, concurrency {}\n",
-            r.sessions, r.seconds, static_cast<double>(r.sessions) / r.seconds, r.failed,
-            concurrency);
-        for (auto& [error, times] : r.errors)
-          out += fmt::format("  failure    {} x {}\n", times, error);
-        out += latency_text(p);
-        cost.print(false, r.sessions, "session", out);
-      }
-      fmt::print("{}", out);
-      return 0;
-    }
-
-    auto hp = parse_target(target, client::kDefaultNtpPort);
-    bench::NtpLoadOptions o;
-    o.server = client::resolve(hp.host, hp.port, SOCK_DGRAM).front();
-    if (nts) {
-      auto khp = parse_target(ke_target, client::kDefaultKePort);
-      client::KeClientOptions kopt;
-      const auto aeads = core::parse_aead_list(aead_list);
-      if (!aeads) {
-        fmt::print(stderr, "nts-bench: invalid --aead '{}'\n", aead_list);
-        return 2;
-      }
-      kopt.aeads = *aeads;
-      kopt.host = khp.host;
-      kopt.port = khp.port;
-      kopt.ca_file = ca_file;
-      auto session = client::run_ke(kopt);
-      if (!session.ok || !session.session.keys || session.session.cookies.empty()) {
-        fmt::print(stderr, "nts-bench: NTS-KE with {} failed: {}\n", ke_target, session.error);
-        return 1;
-      }
-      if (session.session.ntp_port != hp.port) {
-        fmt::print(stderr, "nts-bench: note: NTS-KE names NTP port {}, sending to {}\n",
-                   session.session.ntp_port, hp.port);
-      }
-      o.keys = session.session.keys;
-      o.cookies = session.session.cookies;
-      o.placeholders = placeholders;
-      o.verify = verify;
-    }
-    o.duration = std::chrono::duration<double>(duration);
-    o.rate = max ? 0.0 : rate;
-    o.count = count;
-    o.window = window;
-    o.threads = threads;
-    o.sockets_per_thread = sockets;
-    o.sources = sources;
-    o.spin = spin;
-    o.source_stride = source_stride;
-    o.timeout = std::chrono::milliseconds(timeout_ms);
-
-    CostMeter cost(pid);
-    cost.start();
-    auto r = bench::run_ntp_load(o);
-    cost.stop();
-    auto p = percentiles(r.latency_ns);
-    double offered = static_cast<double>(r.sent) / r.seconds;
-    double answered = static_cast<double>(r.answered) / r.seconds;
-    double loss = r.sent > 0 ? 100.0 * static_cast<double>(r.sent - std::min(r.sent, r.answered)) /
-                                   static_cast<double>(r.sent)
-                             : 0.0;
-    const char* kind = nts ? "nts" : "plain";
-    if (json) {
-      out = fmt::format(
-          "{{\"mode\": \"ntp\", \"kind\": \"{}\", \"load\": \"{}\", \"threads\": {}, "
-          "\"request_bytes\": {}, "
-          "\"verify\": {}, \"sources\": {}, \"sent\": {}, \"answered\": {}, \"naks\": {}, "
-          "\"invalid\": {}, "
-          "\"unmatched\": {}, \"lost\": {}, \"send_errors\": {}, \"skipped\": {}, "
-          "\"offered_rate\": {:.1f}, "
-          "\"answered_rate\": {:.1f}, \"loss_pct\": {:.3f}",
-          kind, max ? "max" : "rate", threads, r.request_length, verify ? "true" : "false", sources,
-          r.sent, r.answered, r.naks, r.invalid, r.unmatched, r.lost, r.send_errors, r.skipped,
-          offered, answered, loss);
-      out += latency_json(p);
-      cost.print(true, r.answered, "answer", out);
-      out += "}\n";
-    } else {
-      out = fmt::format(
-          "NTP ({}{})   {}, {} threads x {} sockets, {}-byte requests{}\n", kind,
-          nts ? (verify ? ", responses verified" : ", responses counted, not verified") : "",
-          max ? fmt::format("closed loop, {} in flight per thread", window)
-              : fmt::format("open loop at {:.0f}/s", rate),
-          threads, sockets, r.request_length,
-          sources > 0 ? fmt::format(", {} source addresses (stride {})", sources, source_stride)
-                      : "");
-      out += fmt::format(
-          "offered      {} in {:.2f} s = {:.0f}/s{}\n", r.sent, r.seconds, offered,
-          r.skipped > 0 ? fmt::format(" ({} not sent: generator behind schedule)", r.skipped) : "");
-      out += fmt::format(
-          "answered     {} = {:.0f}/s, loss {:.3f}% (lost {}, NAK {}, invalid {}, unmatched {}, "
-          "send errors {})\n",
-          r.answered, answered, loss, r.lost, r.naks, r.invalid, r.unmatched, r.send_errors);
-      out += latency_text(p);
-      cost.print(false, r.answered, "answer", out);
-    }
-    fmt::print("{}", out);
-    return 0;
+    return ke->parsed() ? run_ke_bench(args, pid) : run_ntp_bench(args, pid);
   } catch (const std::exception& e) {
     fmt::print(stderr, "nts-bench: {}\n", e.what());
     return 1;
