@@ -1,6 +1,6 @@
 // CPU cost of the NTP worker's per-request work without its sockets: the whole
 // NtpExchange (server/ntp_exchange.h) per request, and its bookkeeping beside
-// the core on its own: the interleaved-mode table (time/interleaved.h) and the
+// the core on its own: the interleaved-mode table (server/interleaved.h) and the
 // rate limiter (server/rate_limit.h), at the sizes ntsd uses. See bench/README.md.
 #include <benchmark/benchmark.h>
 #include <netinet/in.h>
@@ -14,11 +14,11 @@
 
 #include "core/nts_client_codec.h"
 #include "keys/ratchet.h"
-#include "server/clock.h"
+#include "server/interleaved.h"
 #include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
+#include "time/clock.h"
 #include "time/clock_state.h"
-#include "time/interleaved.h"
 
 namespace {
 

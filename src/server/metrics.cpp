@@ -10,8 +10,8 @@
 #include "core/ntp_outcome.h"
 #include "keys/key_service.h"
 #include "keys/ratchet.h"
-#include "server/clock.h"
 #include "server/ke_server.h"
+#include "time/clock.h"
 #include "time/clock_state.h"
 
 namespace ntsd::server {
@@ -245,16 +245,20 @@ void render_time(Writer& w, const TimeMetrics& t) {
 }
 
 void render_xdp(Writer& w, const XdpMetrics& x) {
-  w.family("ntsd_xdp_rx_packets_total", "counter", "Frames the AF_XDP workers took off their RX rings");
+  w.family("ntsd_xdp_rx_packets_total", "counter",
+           "Frames the AF_XDP workers took off their RX rings");
   w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
-  w.family("ntsd_xdp_tx_packets_total", "counter", "Replies the AF_XDP workers put on their TX rings");
+  w.family("ntsd_xdp_tx_packets_total", "counter",
+           "Replies the AF_XDP workers put on their TX rings");
   w.sample("ntsd_xdp_tx_packets_total", "", x.tx_packets);
   w.family("ntsd_xdp_dropped_total", "counter",
            "NTP frames on the XDP path not answered, by reason (rate: the XDP program's limit)");
-  for (const auto& [reason, n] : x.dropped) w.sample("ntsd_xdp_dropped_total", label("reason", reason), n);
+  for (const auto& [reason, n] : x.dropped)
+    w.sample("ntsd_xdp_dropped_total", label("reason", reason), n);
   w.family("ntsd_xdp_passed_total", "counter",
            "NTP frames the XDP program left to the kernel, or handed on over the rate limit");
-  for (const auto& [reason, n] : x.passed) w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
+  for (const auto& [reason, n] : x.passed)
+    w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
   w.family("ntsd_xdp_fill_ring_empty_total", "counter",
            "Frames that arrived while an AF_XDP fill ring was empty");
   w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);

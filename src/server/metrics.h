@@ -7,8 +7,8 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -21,8 +21,8 @@
 #include "server/ke_session_outcome.h"
 #include "server/ntp_server.h"
 #include "server/time_source.h"
+#include "server/tx_gap.h"
 #include "server/xdp_metrics.h"
-#include "time/tx_gap.h"
 
 namespace ntsd::keys {
 class KeyService;

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "common/socket_address.h"
-#include "server/clock.h"
+#include "time/clock.h"
 
 namespace ntsd::server {
 

@@ -23,13 +23,13 @@
 #include "core/ntp_outcome.h"
 #include "core/random.h"
 #include "keys/published_keyring.h"
+#include "server/interleaved.h"
 #include "server/log.h"
 #include "server/ntp_census.h"
 #include "server/rate_limit.h"
+#include "server/tx_gap.h"
 #include "time/clock_state.h"
-#include "time/interleaved.h"
 #include "time/tx_compensation.h"
-#include "time/tx_gap.h"
 
 namespace ntsd::server {
 

@@ -9,11 +9,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "server/clock.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "server/reuseport_steering.h"
 #include "server/tx_timestamps.h"
+#include "time/clock.h"
 
 namespace ntsd::server {
 

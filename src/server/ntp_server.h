@@ -13,8 +13,8 @@
 #include "keys/published_keyring.h"
 #include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
+#include "server/tx_gap.h"
 #include "time/clock_state.h"
-#include "time/tx_gap.h"
 
 namespace ntsd::server {
 
@@ -39,7 +39,7 @@ class NtpServer {
   [[nodiscard]] NtpCounters counters() const;
   // How much later than the transmit timestamp written into a response the
   // kernel's software transmit timestamp of that packet was, over all responses
-  // so far (median and 99th percentile; time/tx_gap.h).
+  // so far (median and 99th percentile; server/tx_gap.h).
   [[nodiscard]] timesource::GapSummary transmit_gap() const;
   [[nodiscard]] std::vector<SocketAddress> local_addresses() const;
 

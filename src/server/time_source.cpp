@@ -4,10 +4,10 @@
 #include <cmath>
 
 #include "client/net.h"
-#include "server/clock.h"
 #include "server/config_error.h"
 #include "server/log.h"
 #include "server/upstream_poller.h"
+#include "time/clock.h"
 #include "time/kernel_clock.h"
 #include "time/precision.h"
 
@@ -294,9 +294,10 @@ void TimeSource::log_transition(const timesource::ClockState& state) {
     } else if (settings_.time_source == TimeSourceKind::Upstream && !was_synchronised_) {
       // At start no poll has had a chance yet: not a fault. A failing poll warns
       // on its own ("upstream NAME: ..."), once per distinct failure.
-      spdlog::info("time source upstream: waiting for the first upstream sample (LI 3, stratum 16 "
-                   "until then){}",
-                   settings_.answer_unsynchronised ? "" : ": requests dropped");
+      spdlog::info(
+          "time source upstream: waiting for the first upstream sample (LI 3, stratum 16 "
+          "until then){}",
+          settings_.answer_unsynchronised ? "" : ": requests dropped");
     } else if (settings_.time_source == TimeSourceKind::Upstream) {
       spdlog::warn(
           "time source upstream: no upstream that answered in the last {} s agrees with the "

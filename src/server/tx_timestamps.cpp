@@ -11,8 +11,8 @@
 #include <optional>
 
 #include "common/unique_fd.h"
-#include "server/clock.h"
 #include "server/ntp_exchange.h"
+#include "time/clock.h"
 
 namespace ntsd::server {
 

@@ -14,7 +14,7 @@
 #include <cstdint>
 
 #include "core/ntp_packet.h"
-#include "time/interleaved.h"
+#include "server/interleaved.h"
 
 namespace ntsd::server {
 

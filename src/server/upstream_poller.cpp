@@ -11,7 +11,7 @@
 #include "client/net.h"
 #include "client/ntp_client.h"
 #include "core/random.h"
-#include "server/clock.h"
+#include "time/clock.h"
 #include "time/clock_state.h"
 #include "time/refid.h"
 
@@ -81,7 +81,8 @@ PollResult poll_plain_ntp(const std::string& host, std::uint16_t port,
       sample.root_dispersion = short_seconds(parsed->root_dispersion.raw);
       const double t21 = timesource::seconds_between(t1, parsed->receive_time);
       const double t34 = timesource::seconds_between(t4, parsed->transmit_time);
-      const double server_time = timesource::seconds_between(parsed->receive_time, parsed->transmit_time);
+      const double server_time =
+          timesource::seconds_between(parsed->receive_time, parsed->transmit_time);
       sample.delay = std::max(0.0, timesource::seconds_between(t1, t4) - server_time);
       sample.offset = (t21 + t34) / 2.0;
       result.sample = sample;
@@ -95,7 +96,10 @@ PollResult poll_plain_ntp(const std::string& host, std::uint16_t port,
 
 UpstreamPoller::UpstreamPoller(UpstreamEntry entry, std::optional<std::string> ca_file,
                                std::chrono::seconds interval, Sink sink)
-    : entry_(std::move(entry)), ca_file_(std::move(ca_file)), interval_(interval), sink_(std::move(sink)) {}
+    : entry_(std::move(entry)),
+      ca_file_(std::move(ca_file)),
+      interval_(interval),
+      sink_(std::move(sink)) {}
 
 UpstreamPoller::~UpstreamPoller() { stop(); }
 
@@ -103,7 +107,9 @@ std::string UpstreamPoller::name() const {
   return (entry_.nts ? "nts:" : "") + format_host_port(entry_.host, entry_.port);
 }
 
-void UpstreamPoller::start() { thread_ = std::thread([this] { run(); }); }
+void UpstreamPoller::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void UpstreamPoller::stop() {
   {
@@ -145,9 +151,9 @@ PollResult UpstreamPoller::poll_nts() {
       return result;
     }
     try {
-      nts_ = std::make_unique<client::NtsNtpClient>(ke.session.ntp_server, ke.session.ntp_port,
-                                                    *ke.session.keys, ke.session.cookies,
-                                                    client::NtpClientOptions{std::chrono::milliseconds(1000), 8});
+      nts_ = std::make_unique<client::NtsNtpClient>(
+          ke.session.ntp_server, ke.session.ntp_port, *ke.session.keys, ke.session.cookies,
+          client::NtpClientOptions{std::chrono::milliseconds(1000), 8});
     } catch (const client::ClientError& e) {
       result.error = e.what();
       return result;

@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "server/clock.h"
 #include "server/ntp_exchange.h"
+#include "time/clock.h"
 #include "xdp/xsk_worker.h"
 
 namespace ntsd::xdp {

@@ -11,9 +11,9 @@
 #include <cstring>
 
 #include "core/ntp_handler.h"
-#include "server/clock.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "time/clock.h"
 #include "xdp/udp_frame.h"
 #include "xdp/xdp_program.h"
 

@@ -23,6 +23,8 @@
 #include "core/nts_client_codec.h"
 #include "core/nts_keys.h"
 #include "core/random.h"
+#include "support/deterministic_random.h"
+#include "support/ntp_packets.h"
 
 // An invariant of the code under test: abort (libFuzzer reports a crash and keeps
 // the input) with the failed expression. Active in every build type.
@@ -49,43 +51,11 @@ inline constexpr core::CookieKeyId kCurrentKeyId{1};
 inline constexpr core::CookieKeyId kOldKeyId{2};
 inline constexpr core::CookieKeyId kUnknownKeyId{99};
 
-inline constexpr core::NtpTimestamp kClientTx{0xE98CA71000000001ULL};
-inline constexpr core::NtpTimestamp kServerRx{0xE98CA71180000000ULL};
-inline constexpr core::NtpTimestamp kServerTx{0xE98CA71180001000ULL};
-
-// Reproducible bytes (splitmix64).
-class DeterministicRandom final : public core::RandomSource {
- public:
-  explicit DeterministicRandom(std::uint64_t seed) : state_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& byte : out) {
-      if (available_ == 0) {
-        word_ = next();
-        available_ = 8;
-      }
-      byte = static_cast<std::uint8_t>(word_);
-      word_ >>= 8;
-      --available_;
-    }
-  }
-
- private:
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t state_;
-  std::uint64_t word_ = 0;
-  std::size_t available_ = 0;
-};
-
-inline Bytes pattern(std::size_t n, std::uint8_t seed) {
-  Bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(seed + i * 7);
-  return out;
-}
+using test_support::DeterministicRandom;
+using test_support::kClientTx;
+using test_support::kServerRx;
+using test_support::kServerTx;
+using test_support::pattern;
 
 inline core::CookieKey make_cookie_key(core::CookieKeyId id, std::uint8_t seed) {
   auto key = core::CookieKey::create(id, pattern(core::aead_key_length(core::kCookieAead), seed));

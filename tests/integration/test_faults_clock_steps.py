@@ -15,15 +15,12 @@ Cookie key epochs come from the wall clock:
 
 import os
 import subprocess
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "keys"))
-
-from fault_common import FakeClock, metrics_port, require_faketime, scrape  # noqa: E402
-from keys_harness import KeysTestCase  # noqa: E402
-from ntsd_harness import ntp_query, wait_until  # noqa: E402
+from fault_common import FakeClock, metrics_port, require_faketime, scrape
+from keys_harness import KeysTestCase
+from ntsd_harness import ntp_query, wait_until
 
 
 class ClockStepTest(KeysTestCase):

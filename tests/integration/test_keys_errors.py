@@ -10,14 +10,11 @@ starts without any certificate and does not listen for NTS-KE.
 
 import os
 import stat
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "keys"))
-
-from keys_harness import KeysTestCase  # noqa: E402
-from ntsd_harness import free_port, host_port  # noqa: E402
+from keys_harness import KeysTestCase
+from ntsd_harness import free_port, host_port
 
 
 class KeyFileErrorTest(KeysTestCase):

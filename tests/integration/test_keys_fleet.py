@@ -14,15 +14,12 @@ Proves, with real processes on loopback:
 """
 
 import os
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "keys"))
-
-from keys_harness import (KeysTestCase, epoch_of, read_key_file,  # noqa: E402
+from keys_harness import (KeysTestCase, epoch_of, read_key_file,
                           wait_for_epoch_offset)
-from ntsd_harness import (KE_PORT, KE_SERVER, free_port, ke_exchange,  # noqa: E402
+from ntsd_harness import (KE_PORT, KE_SERVER, free_port, ke_exchange,
                           ke_request, parse_ke_records)
 
 

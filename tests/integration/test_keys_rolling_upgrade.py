@@ -19,13 +19,10 @@ third_party/previous/ntsd (git-ignored); without one the test is skipped.
 
 import json
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "keys"))
-
-from keys_harness import KeysTestCase  # noqa: E402
-from ntsd_harness import REPO_ROOT, free_port  # noqa: E402
+from keys_harness import KeysTestCase
+from ntsd_harness import REPO_ROOT, free_port
 
 PREVIOUS = os.environ.get("NTSD_PREVIOUS_BIN") or os.path.join(REPO_ROOT, "third_party",
                                                                "previous", "ntsd")

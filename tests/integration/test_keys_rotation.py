@@ -17,9 +17,7 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "keys"))
-
-from keys_harness import (KeysTestCase, epoch_of, read_key_file, sleep_until,  # noqa: E402
+from keys_harness import (KeysTestCase, epoch_of, read_key_file, sleep_until,
                           wait_for_epoch_offset)
 
 

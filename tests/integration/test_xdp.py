@@ -12,8 +12,7 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ntsd_harness as h  # noqa: E402
+import ntsd_harness as h
 
 CLIENT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "xdp_client.py")
 SERVER_V4, CLIENT_V4 = "10.201.1.1", "10.201.1.2"

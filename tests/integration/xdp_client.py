@@ -10,8 +10,7 @@ import sys
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ntsd_harness as h  # noqa: E402
+import ntsd_harness as h
 
 
 def ntp(host, port, count, source=None):

@@ -19,15 +19,12 @@ restart chrony gets NAKs and runs NTS-KE again.
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "keys"))
-
-from keys_harness import KeysTestCase  # noqa: E402
-from ntsd_harness import CHRONYD, NO_CLOCK_CAPS, free_port, wait_until  # noqa: E402
+from keys_harness import KeysTestCase
+from ntsd_harness import CHRONYD, NO_CLOCK_CAPS, free_port, wait_until
 
 CHRONYC = os.path.join(os.path.dirname(CHRONYD), "..", "bin", "chronyc")
 if not os.path.exists(CHRONYC):

@@ -13,14 +13,11 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import time
 import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-
-from ntsd_harness import (NtsdTestCase, binary, free_port, host_port, ntp_query,  # noqa: E402
+from ntsd_harness import (NtsdTestCase, binary, free_port, host_port, ntp_query,
                           tcp_accepts)
 
 

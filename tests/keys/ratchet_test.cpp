@@ -10,6 +10,7 @@
 
 #include "core/cookie.h"
 #include "core/nts_keys.h"
+#include "support/deterministic_random.h"
 
 namespace ntsd::keys {
 namespace {
@@ -28,16 +29,7 @@ MasterKey counting_key() {
   return std::move(*MasterKey::from_bytes(bytes));
 }
 
-// A fixed source so that cookies are reproducible.
-class CountingRandom final : public core::RandomSource {
- public:
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = next_++;
-  }
-
- private:
-  std::uint8_t next_ = 1;
-};
+using test_support::CountingRandom;
 
 core::NtsKeys session_keys() {
   std::array<std::uint8_t, 32> c2s{};
@@ -48,7 +40,7 @@ core::NtsKeys session_keys() {
 }
 
 core::Bytes mint(const core::CookieKeyring& keyring) {
-  CountingRandom random;
+  CountingRandom random(1);
   auto keys = session_keys();
   core::Bytes cookie(core::cookie_length(keys.algorithm()));
   core::seal_cookie(keyring.current(), keys, random, cookie);
@@ -68,12 +60,14 @@ bool opens(const core::CookieKeyring& keyring, const core::Bytes& cookie) {
 // salt = 00 00 00 01, info = "ntsd cookie key ratchet v1".
 TEST(Ratchet, StepMatchesHkdfSha256KnownAnswer) {
   auto next = ratchet_step(counting_key(), 1);
-  EXPECT_TRUE(next == key_from_hex("d4a038d046f9cd39c13405bd81fe72a4d189d70b68be63f9e85d1d815316537a"));
+  EXPECT_TRUE(next ==
+              key_from_hex("d4a038d046f9cd39c13405bd81fe72a4d189d70b68be63f9e85d1d815316537a"));
   // Salt is the new epoch: three steps from epoch 100 to 103.
   Ratchet r(100, counting_key());
   ASSERT_TRUE(r.advance_to(103));
   EXPECT_EQ(r.epoch(), 103U);
-  EXPECT_TRUE(r.key() == key_from_hex("9c0505fecaa0ee1dbc038a375eb1cdcb03570559127b84f34bd50aa5bd408925"));
+  EXPECT_TRUE(r.key() ==
+              key_from_hex("9c0505fecaa0ee1dbc038a375eb1cdcb03570559127b84f34bd50aa5bd408925"));
 }
 
 TEST(Ratchet, TheSaltBindsTheEpoch) {

@@ -14,8 +14,7 @@ import errno
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_unit_syscalls import unit_allow_list  # noqa: E402
+from check_unit_syscalls import unit_allow_list
 
 SCMP_ACT_ALLOW = 0x7FFF0000
 

@@ -35,68 +35,11 @@
 #include "core/random.h"
 #include "keys/published_keyring.h"
 #include "keys/ratchet.h"
-#include "server/clock.h"
 #include "server/ntp_exchange.h"
 #include "server/rate_limit.h"
+#include "support/counting_allocator.h"
+#include "time/clock.h"
 #include "time/clock_state.h"
-
-namespace {
-std::atomic<std::uint64_t> g_allocations{0};
-}  // namespace
-
-#if defined(__SANITIZE_ADDRESS__)
-// ASan owns malloc: count what C++ allocates, at least.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
-#else
-// glibc lets a program replace malloc; these forward to glibc's own allocator,
-// so memory from either side may be freed by the other. operator new and
-// OpenSSL's CRYPTO_malloc both land here.
-extern "C" {
-void* __libc_malloc(std::size_t size);
-void* __libc_calloc(std::size_t count, std::size_t size);
-void* __libc_realloc(void* p, std::size_t size);
-void* __libc_memalign(std::size_t alignment, std::size_t size);
-void __libc_free(void* p);
-
-void* malloc(std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(size);
-}
-void* calloc(std::size_t count, std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(count, size);
-}
-void* realloc(void* p, std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, size);
-}
-void* memalign(std::size_t alignment, std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(alignment, size);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(alignment, size);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  void* p = __libc_memalign(alignment, size);
-  if (p == nullptr) return ENOMEM;
-  *out = p;
-  return 0;
-}
-void free(void* p) noexcept { __libc_free(p); }
-}
-#endif
 
 namespace ntsd {
 namespace {
@@ -265,14 +208,14 @@ class NtpPathAllocationTest : public ::testing::Test {
 // The counter sees what the test below must not find: C++ allocations and,
 // where malloc itself is counted, OpenSSL's.
 TEST(AllocationCounter, SeesCxxAndOpenSslAllocations) {
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = test_support::allocations();
   auto cxx = std::make_unique<std::array<std::uint8_t, 64>>();
   void* volatile sink = cxx.get();
-  EXPECT_EQ(g_allocations.load() - before, 1U);
+  EXPECT_EQ(test_support::allocations() - before, 1U);
 #if !defined(__SANITIZE_ADDRESS__)
-  const std::uint64_t c_before = g_allocations.load();
+  const std::uint64_t c_before = test_support::allocations();
   sink = OPENSSL_malloc(64);
-  EXPECT_EQ(g_allocations.load() - c_before, 1U);
+  EXPECT_EQ(test_support::allocations() - c_before, 1U);
   OPENSSL_free(sink);
 #endif
   (void)sink;
@@ -390,9 +333,9 @@ TEST_F(NtpPathAllocationTest, WarmWorkerAllocatesNothingPerRequest) {
   };
   run(0, kWarmRounds, warm);
   const server::NtpCounters warm_counters = worker->counters();
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = test_support::allocations();
   run(kWarmRounds, kRounds, tally);
-  const std::uint64_t allocations = g_allocations.load() - before;
+  const std::uint64_t allocations = test_support::allocations() - before;
   const server::NtpCounters counters = worker->counters();
 
   std::uint64_t handled = 0;

@@ -1,4 +1,4 @@
-#include "time/tx_gap.h"
+#include "server/tx_gap.h"
 
 namespace ntsd::timesource {
 
@@ -18,7 +18,8 @@ void GapHistogram::add(std::int64_t gap_ns) {
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
 }
 
-void GapHistogram::add_to(std::array<std::uint64_t, kBuckets>& total, std::uint64_t& negative) const {
+void GapHistogram::add_to(std::array<std::uint64_t, kBuckets>& total,
+                          std::uint64_t& negative) const {
   for (std::size_t i = 0; i < kBuckets; ++i) total[i] += counts_[i].load(std::memory_order_relaxed);
   negative += negative_.load(std::memory_order_relaxed);
 }

@@ -11,51 +11,27 @@
 
 #include "core/extension_field.h"
 #include "core/ntp_handler.h"
+#include "support/deterministic_random.h"
+#include "support/ntp_packets.h"
 
 namespace ntsd::core {
 namespace {
 
-constexpr std::uint16_t kUid = 0x0104;
-constexpr std::uint16_t kCookie = 0x0204;
-constexpr std::uint16_t kPlaceholder = 0x0304;
-constexpr std::uint16_t kAuth = 0x0404;
-constexpr std::uint16_t kUnknown = 0x2005;
+using test_support::append;
+using test_support::DeterministicRandom;
+using test_support::kAuth;
+using test_support::kClientTx;
+using test_support::kCookie;
+using test_support::kPlaceholder;
+using test_support::kUid;
+using test_support::kUnknown;
 
-constexpr NtpTimestamp kClientTx{0xE98CA71000000001ULL};
-
-class DeterministicRandom final : public RandomSource {
- public:
-  explicit DeterministicRandom(std::uint64_t seed) : state_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& byte : out) {
-      state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-      byte = static_cast<std::uint8_t>(state_ >> 56);
-    }
-  }
-  Bytes bytes(std::size_t n) {
-    Bytes out(n);
-    fill(out);
-    return out;
-  }
-
- private:
-  std::uint64_t state_;
-};
-
-Bytes pattern(std::size_t n, std::uint8_t seed) {
-  Bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(seed + i * 13);
-  return out;
-}
+Bytes pattern(std::size_t n, std::uint8_t seed) { return test_support::pattern(n, seed, 13); }
 
 Aead make_aead(AeadAlgorithm algorithm, std::uint8_t seed) {
   auto aead = Aead::create(algorithm, pattern(aead_key_length(algorithm), seed));
   EXPECT_TRUE(aead.has_value());
   return std::move(*aead);
-}
-
-void append(Bytes& packet, std::uint16_t type, ByteView body) {
-  append_extension_field(packet, static_cast<ExtensionFieldType>(type), body);
 }
 
 // ---------------------------------------------------------------- requests

@@ -17,79 +17,25 @@
 #include "core/extension_field.h"
 #include "core/nts_client_codec.h"
 #include "core/nts_keys.h"
-
-// Counts every heap allocation in this test binary, so that a test can prove the
-// server path makes none.
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-// GCC cannot tell that these replace the global pair and warns that free() meets new.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
+#include "support/counting_allocator.h"
+#include "support/deterministic_random.h"
+#include "support/ntp_packets.h"
 
 namespace ntsd::core {
 namespace {
 
-constexpr std::uint16_t kUid = 0x0104;
-constexpr std::uint16_t kCookie = 0x0204;
-constexpr std::uint16_t kPlaceholder = 0x0304;
-constexpr std::uint16_t kAuth = 0x0404;
-constexpr std::uint16_t kUnknown = 0x2005;
-
-constexpr NtpTimestamp kClientTx{0xE98CA71000000001ULL};
-constexpr NtpTimestamp kServerRx{0xE98CA71180000000ULL};
-constexpr NtpTimestamp kServerTx{0xE98CA71180001000ULL};
-
-// Reproducible "random" bytes (splitmix64), so every packet in these tests is fixed.
-class DeterministicRandom final : public RandomSource {
- public:
-  explicit DeterministicRandom(std::uint64_t seed) : state_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& byte : out) {
-      if (available_ == 0) {
-        word_ = next();
-        available_ = 8;
-      }
-      byte = static_cast<std::uint8_t>(word_);
-      word_ >>= 8;
-      --available_;
-    }
-    drawn_ += out.size();
-  }
-  [[nodiscard]] std::size_t drawn() const { return drawn_; }
-  Bytes bytes(std::size_t n) {
-    Bytes out(n);
-    fill(out);
-    return out;
-  }
-
- private:
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t state_;
-  std::uint64_t word_ = 0;
-  std::size_t available_ = 0;
-  std::size_t drawn_ = 0;
-};
-
-Bytes pattern(std::size_t n, std::uint8_t seed) {
-  Bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(seed + i * 7);
-  return out;
-}
+using test_support::append;
+using test_support::DeterministicRandom;
+using test_support::header;
+using test_support::kAuth;
+using test_support::kClientTx;
+using test_support::kCookie;
+using test_support::kPlaceholder;
+using test_support::kServerRx;
+using test_support::kServerTx;
+using test_support::kUid;
+using test_support::kUnknown;
+using test_support::pattern;
 
 CookieKey make_cookie_key(std::uint32_t id, std::uint8_t seed) {
   auto key = CookieKey::create(CookieKeyId{id}, pattern(aead_key_length(kCookieAead), seed));
@@ -130,21 +76,7 @@ struct Field {
   Bytes body;
 };
 
-Bytes header(std::uint8_t version = 4, NtpMode mode = NtpMode::Client,
-             NtpTimestamp transmit = kClientTx, std::int8_t poll = 6) {
-  NtpHeader h;
-  h.version = version;
-  h.mode = mode;
-  h.poll = poll;
-  h.transmit_time = transmit;
-  Bytes out(kNtpHeaderLength);
-  h.write(out.data());
-  return out;
-}
-
-void append(Bytes& packet, const Field& field) {
-  append_extension_field(packet, static_cast<ExtensionFieldType>(field.type), field.body);
-}
+void append(Bytes& packet, const Field& field) { append(packet, field.type, field.body); }
 
 // How to write the authenticator of a hand-made request.
 struct AuthSpec {
@@ -976,10 +908,10 @@ TEST_F(NtpHandlerTest, HandlingARequestAllocatesNothing) {
 
   const std::array<const Bytes*, 5> requests = {&answered, &naked, &forged, &plain, &dropped};
   for (const Bytes* request : requests) {
-    const std::size_t before = g_allocations.load();
+    const std::size_t before = test_support::allocations();
     const NtpOutcome d = prepare(*request);
     const std::size_t n = complete_response(pending_, kServerTx, out);
-    const std::size_t allocations = g_allocations.load() - before;
+    const std::size_t allocations = test_support::allocations() - before;
     EXPECT_EQ(allocations, 0U) << reason_name(d.reason);
     EXPECT_EQ(n > 0, d.sent() != Sent::Nothing);
   }

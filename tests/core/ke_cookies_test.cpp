@@ -8,19 +8,12 @@
 #include <set>
 #include <vector>
 
+#include "support/deterministic_random.h"
+
 namespace ntsd::core {
 namespace {
 
-// Deterministic bytes: a running counter, so consecutive nonces differ.
-class CountingRandom final : public RandomSource {
- public:
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& byte : out) byte = next_++;
-  }
-
- private:
-  std::uint8_t next_ = 0;
-};
+using test_support::CountingRandom;
 
 Bytes filled(std::size_t length, std::uint8_t value) { return Bytes(length, value); }
 
@@ -42,7 +35,7 @@ TEST(KeCookies, EightByDefaultEachOpeningToTheSessionKeys) {
   for (AeadAlgorithm algorithm :
        {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384, AeadAlgorithm::AesSivCmac512}) {
     const NtsKeys keys = session_keys(algorithm);
-    CountingRandom random;
+    CountingRandom random(0);
     const auto cookies = mint_ke_cookies(keyring, keys, random);
     ASSERT_EQ(cookies.size(), kKeCookiesPerResponse);
     for (const Bytes& cookie : cookies) {
@@ -59,7 +52,7 @@ TEST(KeCookies, EightByDefaultEachOpeningToTheSessionKeys) {
 
 TEST(KeCookies, EveryCookieHasItsOwnNonce) {
   const auto keyring = keyring_of({1});
-  CountingRandom random;
+  CountingRandom random(0);
   const auto cookies =
       mint_ke_cookies(keyring, session_keys(AeadAlgorithm::AesSivCmac256), random, 5);
   ASSERT_EQ(cookies.size(), 5U);
@@ -69,7 +62,7 @@ TEST(KeCookies, EveryCookieHasItsOwnNonce) {
 
 TEST(KeCookies, CountZeroMintsNone) {
   const auto keyring = keyring_of({1});
-  CountingRandom random;
+  CountingRandom random(0);
   EXPECT_TRUE(
       mint_ke_cookies(keyring, session_keys(AeadAlgorithm::AesSivCmac256), random, 0).empty());
 }

@@ -1,4 +1,4 @@
-#include "time/interleaved.h"
+#include "server/interleaved.h"
 
 #include <netinet/in.h>
 

@@ -9,19 +9,12 @@
 #include "core/ntp_handler.h"
 #include "core/ntp_packet.h"
 #include "core/nts_client_codec.h"
+#include "support/deterministic_random.h"
 
 namespace ntsd::core {
 namespace {
 
-class FixedRandom final : public RandomSource {
- public:
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = next_++;
-  }
-
- private:
-  std::uint8_t next_ = 1;
-};
+using FixedRandom = test_support::CountingRandom;
 
 constexpr NtpTimestamp kServerReceive{0xE000000100000000ULL};
 constexpr NtpTimestamp kServerTransmit{0xE000000180000000ULL};
@@ -60,7 +53,7 @@ class InterleavedTest : public ::testing::Test {
     return *NtpHeader::parse({out.data(), length});
   }
 
-  FixedRandom random_;
+  FixedRandom random_{1};
   std::optional<StaticCookieKeyring> keyring_;
   ServerClock clock_;
   PendingResponse pending_;

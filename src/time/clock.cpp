@@ -1,4 +1,4 @@
-#include "server/clock.h"
+#include "time/clock.h"
 
 namespace ntsd::server {
 

@@ -12,25 +12,12 @@
 #include <vector>
 
 #include "core/nts_keys.h"
+#include "support/deterministic_random.h"
 
 namespace ntsd::core {
 namespace {
 
-// Deterministic bytes: a running counter, so consecutive nonces differ and every
-// run of the test sees the same ones.
-class CountingRandom final : public RandomSource {
- public:
-  explicit CountingRandom(std::uint8_t start = 0x80) : next_(start) {}
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& byte : out) byte = next_++;
-    ++calls_;
-  }
-  [[nodiscard]] int calls() const { return calls_; }
-
- private:
-  std::uint8_t next_;
-  int calls_ = 0;
-};
+using test_support::CountingRandom;
 
 Bytes counting(std::uint8_t first, std::size_t count) {
   Bytes out(count);
@@ -215,7 +202,7 @@ TEST(Cookie, LayoutIsKeyIdNonceThenSealedAeadIdAndKeys) {
 TEST(Cookie, FreshNonceMakesEveryCookieDifferent) {
   const auto keyring = ring(1, kMasterA);
   const NtsKeys keys = nts_keys(AeadAlgorithm::AesSivCmac256);
-  CountingRandom random;
+  CountingRandom random(0x80);
   Bytes first(cookie_length(keys.algorithm()));
   Bytes second(cookie_length(keys.algorithm()));
   seal_cookie(keyring.current(), keys, random, first);
@@ -230,7 +217,7 @@ TEST(Cookie, FreshNonceMakesEveryCookieDifferent) {
 TEST(Cookie, SealWritesOnlyCookieLengthBytes) {
   const auto keyring = ring(1, kMasterA);
   const NtsKeys keys = nts_keys(AeadAlgorithm::AesSivCmac256);
-  CountingRandom random;
+  CountingRandom random(0x80);
   Bytes out(cookie_length(keys.algorithm()) + 8, 0xee);
   seal_cookie(keyring.current(), keys, random, out);
   EXPECT_EQ(Bytes(out.end() - 8, out.end()), Bytes(8, 0xee));
@@ -383,7 +370,7 @@ using CookieDeathTest = ::testing::Test;
 TEST_F(CookieDeathTest, SealIntoAShortBufferAborts) {
   const auto keyring = ring(1, kMasterA);
   const NtsKeys keys = nts_keys(AeadAlgorithm::AesSivCmac512);
-  CountingRandom random;
+  CountingRandom random(0x80);
   Bytes out(cookie_length(AeadAlgorithm::AesSivCmac512) - 1);
   EXPECT_DEATH(seal_cookie(keyring.current(), keys, random, out), "");
 }
@@ -391,7 +378,7 @@ TEST_F(CookieDeathTest, SealIntoAShortBufferAborts) {
 TEST_F(CookieDeathTest, SealWithEmptyKeysAborts) {
   const auto keyring = ring(1, kMasterA);
   const NtsKeys empty;  // default-constructed: no key material
-  CountingRandom random;
+  CountingRandom random(0x80);
   Bytes out(max_cookie_length());
   EXPECT_DEATH(seal_cookie(keyring.current(), empty, random, out), "");
 }

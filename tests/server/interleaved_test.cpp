@@ -1,10 +1,8 @@
-#include "time/interleaved.h"
+#include "server/interleaved.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-
-#include "time/tx_gap.h"
 
 namespace ntsd::timesource {
 namespace {
@@ -78,7 +76,8 @@ TEST(Interleaved, EvictsTheOldestAndStaysBounded) {
   auto client = v4("192.0.2.1");
   std::vector<InterleavedTable::Handle> handles;
   for (std::uint64_t i = 0; i < InterleavedTable::kWays + 1; ++i) {
-    handles.push_back(table.save(client, core::NtpTimestamp{kRx1.raw + i}, core::NtpTimestamp{kTx1.raw + i}));
+    handles.push_back(
+        table.save(client, core::NtpTimestamp{kRx1.raw + i}, core::NtpTimestamp{kTx1.raw + i}));
   }
   EXPECT_FALSE(table.lookup(client, kRx1)) << "the oldest entry must be gone";
   for (std::uint64_t i = 1; i < InterleavedTable::kWays + 1; ++i) {
@@ -101,35 +100,11 @@ TEST(Interleaved, ManyClientsNeverExceedCapacity) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(0x0A000000 + i);
-    table.save(client_key(reinterpret_cast<const sockaddr*>(&a)), core::NtpTimestamp{kRx1.raw + i}, kTx1);
+    table.save(client_key(reinterpret_cast<const sockaddr*>(&a)), core::NtpTimestamp{kRx1.raw + i},
+               kTx1);
   }
   EXPECT_EQ(table.capacity(), capacity);
   EXPECT_GE(table.evictions(), 100000u - capacity);
-}
-
-// ---------------------------------------------------------------- gap histogram
-
-TEST(GapHistogram, MedianAndP99) {
-  GapHistogram h;
-  for (int i = 0; i < 98; ++i) h.add(2'050);   // 2.05 µs -> bucket (2.0, 2.1]
-  h.add(50'000);                              // 50 µs
-  h.add(5'000'000);                           // 5 ms
-  auto s = h.summary();
-  EXPECT_EQ(s.count, 100u);
-  EXPECT_NEAR(s.median_seconds, 2.1e-6, 1e-12);
-  EXPECT_NEAR(s.p99_seconds, 50.1e-6, 1e-12);
-  EXPECT_NEAR(s.max_bucket_seconds, 5.01e-3, 1e-9);
-}
-
-TEST(GapHistogram, NegativeAndOverflowAreKeptApart) {
-  GapHistogram h;
-  h.add(-5);
-  h.add(20'000'000);
-  auto s = h.summary();
-  EXPECT_EQ(s.negative, 1u);
-  EXPECT_EQ(s.count, 1u);
-  EXPECT_EQ(s.median_seconds, 1.0);
-  EXPECT_EQ(GapHistogram().summary().count, 0u);
 }
 
 }  // namespace
