@@ -258,6 +258,17 @@ const Setting kSettings[] = {
     {"metrics", "listen", "--metrics-listen",
      "Prometheus metrics over HTTP on ADDR:PORT (default: none)",
      Text{set_text<&Config::metrics_listen, parse_optional_listen>}},
+    {"metrics", "census-log", "--census-log",
+     "research log: append one JSON line per NTS-KE session (client prefix, census fields, "
+     "outcome) to this file; off by default; reopened on SIGHUP",
+     Text{set_text<&Config::census_log, non_empty>}},
+    {"metrics", "census-log-prefix", "--census-log-prefix",
+     "client address prefix lengths in the research log, IPv4,IPv6 (default 24,48; 0: no "
+     "address)",
+     Text{set_text<&Config::census_log_prefixes, parse_census_log_prefixes>}},
+    {"metrics", "census-log-rate", "--census-log-rate",
+     "research log lines per second at most; more are dropped and counted (default 100)",
+     Integer{{1, 100000, kOutOfRange}, set_integer<&Config::census_log_rate>}},
 
     {"process", "user", "--user", "user to run as after binding the sockets",
      Text{set_text<&Config::user, non_empty>}},

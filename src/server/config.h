@@ -11,6 +11,7 @@
 #include "common/socket_address.h"
 #include "core/aead.h"
 #include "core/ntp_packet.h"
+#include "server/census_log.h"
 #include "server/certificate_store.h"
 #include "server/config_error.h"
 #include "server/ntp_server_choice.h"
@@ -34,7 +35,7 @@ struct Config : TimeSourceSettings {
   std::string certificate_file;
   std::string private_key_file;
   std::vector<CertificateFiles> more_certificates;  // [[tls.certificates]], chosen by SNI
-  std::uint32_t cert_poll_seconds = 5;  // checks the files for changes this often; 0: never
+  std::uint32_t cert_poll_seconds = 5;     // checks the files for changes this often; 0: never
   bool allow_expired_certificate = false;  // --allow-expired-certificate: serve one anyway
   // [nts-ke]
   std::vector<SocketAddress> ke_listen = default_listen(4460);  // empty: no NTS-KE (none)
@@ -55,7 +56,7 @@ struct Config : TimeSourceSettings {
   RateLimitSettings ntp_rate_limit = default_ntp_rate_limit();  // requests per prefix, per worker
   bool interleaved = true;                                      // RFC 9769 interleaved mode
   bool ntp_tx_compensation = true;  // tx-compensation (time/tx_compensation.h)
-  XdpSettings xdp;  // xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
+  XdpSettings xdp;                  // xdp, xdp-mode: the AF_XDP path (docs/xdp.md)
   // [time]: the TimeSourceSettings base
   // [log]
   std::string log_level = "info";
@@ -67,6 +68,10 @@ struct Config : TimeSourceSettings {
   std::optional<std::uint32_t> keys_kept;  // none: enough for 24 h (keys_kept_or_default)
   // [metrics]
   std::optional<SocketAddress> metrics_listen;  // none: no metrics endpoint
+  // The research log (census_log.h): none: off; reopened on SIGHUP.
+  std::optional<std::string> census_log;
+  CensusLogPrefixes census_log_prefixes;  // client address prefix lengths: /24, /48
+  std::uint32_t census_log_rate = 100;    // lines per second; more are dropped, counted
   // [process]
   std::optional<std::string> user;   // switch to it after binding (privileges.h)
   std::optional<std::string> group;  // none: the user's primary group

@@ -115,6 +115,35 @@ std::vector<core::AeadAlgorithm> parse_aeads_setting(const std::string& setting,
       setting, "'" + text + "' is not a list of AEAD ids among 30, 15, 16, 17 (e.g. 30,15,17,16)");
 }
 
+namespace {
+
+// A whole number of 0-max written with digits only.
+std::optional<unsigned> parse_prefix_length(std::string_view text, unsigned max) {
+  unsigned value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end || value > max) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+CensusLogPrefixes parse_census_log_prefixes(const std::string& setting, const std::string& text) {
+  const auto comma = text.find(',');
+  std::optional<unsigned> v4;
+  std::optional<unsigned> v6;
+  if (comma != std::string::npos) {
+    v4 = parse_prefix_length(std::string_view(text).substr(0, comma), 32);
+    v6 = parse_prefix_length(std::string_view(text).substr(comma + 1), 128);
+  }
+  if (!v4 || !v6) {
+    throw ConfigError(setting, "'" + text +
+                                   "' is not V4,V6 prefix lengths (0-32,0-128; 0: no address), "
+                                   "e.g. 24,48");
+  }
+  return {*v4, *v6};
+}
+
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text) {
   return parse_word<ServerChoice>(
       setting, text, {{"hash", ServerChoice::Hash}, {"round-robin", ServerChoice::RoundRobin}},

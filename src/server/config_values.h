@@ -30,6 +30,8 @@ bool parse_on_off(const std::string& setting, const std::string& text);
 bool parse_unsynchronised(const std::string& setting, const std::string& text);  // answer|drop
 std::vector<core::AeadAlgorithm> parse_aeads_setting(const std::string& setting,
                                                      const std::string& text);
+// "24,48": the research log's IPv4 and IPv6 prefix lengths.
+CensusLogPrefixes parse_census_log_prefixes(const std::string& setting, const std::string& text);
 ServerChoice parse_server_choice(const std::string& setting, const std::string& text);
 NtpServerEntry parse_ntp_server_setting(const std::string& setting, const std::string& text);
 std::string parse_log_level(const std::string& setting, const std::string& text);

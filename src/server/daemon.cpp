@@ -11,6 +11,7 @@
 
 #include "keys/key_file.h"
 #include "keys/key_service.h"
+#include "server/census_log_writer.h"
 #include "server/certificate_store.h"
 #include "server/ke_server.h"
 #include "server/key_file_directory.h"
@@ -69,6 +70,14 @@ std::optional<std::int64_t> earliest_not_after(const CertificateStore* certifica
   return earliest;
 }
 
+CensusLogSettings census_log_settings(const Config& config) {
+  CensusLogSettings settings;
+  settings.path = *config.census_log;
+  settings.prefixes = config.census_log_prefixes;
+  settings.lines_per_second = config.census_log_rate;
+  return settings;
+}
+
 std::function<XdpMetrics()> xdp_metrics_source(const xdp::XdpPath* path) {
   if (path == nullptr) return {};
   return [path] { return path->metrics(); };
@@ -118,6 +127,9 @@ Daemon::Daemon(const Config& config) : config_(config) {
   key_service_ =
       std::make_unique<keys::KeyService>(key_settings(config_), keys::unix_now(), key_random_);
   time_source_ = std::make_unique<TimeSource>(config_);
+  if (config_.census_log) {
+    census_log_ = std::make_unique<CensusLog>(census_log_settings(config_));
+  }
   build_servers();
   build_metrics();
 }
@@ -127,7 +139,9 @@ Daemon::~Daemon() = default;
 void Daemon::build_servers() {
   const keys::PublishedKeyring& keyring = key_service_->published();
   if (!config_.ke_listen.empty()) {
-    ke_ = std::make_unique<KeServer>(certificates_, ke_server_settings(config_), keyring);
+    KeServerSettings settings = ke_server_settings(config_);
+    settings.census_log = census_log_.get();
+    ke_ = std::make_unique<KeServer>(certificates_, std::move(settings), keyring);
   }
   if (!config_.ntp_listen.empty()) {
     ntp_ = std::make_unique<NtpServer>(config_.ntp_listen, config_.ntp_workers,
@@ -148,9 +162,14 @@ void Daemon::build_servers() {
 
 void Daemon::build_metrics() {
   if (!config_.metrics_listen) return;
-  metrics_ = std::make_unique<MetricsCollector>(
-      MetricsCollector::Sources{ke_.get(), ntp_.get(), time_source_.get(), key_service_.get(),
-                                xdp_metrics_source(xdp_path_.get())});
+  MetricsCollector::Sources sources{ke_.get(),
+                                    ntp_.get(),
+                                    time_source_.get(),
+                                    key_service_.get(),
+                                    xdp_metrics_source(xdp_path_.get()),
+                                    {}};
+  if (census_log_) sources.census_log = [log = census_log_.get()] { return log->counts(); };
+  metrics_ = std::make_unique<MetricsCollector>(std::move(sources));
   metrics_->set_certificate_not_after(earliest_not_after(certificates_.get()));
   if (certificates_) metrics_->set_certificate_files_ok(certificates_->files_ok());
   metrics_http_ = std::make_unique<MetricsHttpServer>(
@@ -167,6 +186,7 @@ void Daemon::start() {
     spdlog::info("seccomp allow-list installed: any other system call stops ntsd");
   }
   time_source_->start();  // publishes the first clock state before any worker runs
+  if (census_log_) census_log_->start();
   if (ke_) ke_->start();
   if (ntp_) ntp_->start();
   if (xdp_path_) xdp_path_->start();
@@ -190,6 +210,12 @@ void Daemon::drop_to_configured_user() {
                      *path, target.user);
       }
     }
+  }
+  if (config_.census_log && access(config_.census_log->c_str(), W_OK) != 0) {
+    spdlog::warn(
+        "census log {}: user {} cannot write it, so reopening it on SIGHUP will fail unless the "
+        "new file is made for that user (logrotate: create 0640 {} {})",
+        *config_.census_log, target.user, target.user, target.group);
   }
   if (config_.log_file && access(config_.log_file->c_str(), W_OK) != 0) {
     spdlog::warn(
@@ -239,6 +265,13 @@ void Daemon::log_configuration() const {
                  metrics_http_->local_address().to_string());
   }
   if (xdp_path_) xdp_path_->log_started();
+  if (census_log_) {
+    const auto prefixes = census_log_->prefixes();
+    spdlog::info(
+        "census log {}: one line per NTS-KE session, clients as /{} and /{} prefixes "
+        "(0: no address), at most {} lines/s",
+        census_log_->path(), prefixes.ipv4, prefixes.ipv6, config_.census_log_rate);
+  }
   spdlog::info("time source {}; interleaved mode {}", time_source_->name(),
                config_.interleaved ? "on" : "off");
   spdlog::info("cookie keys: {}", key_service_->describe());
@@ -262,7 +295,17 @@ void Daemon::on_sighup() {
   } else if (config_.log_file) {
     spdlog::info("log file {} reopened", *config_.log_file);
   }
+  reopen_census_log();
   if (certificates_) reload_certificates(false);
+}
+
+void Daemon::reopen_census_log() {
+  if (!census_log_) return;
+  if (auto error = census_log_->reopen()) {
+    spdlog::error("census log not reopened, still writing the old one: {}", *error);
+  } else {
+    spdlog::info("census log {} reopened", census_log_->path());
+  }
 }
 
 void Daemon::run() {
@@ -313,6 +356,7 @@ void Daemon::stop() {
   if (metrics_http_) metrics_http_->stop();
   key_service_->stop();
   if (ke_) ke_->stop();
+  if (census_log_) census_log_->stop();  // after the sessions: their lines are written
   if (xdp_path_) xdp_path_->stop();
   if (ntp_) ntp_->stop();
   log_final_counters(ke_.get(), ntp_.get(), xdp_path_.get());
@@ -324,6 +368,7 @@ int check_config(const Config& config) {
   if (!config.ke_listen.empty()) {
     CertificateStore check(certificate_files(config), config.allow_expired_certificate);
   }
+  if (config.census_log) check_census_log_path(*config.census_log);
   if (config.keys_file) {
     check_key_file_directory(*config.keys_file);
     auto state = keys::read_key_file(*config.keys_file);

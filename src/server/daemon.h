@@ -25,6 +25,7 @@ class XdpPath;
 
 namespace ntsd::server {
 
+class CensusLog;
 class CertificateStore;
 class KeServer;
 class MetricsCollector;
@@ -40,7 +41,8 @@ class Daemon {
   Daemon& operator=(const Daemon&) = delete;
 
   void start();
-  // Until SIGINT or SIGTERM; SIGHUP reloads the certificates and reopens the log file.
+  // Until SIGINT or SIGTERM; SIGHUP reloads the certificates and reopens the log
+  // file and the research log.
   void run();
   void stop();
 
@@ -51,6 +53,7 @@ class Daemon {
   void log_configuration() const;
   void reload_certificates(bool only_changed);
   void on_sighup();
+  void reopen_census_log();
 
   Config config_;
   std::optional<PrivilegeTarget> privilege_target_;
@@ -59,6 +62,7 @@ class Daemon {
   core::SystemRandom key_random_;
   std::unique_ptr<keys::KeyService> key_service_;
   std::unique_ptr<TimeSource> time_source_;
+  std::unique_ptr<CensusLog> census_log_;   // none without --census-log; outlives ke_
   std::unique_ptr<KeServer> ke_;            // none with --ke-listen none
   std::unique_ptr<NtpServer> ntp_;          // none with --ntp-listen none
   std::unique_ptr<xdp::XdpPath> xdp_path_;  // none without --xdp

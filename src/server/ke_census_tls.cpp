@@ -31,7 +31,10 @@ void KeSessionObserver::on_message(int write_p, int /*version*/, int content_typ
 
 void KeSessionObserver::count_handshake(KeCensus& census, SSL* ssl, bool completed) const {
   if (client_hello_seen_) census.count_alpn(offered_alpn_);
-  if (!completed) return;
+  if (completed) census.count_tls(read_tls_census(ssl));
+}
+
+KeTlsCensus read_tls_census(SSL* ssl) {
   KeTlsCensus tls;
   tls.version = SSL_get_version(ssl);
   const char* cipher = SSL_get_cipher_name(ssl);
@@ -39,7 +42,7 @@ void KeSessionObserver::count_handshake(KeCensus& census, SSL* ssl, bool complet
   const char* group = SSL_group_to_name(ssl, static_cast<int>(SSL_get_negotiated_group(ssl)));
   if (group != nullptr) tls.group = group;
   tls.sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) != nullptr;
-  census.count_tls(tls);
+  return tls;
 }
 
 void note_offered_alpn(SSL* ssl, const unsigned char* offered, unsigned int length) {

@@ -24,6 +24,8 @@ class KeSessionObserver {
 
   [[nodiscard]] unsigned application_records() const { return application_records_; }
   [[nodiscard]] bool client_hello_seen() const { return client_hello_seen_; }
+  // ke_alpn_label of the ClientHello's offer ("none" before one arrived).
+  [[nodiscard]] const std::string& offered_alpn() const { return offered_alpn_; }
 
   // After the handshake: the offered ALPN (once a ClientHello arrived) and,
   // when it completed, version, cipher, group and SNI.
@@ -38,6 +40,9 @@ class KeSessionObserver {
   bool client_hello_seen_ = false;
   std::string offered_alpn_ = "none";
 };
+
+// What a completed handshake negotiated (names are OpenSSL's static strings).
+KeTlsCensus read_tls_census(SSL* ssl);
 
 // Called by the ALPN select callback with the client's offer (wire form).
 // Does nothing for an SSL without an observer.

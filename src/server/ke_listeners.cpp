@@ -105,7 +105,7 @@ struct KeListeners::Shard {
         certificates(c),
         admission(settings.max_sessions, settings.rate_limit, counters.active),
         context{settings,  certificates, keyring, counters, ntp_servers,
-                admission, random,       log,     io} {}
+                admission, random,       log,     io,       settings.census_log} {}
 
   KeServerSettings settings;  // max_sessions: this shard's share
   std::shared_ptr<const CertificateStore> certificates;

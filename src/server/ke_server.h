@@ -26,6 +26,8 @@
 
 namespace ntsd::server {
 
+class CensusLog;
+
 struct KeServerSettings {
   std::vector<SocketAddress> listen;
   // AEAD preference. Its ntp_server/ntp_port are filled per session from
@@ -50,6 +52,9 @@ struct KeServerSettings {
   // group per address, clients steered to a thread by address), rate limiter
   // and share of max_sessions (ke_shard_max_sessions).
   unsigned threads = 1;
+  // The research log (census_log_writer.h), not owned: it outlives the server.
+  // None: off.
+  CensusLog* census_log = nullptr;
 };
 
 class KeServer {

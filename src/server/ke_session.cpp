@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/ke_record.h"
+#include "server/census_log_writer.h"
 #include "server/ke_census_tls.h"
 #include "server/ke_key_export.h"
 #include "server/ke_reply.h"
@@ -75,6 +76,61 @@ class WaitingSocket final : public KeWaitingSession {
   tcp::socket& socket_;
 };
 
+// The session's line in the research log (census_log.h), when there is one:
+// filled in as the session goes, queued when it ends. A session cut short by
+// shutdown has no outcome and no line.
+class ResearchLogEntry {
+ public:
+  ResearchLogEntry(CensusLog* log, const SocketAddress& peer) : log_(log) {
+    if (log_ != nullptr) {
+      record_.client = truncate_client_address(peer.get(), peer.length(), log_->prefixes());
+    }
+  }
+  ~ResearchLogEntry() {
+    if (log_ == nullptr || !ended_) return;
+    record_.time = std::chrono::system_clock::now();
+    log_->submit(record_);
+  }
+  ResearchLogEntry(const ResearchLogEntry&) = delete;
+  ResearchLogEntry& operator=(const ResearchLogEntry&) = delete;
+
+  void handshake(const KeSessionObserver& observer, SSL* ssl, bool completed) {
+    if (log_ == nullptr) return;
+    if (observer.client_hello_seen()) record_.alpn.emplace(observer.offered_alpn());
+    if (!completed) return;
+    const KeTlsCensus tls = read_tls_census(ssl);
+    record_.tls.emplace();
+    record_.tls->version.assign(tls.version);
+    record_.tls->cipher.assign(tls.cipher);
+    record_.tls->group.assign(tls.group);
+    record_.tls->sni = tls.sni;
+  }
+  void request(const core::KeMessage& message, unsigned tls_records, unsigned reads) {
+    if (log_ == nullptr) return;
+    auto& request = record_.request.emplace();
+    request.tls_records = tls_records;
+    request.reads = reads;
+    request.aeads.assign(ke_aead_list_label(message));
+    request.records = ke_records_seen(message);
+  }
+  void ended(KeSessionOutcome outcome, std::optional<core::AeadAlgorithm> aead = std::nullopt) {
+    record_.outcome = outcome;
+    if (aead) record_.aead = static_cast<std::uint16_t>(*aead);
+    ended_ = true;
+  }
+
+ private:
+  CensusLog* log_;
+  CensusRecord record_;
+  bool ended_ = false;
+};
+
+// Counts how the session ended, and notes it for the research log.
+void end(KeSessionContext& context, ResearchLogEntry& entry, KeSessionOutcome outcome) {
+  context.counters.count(outcome);
+  entry.ended(outcome);
+}
+
 SocketAddress peer_of(const tcp::socket& socket) {
   asio::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
@@ -93,14 +149,16 @@ asio::awaitable<void> close(SslStream& stream) {
 // outcome counted, unless it was evicted).
 asio::awaitable<bool> handshake(KeSessionContext& context, SslStream& stream,
                                 SessionDeadline& deadline, WaitingSocket& waiting,
-                                const std::string& peer,
+                                const std::string& peer, ResearchLogEntry& entry,
                                 std::chrono::steady_clock::time_point accepted_at) {
   auto [ec] = co_await stream.async_handshake(SslStream::server, kAwaitTuple);
   if (ec) {
     deadline.disarm();
-    if (waiting.evicted()) co_return false;
-    context.counters.count(deadline.fired() ? KeSessionOutcome::Timeout
-                                            : KeSessionOutcome::TlsFailed);
+    if (waiting.evicted()) {
+      entry.ended(KeSessionOutcome::Evicted);  // counted by admission
+      co_return false;
+    }
+    end(context, entry, deadline.fired() ? KeSessionOutcome::Timeout : KeSessionOutcome::TlsFailed);
     if (context.log.allow()) {
       spdlog::debug("nts-ke: {}: TLS handshake failed: {}", peer,
                     deadline.fired() ? "timeout" : ec.message());
@@ -110,7 +168,7 @@ asio::awaitable<bool> handshake(KeSessionContext& context, SslStream& stream,
   context.counters.handshake.observe(std::chrono::steady_clock::now() - accepted_at);
   if (!negotiated_ntske_alpn(stream.native_handle())) {
     waiting.stop_waiting();  // ended: no longer one to evict
-    context.counters.count(KeSessionOutcome::NoAlpn);
+    end(context, entry, KeSessionOutcome::NoAlpn);
     if (context.log.allow()) spdlog::debug("nts-ke: {}: no ALPN ntske/1, closing", peer);
     co_await close(stream);
     co_return false;
@@ -177,11 +235,12 @@ asio::awaitable<void> run_ke_session(KeSessionContext& context, tcp::socket sock
   socket.set_option(tcp::no_delay(true), ignored);
   const SocketAddress peer_address = peer_of(socket);
   const std::string peer = peer_address.to_string();
+  ResearchLogEntry entry(context.census_log, peer_address);
   // The SSL holds its own reference to the context: a reload after this point
   // leaves this session on the certificate it started with.
   SSL* ssl = SSL_new(context.certificates->default_context().get());
   if (ssl == nullptr) {
-    context.counters.count(KeSessionOutcome::InternalError);
+    end(context, entry, KeSessionOutcome::InternalError);
     const std::string errors = take_openssl_errors();
     if (context.log.allow()) spdlog::error("nts-ke: SSL_new failed: {}", errors);
     co_return;
@@ -191,9 +250,11 @@ asio::awaitable<void> run_ke_session(KeSessionContext& context, tcp::socket sock
   WaitingSocket waiting(context.admission, stream.next_layer());
   // One deadline for the handshake and the whole request.
   SessionDeadline deadline(context.io, stream.next_layer(), context.settings.timeout);
-  const bool shook = co_await handshake(context, stream, deadline, waiting, peer, accepted_at);
-  observer.count_handshake(context.counters.census, stream.native_handle(),
-                           SSL_is_init_finished(stream.native_handle()) == 1);
+  const bool shook =
+      co_await handshake(context, stream, deadline, waiting, peer, entry, accepted_at);
+  const bool completed = SSL_is_init_finished(stream.native_handle()) == 1;
+  observer.count_handshake(context.counters.census, stream.native_handle(), completed);
+  entry.handshake(observer, stream.native_handle(), completed);
   if (!shook) co_return;
 
   core::Bytes buffer(context.settings.max_request_length);
@@ -201,9 +262,13 @@ asio::awaitable<void> run_ke_session(KeSessionContext& context, tcp::socket sock
   const KeRequestRead read = co_await read_request(stream, buffer, deadline, reads);
   deadline.disarm();
   waiting.stop_waiting();
-  if (waiting.evicted()) co_return;  // counted by admission
+  if (waiting.evicted()) {
+    entry.ended(KeSessionOutcome::Evicted);  // counted by admission
+    co_return;
+  }
   if (read.message.status != core::KeMessageStatus::Incomplete) {
     context.counters.census.count_request(read.message, observer.application_records(), reads);
+    entry.request(read.message, observer.application_records(), reads);
   }
 
   const KeKeyExporter export_keys = [&stream](const core::KeDecision& decision) {
@@ -214,6 +279,7 @@ asio::awaitable<void> run_ke_session(KeSessionContext& context, tcp::socket sock
                               context.keyring, context.random, export_keys});
   core::secure_wipe(buffer.data(), read.received);
   context.counters.count(reply.outcome);
+  entry.ended(reply.outcome, reply.decision.aead);
   log_reply(context, peer, reply);
   if (reply.response) co_await send(context, stream, *reply.response);
 }

@@ -20,6 +20,8 @@
 
 namespace ntsd::server {
 
+class CensusLog;
+
 // What the sessions of one KE thread share; lives as long as the thread's io_context.
 struct KeSessionContext {
   const KeServerSettings& settings;
@@ -31,6 +33,7 @@ struct KeSessionContext {
   core::RandomSource& random;
   LogLimiter& log;
   asio::io_context& io;
+  CensusLog* census_log = nullptr;  // the research log; none: off
 };
 
 // Serves an admitted connection to its end and counts its outcome once.

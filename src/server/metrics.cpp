@@ -264,6 +264,18 @@ void render_xdp(Writer& w, const XdpMetrics& x) {
   w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);
 }
 
+void render_census_log(Writer& w, const CensusLogCounts& c) {
+  constexpr std::string_view kName = "ntsd_census_log_lines_total";
+  w.family(kName, "counter",
+           "Research log (--census-log) lines by what became of them: written, dropped over the "
+           "lines-per-second cap (dropped_rate), dropped with the writer behind (dropped_queue), "
+           "lost to a failed write (error)");
+  w.sample(kName, label("result", "written"), c.written);
+  w.sample(kName, label("result", "dropped_rate"), c.dropped_rate);
+  w.sample(kName, label("result", "dropped_queue"), c.dropped_queue);
+  w.sample(kName, label("result", "error"), c.error);
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view value) {
@@ -319,6 +331,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
   }
   if (s.time) render_time(w, *s.time);
   if (s.xdp) render_xdp(w, *s.xdp);
+  if (s.census_log) render_census_log(w, *s.census_log);
   if (!s.upstreams.empty()) {
     w.family("ntsd_upstream_reachable", "gauge",
              "1 when the last poll of this upstream brought a response, else 0");
@@ -414,6 +427,7 @@ MetricsSnapshot MetricsCollector::collect() const {
     s.time = t;
     s.upstreams = sources_.time->upstream_status();
   }
+  if (sources_.census_log) s.census_log = sources_.census_log();
   if (sources_.xdp) {
     s.xdp = sources_.xdp();
     if (s.ntp) add_xdp_requests(*s.ntp, s.xdp->requests);

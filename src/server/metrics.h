@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/census_log.h"
 #include "server/duration_histogram.h"
 #include "server/ke_census.h"
 #include "server/ke_session_outcome.h"
@@ -66,7 +67,8 @@ struct MetricsSnapshot {
   std::vector<std::pair<std::string, bool>> certificate_files_ok;
   std::optional<TimeMetrics> time;
   std::vector<UpstreamStatus> upstreams;
-  std::optional<XdpMetrics> xdp;  // none: no --xdp
+  std::optional<XdpMetrics> xdp;              // none: no --xdp
+  std::optional<CensusLogCounts> census_log;  // none: no --census-log
 };
 
 std::string render_metrics(const MetricsSnapshot& snapshot);
@@ -86,7 +88,8 @@ class MetricsCollector {
     const NtpServer* ntp = nullptr;
     TimeSource* time = nullptr;
     const keys::KeyService* keys = nullptr;
-    std::function<XdpMetrics()> xdp;  // empty: no --xdp
+    std::function<XdpMetrics()> xdp;              // empty: no --xdp
+    std::function<CensusLogCounts()> census_log;  // empty: no --census-log
   };
 
   explicit MetricsCollector(Sources sources);
