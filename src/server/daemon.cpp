@@ -118,6 +118,8 @@ Daemon::Daemon(const Config& config) : config_(config) {
   privilege_target_ = resolve_privilege_target(config_.user, config_.group);
   raise_descriptor_limit();
   signals_ = block_signals();
+  // Checked before anything is made (the file is opened below, after the key file).
+  if (config_.census_log) check_census_log_path(*config_.census_log);
   // The certificate first: a bad one must stop ntsd before the key file is created.
   if (!config_.ke_listen.empty()) {
     certificates_ = std::make_shared<CertificateStore>(certificate_files(config_),
@@ -126,10 +128,10 @@ Daemon::Daemon(const Config& config) : config_(config) {
   // Key file problems are configuration errors: nothing has started yet.
   key_service_ =
       std::make_unique<keys::KeyService>(key_settings(config_), keys::unix_now(), key_random_);
-  time_source_ = std::make_unique<TimeSource>(config_);
   if (config_.census_log) {
     census_log_ = std::make_unique<CensusLog>(census_log_settings(config_));
   }
+  time_source_ = std::make_unique<TimeSource>(config_);
   build_servers();
   build_metrics();
 }
