@@ -43,6 +43,7 @@ const IntegerSetting kIntegerSettings[] = {
     {"--log-summary", "log", "summary-seconds", 0, 86400},
     {"--key-rotation", "keys", "rotation-seconds", 1, keys::kMaxRotationSeconds},
     {"--keys-kept", "keys", "kept", 1, keys::kMaxKeysKept},
+    {"--census-log-rate", "metrics", "census-log-rate", 1, 100000},
 };
 
 // One file per setting and process, in the test's temporary directory: ctest runs
