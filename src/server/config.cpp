@@ -259,8 +259,9 @@ const Setting kSettings[] = {
      "Prometheus metrics over HTTP on ADDR:PORT (default: none)",
      Text{set_text<&Config::metrics_listen, parse_optional_listen>}},
     {"metrics", "census-log", "--census-log",
-     "research log: append one JSON line per NTS-KE session (client prefix, census fields, "
-     "outcome) to this file; off by default; reopened on SIGHUP",
+     "research log (docs/metrics.md): append one JSON line per NTS-KE session to this file: "
+     "time, client address prefix, census fields, AEAD chosen, outcome (default: off; "
+     "reopened on SIGHUP)",
      Text{set_text<&Config::census_log, non_empty>}},
     {"metrics", "census-log-prefix", "--census-log-prefix",
      "client address prefix lengths in the research log, IPv4,IPv6 (default 24,48; 0: no "

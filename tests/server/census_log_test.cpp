@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "server/census_log_writer.h"
+#include "server/config.h"
 #include "server/config_error.h"
 #include "server/config_values.h"
 
@@ -82,6 +83,37 @@ TEST(CensusLogPrefix, SettingParses) {
        {"", "24", "33,48", "24,129", "24,", ",48", "-1,48", "24,48,1", " 24,48"}) {
     EXPECT_THROW(parse_census_log_prefixes("--census-log-prefix", bad), ConfigError) << bad;
   }
+}
+
+Config parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "ntsd");
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  return parse_invocation(static_cast<int>(argv.size()), argv.data()).config;
+}
+
+TEST(CensusLogSettings, OffByDefaultAndSetByFlagsOrFile) {
+  const Config defaults = parse({});
+  EXPECT_FALSE(defaults.census_log.has_value());
+  EXPECT_EQ(defaults.census_log_prefixes, (CensusLogPrefixes{24, 48}));
+  EXPECT_EQ(defaults.census_log_rate, 100U);
+
+  const Config flags = parse({"--census-log", "/x/census.jsonl", "--census-log-prefix", "16,32",
+                              "--census-log-rate", "7"});
+  EXPECT_EQ(flags.census_log, "/x/census.jsonl");
+  EXPECT_EQ(flags.census_log_prefixes, (CensusLogPrefixes{16, 32}));
+  EXPECT_EQ(flags.census_log_rate, 7U);
+
+  const std::string toml =
+      ::testing::TempDir() + "census_log_settings_" + std::to_string(getpid()) + ".toml";
+  std::ofstream(toml) << "[metrics]\ncensus-log = \"/y/c.jsonl\"\ncensus-log-prefix = \"0,0\"\n"
+                         "census-log-rate = 9\n";
+  const Config file = parse({"--config", toml});
+  std::remove(toml.c_str());
+  EXPECT_EQ(file.census_log, "/y/c.jsonl");
+  EXPECT_EQ(file.census_log_prefixes, (CensusLogPrefixes{0, 0}));
+  EXPECT_EQ(file.census_log_rate, 9U);
+  EXPECT_THROW(parse({"--census-log", ""}), ConfigError);
 }
 
 CensusRecord full_record() {

@@ -121,6 +121,7 @@ TEST(ConfigTable, FlagAndFileSetTheSameMember) {
     EXPECT_EQ(from_flag.log_summary_seconds, from_file.log_summary_seconds) << s.flag;
     EXPECT_EQ(from_flag.key_rotation_seconds, from_file.key_rotation_seconds) << s.flag;
     EXPECT_EQ(from_flag.keys_kept, from_file.keys_kept) << s.flag;
+    EXPECT_EQ(from_flag.census_log_rate, from_file.census_log_rate) << s.flag;
     // And the setting changed something.
     EXPECT_FALSE(from_flag.cert_poll_seconds == defaults.cert_poll_seconds &&
                  from_flag.ntp_port == defaults.ntp_port &&
@@ -136,6 +137,7 @@ TEST(ConfigTable, FlagAndFileSetTheSameMember) {
                  from_flag.stratum == defaults.stratum &&
                  from_flag.unsync_after_seconds == defaults.unsync_after_seconds &&
                  from_flag.max_error_ms == defaults.max_error_ms &&
+                 from_flag.census_log_rate == defaults.census_log_rate &&
                  from_flag.log_summary_seconds == defaults.log_summary_seconds &&
                  from_flag.key_rotation_seconds == defaults.key_rotation_seconds &&
                  from_flag.keys_kept == defaults.keys_kept)

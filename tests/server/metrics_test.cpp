@@ -131,6 +131,7 @@ MetricsSnapshot full_snapshot() {
   s.certificate_not_after = 1827217573;
   s.time = TimeMetrics{2, 1, 0.25, 0.0625, true};
   s.upstreams = {{"a\"b\\c", true}, {"ntp.example", false}};
+  s.census_log = CensusLogCounts{21, 22, 23, 24};
   return s;
 }
 
@@ -259,13 +260,21 @@ TEST(MetricsRender, KeysCertificateTimeUpstreamsAndBuild) {
   EXPECT_EQ(s["ntsd_upstream_reachable{upstream=\"ntp.example\"}"], "0");
 }
 
+TEST(MetricsRender, CensusLogLinesByResult) {
+  auto s = samples(render_metrics(full_snapshot()));
+  EXPECT_EQ(s["ntsd_census_log_lines_total{result=\"written\"}"], "21");
+  EXPECT_EQ(s["ntsd_census_log_lines_total{result=\"dropped_rate\"}"], "22");
+  EXPECT_EQ(s["ntsd_census_log_lines_total{result=\"dropped_queue\"}"], "23");
+  EXPECT_EQ(s["ntsd_census_log_lines_total{result=\"error\"}"], "24");
+}
+
 TEST(MetricsRender, DisabledPartsAreLeftOut) {
   MetricsSnapshot s;
   s.version = "x";
   const auto text = render_metrics(s);
   EXPECT_NE(text.find("ntsd_build_info{version=\"x\"} 1\n"), std::string::npos);
-  for (const char* absent :
-       {"ntsd_ke_", "ntsd_ntp_", "ntsd_cookie_", "ntsd_tls_", "ntsd_time_", "ntsd_upstream_"}) {
+  for (const char* absent : {"ntsd_ke_", "ntsd_ntp_", "ntsd_cookie_", "ntsd_tls_", "ntsd_time_",
+                             "ntsd_upstream_", "ntsd_census_log_"}) {
     EXPECT_EQ(text.find(absent), std::string::npos) << absent;
   }
 }
