@@ -205,6 +205,30 @@ class CensusLogRateTest(CensusLogTestCase):
         self.assertEqual(self.lines_total(m, "dropped_queue"), 0)
 
 
+class CensusLogDiskFullTest(CensusLogTestCase):
+
+    @unittest.skipUnless(os.access("/dev/full", os.W_OK), "no /dev/full")
+    def test_write_errors_are_counted_and_serving_goes_on(self):
+        self.server = self.start_ntsd(
+            extra=["--config", self.metrics_config(), "--ke-rate-limit", "0",
+                   "--census-log", "/dev/full"])
+        self.find_metrics_port(self.server.proc)
+        for _ in range(3):
+            res = self.nts_query("127.0.0.1:%d" % self.server.ke_port, "--count", "1")
+            self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.quiet_scrape(at_least_sessions=4)
+        self.assertTrue(wait_until(
+            lambda: self.lines_total(self.scrape(), "error") >= 4, 10), self.scrape())
+        m = self.scrape()
+        self.assertEqual(self.lines_total(m, "written"), 0)
+        self.assertEqual(m['ntsd_ke_sessions_total{outcome="ok"}'], 3)
+        # Logged, but rate limited: not once per lost line.
+        errors = self.server.proc.stderr().count("census log /dev/full: cannot write")
+        self.assertGreaterEqual(errors, 1)
+        self.assertLess(errors, 4)
+        self.assertIsNone(self.server.proc.poll())
+
+
 class CensusLogStartTest(MetricsTestCase):
 
     def check(self, path, check_only):
