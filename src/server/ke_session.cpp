@@ -81,47 +81,50 @@ class WaitingSocket final : public KeWaitingSession {
 // shutdown has no outcome and no line.
 class ResearchLogEntry {
  public:
-  ResearchLogEntry(CensusLog* log, const SocketAddress& peer) : log_(log) {
-    if (log_ != nullptr) {
-      record_.client = truncate_client_address(peer.get(), peer.length(), log_->prefixes());
+  // Takes memory only with the log on: a session's frame stays small without it.
+  ResearchLogEntry(CensusLog* log, const SocketAddress& peer)
+      : log_(log), record_(log != nullptr ? std::make_unique<CensusRecord>() : nullptr) {
+    if (record_) {
+      record_->client = truncate_client_address(peer.get(), peer.length(), log_->prefixes());
     }
   }
   ~ResearchLogEntry() {
-    if (log_ == nullptr || !ended_) return;
-    record_.time = std::chrono::system_clock::now();
-    log_->submit(record_);
+    if (!record_ || !ended_) return;
+    record_->time = std::chrono::system_clock::now();
+    log_->submit(*record_);
   }
   ResearchLogEntry(const ResearchLogEntry&) = delete;
   ResearchLogEntry& operator=(const ResearchLogEntry&) = delete;
 
   void handshake(const KeSessionObserver& observer, SSL* ssl, bool completed) {
-    if (log_ == nullptr) return;
-    if (observer.client_hello_seen()) record_.alpn.emplace(observer.offered_alpn());
+    if (!record_) return;
+    if (observer.client_hello_seen()) record_->alpn.emplace(observer.offered_alpn());
     if (!completed) return;
     const KeTlsCensus tls = read_tls_census(ssl);
-    record_.tls.emplace();
-    record_.tls->version.assign(tls.version);
-    record_.tls->cipher.assign(tls.cipher);
-    record_.tls->group.assign(tls.group);
-    record_.tls->sni = tls.sni;
+    auto& out = record_->tls.emplace();
+    out.version.assign(tls.version);
+    out.cipher.assign(tls.cipher);
+    out.group.assign(tls.group);
+    out.sni = tls.sni;
   }
   void request(const core::KeMessage& message, unsigned tls_records, unsigned reads) {
-    if (log_ == nullptr) return;
-    auto& request = record_.request.emplace();
+    if (!record_) return;
+    auto& request = record_->request.emplace();
     request.tls_records = tls_records;
     request.reads = reads;
     request.aeads.assign(ke_aead_list_label(message));
     request.records = ke_records_seen(message);
   }
   void ended(KeSessionOutcome outcome, std::optional<core::AeadAlgorithm> aead = std::nullopt) {
-    record_.outcome = outcome;
-    if (aead) record_.aead = static_cast<std::uint16_t>(*aead);
     ended_ = true;
+    if (!record_) return;
+    record_->outcome = outcome;
+    if (aead) record_->aead = static_cast<std::uint16_t>(*aead);
   }
 
  private:
   CensusLog* log_;
-  CensusRecord record_;
+  std::unique_ptr<CensusRecord> record_;  // none: the log is off
   bool ended_ = false;
 };
 
