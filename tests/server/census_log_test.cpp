@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/census_log_writer.h"
@@ -341,6 +342,39 @@ TEST_F(CensusLogFile, ReopenFailureKeepsTheOldFile) {
   log.stop();
   EXPECT_EQ(lines(path_ + ".1").size(), 1U);
   EXPECT_EQ(log.counts().written, 1U);
+}
+
+TEST_F(CensusLogFile, ConcurrentSubmitsAndReopensKeepEveryLineWhole) {
+  CensusLogSettings s = settings();
+  s.lines_per_second = 100000;
+  CensusLog log(s);
+  log.start();
+  std::vector<std::thread> sessions;
+  for (int t = 0; t < 4; ++t) {
+    sessions.emplace_back([&log] {
+      for (int i = 0; i < 250; ++i) log.submit(full_record());
+    });
+  }
+  std::vector<std::string> rotated;
+  for (int r = 0; r < 10; ++r) {
+    rotated.push_back(path_ + "." + std::to_string(r));
+    ASSERT_EQ(std::rename(path_.c_str(), rotated.back().c_str()), 0);
+    ASSERT_FALSE(log.reopen().has_value());
+  }
+  for (auto& thread : sessions) thread.join();
+  log.stop();
+  const std::string expected = format_census_line(full_record());
+  std::size_t total = 0;
+  rotated.push_back(path_);
+  for (const auto& file : rotated) {
+    for (const auto& line : lines(file)) EXPECT_EQ(line + "\n", expected);
+    total += lines(file).size();
+    if (file != path_) std::remove(file.c_str());
+  }
+  const auto counts = log.counts();
+  EXPECT_EQ(total, counts.written);
+  EXPECT_EQ(counts.written + counts.dropped_queue, 1000U);
+  EXPECT_EQ(counts.dropped_rate, 0U);
 }
 
 TEST_F(CensusLogFile, UnopenablePathNamesTheSetting) {
