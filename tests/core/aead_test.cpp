@@ -16,18 +16,13 @@
 #include <utility>
 #include <vector>
 
-#include "support/hex.h"
+#include "support/test_bytes.h"
 
 namespace ntsd::core {
 namespace {
 
+using test_support::counting;
 using test_support::hex;
-
-Bytes counting(std::uint8_t first, std::size_t count) {
-  Bytes out(count);
-  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<std::uint8_t>(first + i);
-  return out;
-}
 
 Bytes seal(const Aead& aead, ByteView nonce, ByteView ad, ByteView plaintext) {
   Bytes out(kAeadTagLength + plaintext.size(), 0xee);

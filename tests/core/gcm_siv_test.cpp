@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "core/aead.h"
-#include "support/hex.h"
+#include "support/test_bytes.h"
 
 namespace ntsd::core {
 namespace {

@@ -1,8 +1,10 @@
-// Hex strings to bytes for test vectors; a bad digit or an odd length fails the test.
+// Byte strings for test vectors: from hex (a bad digit or an odd length fails the
+// test) and counting runs (first, first+1, ...).
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -22,6 +24,12 @@ inline core::Bytes hex(std::string_view text) {
   for (std::size_t i = 0; i + 1 < text.size(); i += 2) {
     out.push_back(static_cast<std::uint8_t>((nibble(text[i]) << 4) | nibble(text[i + 1])));
   }
+  return out;
+}
+
+inline core::Bytes counting(std::uint8_t first, std::size_t count) {
+  core::Bytes out(count);
+  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<std::uint8_t>(first + i);
   return out;
 }
 
