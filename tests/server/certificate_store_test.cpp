@@ -15,26 +15,14 @@
 #include <vector>
 
 #include "common/openssl_ptr.h"
+#include "support/temp_dir.h"
 
 namespace ntsd::server {
 namespace {
 
+using test_support::TempDir;
+
 std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/ntsd-certstore-test-XXXXXX";
-    path_ = mkdtemp(name);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Writes a new self-signed certificate for `dns_names` and its key to temporary
 // names, then renames them over cert_path and key_path (as renewal tools do).
