@@ -21,7 +21,6 @@ namespace {
 
 using test_support::slurp;
 using test_support::TempDir;
-constexpr auto& error_of = test_support::key_file_error_of;
 
 namespace fs = std::filesystem;
 
@@ -57,7 +56,7 @@ core::Bytes mint(const KeyService& service) {
 void expect_refused_leaving_file(const std::string& path, const std::function<void()>& start,
                                  const std::string& setting, const std::string& part) {
   const auto before = slurp(path);
-  auto [got, message] = error_of(start);
+  auto [got, message] = test_support::key_file_error_of(start);
   EXPECT_EQ(got, setting);
   EXPECT_NE(message.find(part), std::string::npos) << message;
   EXPECT_EQ(slurp(path), before);
