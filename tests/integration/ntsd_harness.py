@@ -307,17 +307,23 @@ def parse_ke_records(data):
     return out
 
 
-def read_until_tls_close(tls):
-    """Everything `tls` receives until the peer closes (close_notify or EOF)."""
+def read_until_closed(sock, closed_by=(ConnectionResetError, socket.timeout)):
+    """Everything `sock` receives until the peer closes: EOF, or one of the
+    `closed_by` exceptions."""
     data = b""
     while True:
         try:
-            part = tls.recv(65536)
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            part = sock.recv(65536)
+        except closed_by:
             return data
         if not part:
             return data
         data += part
+
+
+def read_until_tls_close(tls):
+    """Everything `tls` receives until the peer closes (close_notify or EOF)."""
+    return read_until_closed(tls, (ssl.SSLZeroReturnError, ssl.SSLEOFError))
 
 
 def tls_client_context(cafile, alpn=("ntske/1",)):

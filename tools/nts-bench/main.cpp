@@ -194,6 +194,13 @@ struct Args {
   unsigned concurrency = 1;
 };
 
+// What both loads report: whose CPU the work is charged to, and in which form.
+void add_report_options(CLI::App* command, Args& a, const std::string& work) {
+  command->add_option("--server-pid", a.server_pid,
+                      "charge this process's CPU (and its children's) to the " + work);
+  command->add_flag("--json", a.json, "one JSON object on stdout");
+}
+
 CLI::App* add_ntp_command(CLI::App& app, Args& a) {
   auto* ntp = app.add_subcommand("ntp", "NTP requests (plain, or NTS with --nts)");
   ntp->add_option("target", a.target, "NTP server HOST:PORT")->required();
@@ -228,9 +235,7 @@ CLI::App* add_ntp_command(CLI::App& app, Args& a) {
                 "check each NTS response's authenticator (costs generator CPU)");
   ntp->add_option("--timeout-ms", a.timeout_ms, "an answer later than this counts as lost")
       ->check(CLI::Range(1, 10000));
-  ntp->add_option("--server-pid", a.server_pid,
-                  "charge this process's CPU (and its children's) to the answers");
-  ntp->add_flag("--json", a.json, "one JSON object on stdout");
+  add_report_options(ntp, a, "answers");
   return ntp;
 }
 
@@ -241,9 +246,7 @@ CLI::App* add_ke_command(CLI::App& app, Args& a) {
   ke->add_option("--duration", a.duration, "seconds of load")->check(CLI::Range(0.1, 3600.0));
   ke->add_option("--concurrency", a.concurrency, "sessions in parallel (one thread each)")
       ->check(CLI::Range(1, 1024));
-  ke->add_option("--server-pid", a.server_pid,
-                 "charge this process's CPU (and its children's) to the sessions");
-  ke->add_flag("--json", a.json, "one JSON object on stdout");
+  add_report_options(ke, a, "sessions");
   return ke;
 }
 
