@@ -167,6 +167,15 @@ class ParseNtsResponse : public ::testing::Test {
     bool uid_after_auth = false;
   };
 
+  // An unauthenticated kiss-o'-death with this code (a NAK when it is NTSN).
+  static Options unauthenticated_kiss(ReferenceId code) {
+    Options o;
+    o.stratum = 0;
+    o.refid = code;
+    o.with_auth = false;
+    return o;
+  }
+
   Bytes plaintext_with_cookies() const {
     Bytes out;
     for (const Bytes& c : cookies_) append(out, kCookie, c);
@@ -327,21 +336,14 @@ TEST_F(ParseNtsResponse, MissingUidIsRejected) {
 }
 
 TEST_F(ParseNtsResponse, NakWithOurUidNeedsNoAuthenticator) {
-  Options o;
-  o.stratum = 0;
-  o.refid = kRefIdNtsNak;
-  o.with_auth = false;
-  const NtsResponse r = parse(response(o));
+  const NtsResponse r = parse(response(unauthenticated_kiss(kRefIdNtsNak)));
   EXPECT_EQ(r.error, NtsResponseError::Nak);
   EXPECT_EQ(r.header.stratum, 0);
   EXPECT_EQ(r.header.reference_id, kRefIdNtsNak);
 }
 
 TEST_F(ParseNtsResponse, NakWithAnotherUidIsNotOurs) {
-  Options o;
-  o.stratum = 0;
-  o.refid = kRefIdNtsNak;
-  o.with_auth = false;
+  Options o = unauthenticated_kiss(kRefIdNtsNak);
   o.uid = random_.bytes(32);
   expect_error(response(o), NtsResponseError::UidMismatch);
 }
@@ -354,10 +356,7 @@ TEST_F(ParseNtsResponse, NtsnWithNonZeroStratumIsNoNak) {
 }
 
 TEST_F(ParseNtsResponse, OtherKissCodesMustBeAuthenticated) {
-  Options o;
-  o.stratum = 0;
-  o.refid = kRefIdRateKod;
-  o.with_auth = false;
+  Options o = unauthenticated_kiss(kRefIdRateKod);
   expect_error(response(o), NtsResponseError::MissingAuthenticator);
   o.with_auth = true;
   const NtsResponse r = parse(response(o));
