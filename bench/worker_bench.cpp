@@ -90,14 +90,22 @@ struct SavedClients {
   }
 };
 
+// Runs f(i) once per benchmark iteration, i cycling through 0 .. n - 1.
+template <typename F>
+void cycle(benchmark::State& state, std::size_t n, F f) {
+  std::size_t i = 0;
+  for (auto _ : state) {
+    f(i);
+    i = (i + 1) % n;
+  }
+}
+
 // A receive timestamp no other exchange of this client has: returned as is.
 void BM_InterleavedUniqueReceive(benchmark::State& state) {
   SavedClients saved(0);
-  std::size_t i = 0;
-  for (auto _ : state) {
+  cycle(state, kClients, [&](std::size_t i) {
     benchmark::DoNotOptimize(saved.table.unique_receive(saved.keys[i], rx_of(i, 1)));
-    i = (i + 1) % kClients;
-  }
+  });
 }
 
 // Saving exchanges of more clients than the table holds: each save evicts.
@@ -139,11 +147,9 @@ void BM_InterleavedLookupHit(benchmark::State& state) {
 // An origin that names nothing saved: the request is answered in basic mode.
 void BM_InterleavedLookupMiss(benchmark::State& state) {
   SavedClients saved(1);
-  std::size_t i = 0;
-  for (auto _ : state) {
+  cycle(state, kClients, [&](std::size_t i) {
     benchmark::DoNotOptimize(saved.table.lookup(saved.keys[i], rx_of(i, 7)));
-    i = (i + 1) % kClients;
-  }
+  });
 }
 
 // The kernel's transmit timestamp replacing the written one.
@@ -154,11 +160,9 @@ void BM_InterleavedUpdateTransmit(benchmark::State& state) {
   for (std::size_t i = 0; i < keys.size(); ++i) {
     handles.push_back(table.save(keys[i], rx_of(i, 0), rx_of(i, 1)));
   }
-  std::size_t i = 0;
-  for (auto _ : state) {
+  cycle(state, handles.size(), [&](std::size_t i) {
     benchmark::DoNotOptimize(table.update_transmit(handles[i], rx_of(i, 2)));
-    i = (i + 1) % handles.size();
-  }
+  });
 }
 
 // The default NTP limit (16/s, burst 64, per /24 and /56) for many prefixes,
