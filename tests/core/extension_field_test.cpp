@@ -182,8 +182,8 @@ TEST(ExtensionFields, WriteIntoCallerMemory) {
   const Bytes body = {7, 7, 7, 7, 7};
   EXPECT_EQ(write_extension_field(out, 0x0304, body), 16U);
   Bytes expected = {0x03, 0x04, 0x00, 16, 7, 7, 7, 7, 7};  // type, length 16, body
-  expected.resize(16, 0);                                    // padded with zeros
-  expected.resize(20, 0xEE);                                 // nothing after it touched
+  expected.resize(16, 0);                                  // padded with zeros
+  expected.resize(20, 0xEE);                               // nothing after it touched
   EXPECT_EQ(out, expected);
 }
 
