@@ -1,4 +1,6 @@
 // NTS-KE negotiation, server and client side (RFC 8915 §4.1).
+// Long because it is the one test file of core/ke_negotiation (the tree mirrors src),
+// and every record rule on both sides has its own reject case.
 #include "core/ke_negotiation.h"
 
 #include <gtest/gtest.h>

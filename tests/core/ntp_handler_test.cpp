@@ -1,3 +1,6 @@
+// core/ntp_handler: every answer, NAK, RATE kiss and drop reason of the NTP server's
+// decision, plain NTP and NTS. Long (one test file per source file, as the tree
+// mirrors src): each reject path of the handler has its own case here.
 #include "core/ntp_handler.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,8 @@
 """Shared harness for ntsd's integration and interop tests (Python 3 stdlib only).
 
+Over 500 lines on purpose: the integration, hostile, fault and interop suites import
+this one module, so a process, port or codec helper is written once for all of them.
+
 What it gives a test:
   * free loopback ports (TCP, UDP, or one number free for both, on 127.0.0.1 and/or ::1),
   * a throw-away certificate made by scripts/make-dev-cert.sh in a per-test temp dir,
