@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <initializer_list>
 #include <random>
 #include <set>
 #include <string>
@@ -971,37 +972,36 @@ bool is_snake_case(std::string_view s) {
   });
 }
 
-TEST(KeNegotiation, NamesAreDistinctSnakeCase) {
-  std::set<std::string_view> outcomes;
-  for (auto o : {KeOutcome::Ok, KeOutcome::NoCommonProtocol, KeOutcome::NoCommonAead,
-                 KeOutcome::UnrecognizedCritical, KeOutcome::BadRequest}) {
-    EXPECT_TRUE(is_snake_case(ke_outcome_name(o))) << ke_outcome_name(o);
-    outcomes.insert(ke_outcome_name(o));
+// Every value's name is snake_case and no two values share one.
+template <typename Enum, typename NameOf>
+void expect_distinct_snake_case(std::initializer_list<Enum> values, NameOf name_of) {
+  std::set<std::string_view> names;
+  for (Enum value : values) {
+    EXPECT_TRUE(is_snake_case(name_of(value))) << name_of(value);
+    names.insert(name_of(value));
   }
-  EXPECT_EQ(outcomes.size(), 5u);
+  EXPECT_EQ(names.size(), values.size());
+}
+
+TEST(KeNegotiation, NamesAreDistinctSnakeCase) {
+  expect_distinct_snake_case({KeOutcome::Ok, KeOutcome::NoCommonProtocol, KeOutcome::NoCommonAead,
+                              KeOutcome::UnrecognizedCritical, KeOutcome::BadRequest},
+                             ke_outcome_name);
   EXPECT_EQ(ke_outcome_name(KeOutcome::NoCommonAead), "no_common_aead");
 
-  std::set<std::string_view> reasons;
-  for (auto r :
-       {KeBadRequest::None, KeBadRequest::Malformed, KeBadRequest::ForbiddenRecord,
-        KeBadRequest::NextProtocolCount, KeBadRequest::NextProtocolBody, KeBadRequest::AeadCount,
-        KeBadRequest::AeadBody, KeBadRequest::BadServerOrPort, KeBadRequest::TrailingData,
-        KeBadRequest::Timeout, KeBadRequest::CompliantExportBody}) {
-    EXPECT_TRUE(is_snake_case(ke_bad_request_name(r))) << ke_bad_request_name(r);
-    reasons.insert(ke_bad_request_name(r));
-  }
-  EXPECT_EQ(reasons.size(), 11u);
+  expect_distinct_snake_case(
+      {KeBadRequest::None, KeBadRequest::Malformed, KeBadRequest::ForbiddenRecord,
+       KeBadRequest::NextProtocolCount, KeBadRequest::NextProtocolBody, KeBadRequest::AeadCount,
+       KeBadRequest::AeadBody, KeBadRequest::BadServerOrPort, KeBadRequest::TrailingData,
+       KeBadRequest::Timeout, KeBadRequest::CompliantExportBody},
+      ke_bad_request_name);
   EXPECT_EQ(ke_bad_request_name(KeBadRequest::TrailingData), "trailing_data");
 
-  std::set<std::string_view> errors;
-  for (auto e : {KeClientError::None, KeClientError::Malformed, KeClientError::ServerError,
-                 KeClientError::NoCommonProtocol, KeClientError::NoCommonAead,
-                 KeClientError::UnsupportedAead, KeClientError::NoCookies,
-                 KeClientError::UnrecognizedCritical}) {
-    EXPECT_TRUE(is_snake_case(ke_client_error_name(e))) << ke_client_error_name(e);
-    errors.insert(ke_client_error_name(e));
-  }
-  EXPECT_EQ(errors.size(), 8u);
+  expect_distinct_snake_case(
+      {KeClientError::None, KeClientError::Malformed, KeClientError::ServerError,
+       KeClientError::NoCommonProtocol, KeClientError::NoCommonAead, KeClientError::UnsupportedAead,
+       KeClientError::NoCookies, KeClientError::UnrecognizedCritical},
+      ke_client_error_name);
   EXPECT_EQ(ke_client_error_name(KeClientError::NoCookies), "no_cookies");
 }
 
