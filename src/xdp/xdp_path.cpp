@@ -4,8 +4,7 @@
 
 namespace ntsd::xdp {
 
-XdpPath::XdpPath(const server::XdpSettings& settings,
-                 const std::vector<SocketAddress>& listen,
+XdpPath::XdpPath(const server::XdpSettings& settings, const std::vector<SocketAddress>& listen,
                  const server::RateLimitSettings& rate_limit, const HandlerFactory& make_handler) {
   for (const auto& interface : settings.interfaces) {
     programs_.push_back(std::make_unique<XdpProgram>(interface, settings.mode, listen, rate_limit));

@@ -178,9 +178,8 @@ void XdpObject::load(const server::RateLimitSettings& rate_limit) {
   bpf_map* buckets = bpf_object__find_map_by_name(object_, "ntsd_buckets");
   if (buckets != nullptr) {
     // An LRU hash is allocated in full up front: no buckets without a limit.
-    const auto entries = rate_limit.enabled()
-                             ? std::clamp<std::size_t>(rate_limit.table_entries, 64, 1U << 22)
-                             : 64;
+    const auto entries =
+        rate_limit.enabled() ? std::clamp<std::size_t>(rate_limit.table_entries, 64, 1U << 22) : 64;
     bpf_map__set_max_entries(buckets, static_cast<__u32>(entries));
   }
   if (bpf_object__load(object_) != 0) {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "server/rate_limit.h"
 #include "common/socket_address.h"
 #include "common/unique_fd.h"
+#include "server/rate_limit.h"
 #include "server/xdp_settings.h"
 #include "xdp/xdp_abi.h"
 
@@ -70,8 +70,7 @@ class XdpProgram {
   // --xdp-mode when the kernel, the driver or the interface refuse. A program
   // of ntsd's left attached without a link (not by a running ntsd) is replaced.
   XdpProgram(const std::string& interface, server::XdpMode mode,
-             const std::vector<SocketAddress>& listen,
-             const server::RateLimitSettings& rate_limit);
+             const std::vector<SocketAddress>& listen, const server::RateLimitSettings& rate_limit);
   ~XdpProgram();
   XdpProgram(const XdpProgram&) = delete;
   XdpProgram& operator=(const XdpProgram&) = delete;

@@ -15,6 +15,7 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "time/clock.h"
+#include "xdp/rx_timestamp.h"
 #include "xdp/udp_frame.h"
 #include "xdp/xdp_program.h"
 
@@ -31,11 +32,6 @@ constexpr std::uint32_t kRingSize = 2048;
 constexpr std::uint32_t kBatchSize = 32;
 // Kicks tried while the TX ring is full before the remaining replies are dropped.
 constexpr int kTxFullRetries = 8;
-// A driver's receive timestamp is taken if it is at most this much after the
-// batch's clock read (NTP 32.32 units: 1 ms) and at most 1 s before it. A NIC's
-// clock not kept on the system clock (a free-running or TAI PTP clock) fails.
-constexpr std::int64_t kDriverAheadMax = 4294967;
-constexpr std::int64_t kDriverBehindMax = std::int64_t{1} << 32;
 
 [[noreturn]] void refuse(const std::string& interface, unsigned queue, const std::string& what,
                          int error) {
@@ -257,31 +253,34 @@ core::NtpTimestamp XskWorker::receive_time(std::uint8_t* frame, core::NtpTimesta
   ntsd_xdp_meta meta{};
   std::uint8_t* where = frame - sizeof meta;
   std::memcpy(&meta, where, sizeof meta);
-  if (meta.magic != NTSD_XDP_META_MAGIC) return batch_read;
+  const RxTimestamp picked = pick_rx_timestamp(meta, batch_read);
+  switch (picked.outcome) {
+    case RxTimestampOutcome::NoMetadata:
+      return picked.time;
+    case RxTimestampOutcome::Driver:
+      rx_time_driver_.fetch_add(1, std::memory_order_relaxed);
+      log_first_timestamp("the driver's", 0);
+      break;
+    case RxTimestampOutcome::DriverError:
+      log_first_timestamp("the driver gave none", -meta.error);
+      break;
+    case RxTimestampOutcome::DriverZero:
+      log_first_timestamp("the driver gave 0 (no timestamp for the frame); the clock read is used",
+                          0);
+      break;
+    case RxTimestampOutcome::DriverImplausible:
+      rx_time_implausible_.fetch_add(1, std::memory_order_relaxed);
+      log_first_timestamp(
+          "the driver's is not on the system clock (more than 1 ms after the "
+          "clock read or 1 s before it); the clock read is used",
+          0);
+      break;
+  }
+  // Cleared once read: a later frame in this UMEM frame without metadata of its
+  // own must not be taken for one with it.
   const std::uint32_t cleared = 0;
   std::memcpy(where + offsetof(ntsd_xdp_meta, magic), &cleared, sizeof cleared);
-  if (meta.error != 0) {
-    log_first_timestamp("the driver gave none", -meta.error);
-    return batch_read;
-  }
-  if (meta.rx_timestamp_ns == 0) {
-    log_first_timestamp("the driver gave 0 (no timestamp for the frame); the clock read is used",
-                        0);
-    return batch_read;
-  }
-  const timespec unix_time{static_cast<time_t>(meta.rx_timestamp_ns / 1'000'000'000U),
-                           static_cast<long>(meta.rx_timestamp_ns % 1'000'000'000U)};
-  const core::NtpTimestamp driver = core::to_ntp(unix_time);
-  const auto behind = static_cast<std::int64_t>(batch_read.raw - driver.raw);
-  if (behind < -kDriverAheadMax || behind > kDriverBehindMax) {
-    rx_time_implausible_.fetch_add(1, std::memory_order_relaxed);
-    log_first_timestamp("the driver's is not on the system clock (more than 1 ms ahead of it "
-                        "or 1 s behind)", 0);
-    return batch_read;
-  }
-  rx_time_driver_.fetch_add(1, std::memory_order_relaxed);
-  log_first_timestamp("the driver's", 0);
-  return driver;
+  return picked.time;
 }
 
 // Once per worker: what the first request's receive timestamp was.
@@ -292,9 +291,10 @@ void XskWorker::log_first_timestamp(const char* what, int error) {
     spdlog::info("xdp: {} queue {}: first request's receive timestamp: {}", interface_, queue_,
                  what);
   } else {
-    spdlog::info("xdp: {} queue {}: first request's receive timestamp: {} ({}); the clock read "
-                 "is used",
-                 interface_, queue_, what, std::strerror(error));
+    spdlog::info(
+        "xdp: {} queue {}: first request's receive timestamp: {} ({}); the clock read "
+        "is used",
+        interface_, queue_, what, std::strerror(error));
   }
 }
 

@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "core/ntp_packet.h"
 #include "server/ntp_exchange.h"
-#include "common/unique_fd.h"
 
 struct xsk_socket;
 struct xsk_umem;

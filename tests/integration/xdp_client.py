@@ -36,6 +36,33 @@ def ntp(host, port, count, source=None):
     return {"answered": answered, "sent": count}
 
 
+def stamps(host, port, count):
+    """`count` plain queries; per answer the client's clock just before sending and
+    just after receiving, and the reply's receive and transmit timestamps, all as
+    seconds since the Unix epoch (the namespaces share one system clock)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    out = []
+    for _ in range(count):
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.settimeout(1.0)
+            request = h.client_packet()
+            sent = time.time()
+            s.sendto(request, (host, port))
+            try:
+                data, _ = s.recvfrom(2048)
+            except socket.timeout:
+                continue
+            received = time.time()
+            reply = h.NtpReply(data)
+            if reply.mode != 4 or data[24:32] != request[40:48]:
+                continue
+            out.append({"sent": sent, "received": received,
+                        "rx": reply.receive / 2.0**32 - h.NTP_UNIX_DELTA,
+                        "tx": reply.transmit / 2.0**32 - h.NTP_UNIX_DELTA})
+        time.sleep(0.02)
+    return {"answers": out}
+
+
 def _checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -105,6 +132,8 @@ def main(argv):
     command = argv[0]
     if command == "ntp":
         result = ntp(argv[1], int(argv[2]), int(argv[3]), argv[4] if len(argv) > 4 else None)
+    elif command == "stamps":
+        result = stamps(argv[1], int(argv[2]), int(argv[3]))
     elif command == "ping":
         result = ping(argv[1])
     elif command == "flood":
