@@ -225,6 +225,24 @@ class XdpTest(h.HarnessTestCase):
         self.assertEqual(self.metrics()["ntsd_xdp_tx_packets_total"], 3)
         self.stop_and_check_detached(proc)
 
+    def test_under_the_seccomp_allow_list(self):
+        # --seccomp on: the filter goes on after the program is attached and the
+        # sockets exist; serving, NTS, reading the counters (bpf() map lookups
+        # only) and the detach at exit must all pass it. A refused call kills ntsd.
+        proc = self.start_ntsd("--seccomp", "on")
+        self.assertIn("seccomp allow-list installed", proc.stderr())
+        self.assertEqual(self.net.client("ntp", SERVER_V4, 123, 3)["answered"], 3)
+        self.assertEqual(self.net.client("ntp", SERVER_V6, 123, 2)["answered"], 2)
+        result = run(["ip", "netns", "exec", self.net.client_ns, h.binary("nts-query"),
+                      "%s:4460" % SERVER_V4, "--ca", self.cert, "--count", "2", "--interval",
+                      "0.1", "--json", "--timeout", "5"], check=False)
+        self.assertEqual(result.returncode, 0, result.stderr + proc.logs())
+        m = self.metrics()
+        self.assertEqual(m["ntsd_xdp_rx_packets_total"], 7)
+        self.assertEqual(m['ntsd_xdp_dropped_total{reason="rate"}'], 0)
+        self.assertIsNone(proc.poll(), proc.logs())
+        self.stop_and_check_detached(proc)
+
     def test_stale_program_replaced_and_refusals_name_the_setting(self):
         # A program of ntsd's attached the old way (netlink, no link), as a crashed
         # run or an operator with ip(8) leaves it.
