@@ -165,7 +165,7 @@ XdpObject::XdpObject(const std::string& name, const std::vector<SocketAddress>& 
       bpf_program__set_ifindex(program, bound_ifindex);
       bpf_program__set_flags(program, bpf_program__flags(program) | kXdpDevBoundOnly);
     }
-    load(rate_limit);
+    load(rate_limit, bound_ifindex != 0);
     configure(listen, rate_limit);
     program_fd_ = bpf_program__fd(program);
   } catch (...) {
@@ -174,7 +174,7 @@ XdpObject::XdpObject(const std::string& name, const std::vector<SocketAddress>& 
   }
 }
 
-void XdpObject::load(const server::RateLimitSettings& rate_limit) {
+void XdpObject::load(const server::RateLimitSettings& rate_limit, bool bound) {
   bpf_map* buckets = bpf_object__find_map_by_name(object_, "ntsd_buckets");
   if (buckets != nullptr) {
     // An LRU hash is allocated in full up front: no buckets without a limit.
@@ -183,7 +183,10 @@ void XdpObject::load(const server::RateLimitSettings& rate_limit) {
     bpf_map__set_max_entries(buckets, static_cast<__u32>(entries));
   }
   if (bpf_object__load(object_) != 0) {
-    refuse("--xdp", name_, "the kernel refused the XDP program (needs CAP_BPF and CAP_NET_ADMIN)",
+    refuse("--xdp", name_,
+           bound ? "the kernel refused the device-bound build with the receive-timestamp kfunc "
+                   "(needs Linux 6.3 or later)"
+                 : "the kernel refused the XDP program (needs CAP_BPF and CAP_NET_ADMIN)",
            errno);
   }
 }
@@ -252,9 +255,10 @@ void XdpProgram::load(server::XdpMode mode) {
     object_ = std::make_unique<XdpObject>(interface_, listen_, rate_limit_, ifindex_);
     rx_timestamps_ = {true, {}};
   } catch (const server::ConfigError& refused) {
-    unbind(std::string("the kernel refused the device-bound program with the receive-timestamp "
-                       "kfunc (") +
-           refused.what() + ")");
+    // "--xdp: IFACE: why: error": the part after the interface.
+    const std::string text = refused.what();
+    const auto at = text.find(interface_ + ": ");
+    unbind(at == std::string::npos ? text : text.substr(at + interface_.size() + 2));
   }
 }
 
@@ -286,6 +290,7 @@ void XdpProgram::attach(server::XdpMode mode) {
       native = try_attach(server::XdpMode::Native);
     }
     if (native == 0 || mode == server::XdpMode::Native) return native;
+    rx_timestamps_.why_not = "generic mode has no driver metadata";
     return try_attach(server::XdpMode::Generic);
   };
   int error = attempt();

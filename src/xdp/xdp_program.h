@@ -44,7 +44,7 @@ class XdpObject {
   [[nodiscard]] XdpCounterArray counters() const;
 
  private:
-  void load(const server::RateLimitSettings& rate_limit);
+  void load(const server::RateLimitSettings& rate_limit, bool bound);
   void configure(const std::vector<SocketAddress>& listen,
                  const server::RateLimitSettings& rate_limit);
   int map_fd(const char* map) const;
