@@ -57,6 +57,9 @@ KINDS = (True, False)  # NTS, plain
 # Seconds a server takes to start and stop, and a generator run beyond its
 # --duration (process start, NTS-KE): for the estimate printed at start.
 SERVER_OVERHEAD, RUN_OVERHEAD = 2.0, 0.25
+# The most the machine may be busy (a fraction of all CPUs, measured over 2 s
+# before the first server starts) for the figures to count.
+QUIET_BUSY = 0.05
 
 
 def log(*args):
@@ -72,7 +75,7 @@ def run(argv, check=True):
 
 def estimated_seconds():
     per_kind = WARMUP + (RUN_OVERHEAD if WARMUP > 0 else 0) + REPEAT * (DURATION + RUN_OVERHEAD)
-    return len(SERVERS) * (SERVER_OVERHEAD + len(KINDS) * per_kind) + 3
+    return len(SERVERS) * (SERVER_OVERHEAD + len(KINDS) * per_kind) + 5
 
 
 def make_network():
@@ -219,9 +222,13 @@ def check_tools():
 def main():
     check_tools()
     estimate = estimated_seconds()
-    log("about %.0f s (%.1f min): %d servers x %d kinds x (%.0f s warm-up + %d x %.0f s)" % (
+    log("about %.0f s (%.1f min): %d servers x %d kinds x (%g s warm-up + %d x %g s)" % (
         estimate, estimate / 60, len(SERVERS), len(KINDS), WARMUP, REPEAT, DURATION))
     started = time.monotonic()
+    background = background_busy()
+    if background > QUIET_BUSY:
+        log("warning: %.0f %% of the CPUs busy before the run: the figures will not be valid"
+            % (background * 100))
     work = tempfile.mkdtemp(prefix="compare-xdp-veth.")
     cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
     run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -238,7 +245,7 @@ def main():
     finally:
         remove_network()
     elapsed = time.monotonic() - started
-    write_outputs(results, xdp, elapsed)
+    write_outputs(results, xdp, elapsed, background)
     log("took %.0f s (%.1f min; estimated %.0f s); wrote %s/xdp-veth.{md,png,dat,json}" % (
         elapsed, elapsed / 60, estimate, OUT))
 
@@ -278,7 +285,16 @@ def machine():
     return cpu, commit or "unknown", "chrony " + (version.group(1) if version else "?")
 
 
-def report(results, xdp, elapsed):
+def background_busy():
+    """The fraction of all CPUs busy over 2 s, before anything of ours runs."""
+    before = cpu_times()
+    time.sleep(2)
+    after = cpu_times()
+    busy = sum(after[c][0] - before[c][0] for c in after)
+    return min(1.0, busy / (os.sysconf("SC_CLK_TCK") * 2.0 * len(after)))
+
+
+def report(results, xdp, elapsed, background):
     cpu, commit, chrony = machine()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [
@@ -288,12 +304,18 @@ def report(results, xdp, elapsed):
         "- **Command**: `sudo DURATION=%g REPEAT=%d WARMUP=%g XDP_MODE=%s "
         "bench/compare_xdp_veth.py %s` (%.1f min)" % (DURATION, REPEAT, WARMUP, XDP_MODE,
                                                       os.path.relpath(BUILD, ROOT), elapsed / 60),
+        "- **Before the run**: %.1f %% of the CPUs busy (2 s sample)." % (background * 100),
         "- **ntsd --xdp**: %s mode, copy mode sockets (veth); receive timestamps: %s." % (
             xdp["mode"] if xdp else "?", xdp["rx_timestamps"] if xdp else "?"),
         "- **Method**: server pinned to CPU %s, `nts-bench ntp --max --threads 1 --window 64` "
         "pinned to CPU %s; server CPU = CPU %s busy without softirq + CPU %s softirq "
         "(/proc/stat), per answer counted by the generator." % (
             SERVER_CPU, GENERATOR_CPU, SERVER_CPU, GENERATOR_CPU), ""]
+    if background > QUIET_BUSY:
+        # The method charges whatever else ran on the two CPUs.
+        head.append("**Not a quiet machine (%.0f %% of the CPUs busy before the run): these "
+                    "figures are not valid measurements.**" % (background * 100))
+        head.append("")
     return head + table(results) + ["", "![CPU per answer](xdp-veth.png)", ""]
 
 
@@ -317,14 +339,14 @@ def write_chart(results):
     subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
 
 
-def write_outputs(results, xdp, elapsed):
+def write_outputs(results, xdp, elapsed, background):
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "xdp-veth.json"), "w") as f:
         json.dump({"duration": DURATION, "repeat": REPEAT, "warmup": WARMUP, "xdp": xdp,
                    "elapsed_s": elapsed,
                    "runs": [{"server": k, "nts": nts, "runs": runs}
                             for (k, nts), runs in results.items()]}, f, indent=1)
-    lines = report(results, xdp, elapsed)
+    lines = report(results, xdp, elapsed, background)
     with open(os.path.join(OUT, "xdp-veth.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     write_chart(results)
