@@ -261,6 +261,11 @@ void render_xdp(Writer& w, const XdpMetrics& x) {
     w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
   w.counter("ntsd_xdp_fill_ring_empty_total",
             "Frames that arrived while an AF_XDP fill ring was empty", x.fill_ring_empty);
+  w.family("ntsd_xdp_rx_timestamps_total", "counter",
+           "Receive timestamps of frames on the XDP path, by source (driver: XDP metadata kfunc; "
+           "clock: read per batch)");
+  for (const auto& [source, n] : x.rx_timestamps)
+    w.sample("ntsd_xdp_rx_timestamps_total", label("source", source), n);
 }
 
 }  // namespace
