@@ -4,14 +4,14 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 
-#include <cstring>
 #include <ctime>
+#include <span>
+
+#include "server/peer_address.h"
 
 namespace ntsd::server {
 
 namespace {
-
-constexpr std::array<std::uint8_t, 12> kV4MappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 // Keeps the first `length` bits of `bytes` (of `size` bytes), zeroes the rest.
 void keep_bits(std::array<std::uint8_t, 16>& bytes, std::size_t size, unsigned length) {
@@ -25,26 +25,13 @@ void keep_bits(std::array<std::uint8_t, 16>& bytes, std::size_t size, unsigned l
   }
 }
 
-ClientPrefix ipv4_prefix(const std::uint8_t* address, unsigned length) {
+ClientPrefix cut(int family, std::span<const std::uint8_t> address, unsigned length) {
   ClientPrefix prefix;
   if (length == 0) return prefix;
-  prefix.family = AF_INET;
-  prefix.length = std::min(length, 32U);
-  std::copy_n(address, 4, prefix.bytes.begin());
-  keep_bits(prefix.bytes, 4, prefix.length);
-  return prefix;
-}
-
-ClientPrefix ipv6_prefix(const std::uint8_t* address, CensusLogPrefixes prefixes) {
-  if (std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), address)) {
-    return ipv4_prefix(address + kV4MappedPrefix.size(), prefixes.ipv4);
-  }
-  ClientPrefix prefix;
-  if (prefixes.ipv6 == 0) return prefix;
-  prefix.family = AF_INET6;
-  prefix.length = std::min(prefixes.ipv6, 128U);
-  std::copy_n(address, 16, prefix.bytes.begin());
-  keep_bits(prefix.bytes, 16, prefix.length);
+  prefix.family = family;
+  prefix.length = std::min(length, static_cast<unsigned>(address.size() * 8));
+  std::copy(address.begin(), address.end(), prefix.bytes.begin());
+  keep_bits(prefix.bytes, address.size(), prefix.length);
   return prefix;
 }
 
@@ -107,16 +94,13 @@ void append_request(std::string& out, const std::optional<CensusRequest>& reques
 ClientPrefix truncate_client_address(const sockaddr* address, socklen_t length,
                                      CensusLogPrefixes prefixes) {
   if (address == nullptr) return {};
-  if (address->sa_family == AF_INET && length >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-    sockaddr_in v4{};
-    std::memcpy(&v4, address, sizeof v4);
-    return ipv4_prefix(reinterpret_cast<const std::uint8_t*>(&v4.sin_addr), prefixes.ipv4);
-  }
-  if (address->sa_family == AF_INET6 && length >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-    sockaddr_in6 v6{};
-    std::memcpy(&v6, address, sizeof v6);
-    return ipv6_prefix(v6.sin6_addr.s6_addr, prefixes);
-  }
+  const bool whole =
+      (address->sa_family == AF_INET && length >= static_cast<socklen_t>(sizeof(sockaddr_in))) ||
+      (address->sa_family == AF_INET6 && length >= static_cast<socklen_t>(sizeof(sockaddr_in6)));
+  if (!whole) return {};
+  const auto bytes = peer_address_bytes(address);  // IPv4-mapped: the IPv4 address
+  if (bytes.size() == 4) return cut(AF_INET, bytes, prefixes.ipv4);
+  if (bytes.size() == 16) return cut(AF_INET6, bytes, prefixes.ipv6);
   return {};
 }
 

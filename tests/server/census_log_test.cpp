@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/config_error.h"
 #include "server/config_values.h"
+#include "support/invocation.h"
 
 namespace ntsd::server {
 namespace {
@@ -87,10 +88,7 @@ TEST(CensusLogPrefix, SettingParses) {
 }
 
 Config parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "ntsd");
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  return parse_invocation(static_cast<int>(argv.size()), argv.data()).config;
+  return test_support::invocation(std::move(args)).config;
 }
 
 TEST(CensusLogSettings, OffByDefaultAndSetByFlagsOrFile) {
