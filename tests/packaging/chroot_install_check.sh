@@ -22,12 +22,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 mounted=0
 ntsd_pid=""
 kernel_saved=""  # the kernel's NTP status to put back (see "plays the part" below)
+# Processes whose root is the chroot: only this script starts any there.
+in_chroot_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$c" ] && echo "${p#/proc/}"
+  done
+  return 0
+}
 cleanup() {
   if [ -n "$kernel_saved" ] && [ -s "$kernel_saved" ]; then
     python3 "$here/kernel_ntp_status.py" restore "$kernel_saved" ||
       echo "WARNING: kernel NTP status not restored; it was: $(cat "$kernel_saved")" >&2
   fi
   if [ -n "$ntsd_pid" ]; then kill "$ntsd_pid" 2>/dev/null || true; wait "$ntsd_pid" 2>/dev/null || true; fi
+  local p
+  for p in $(in_chroot_pids); do kill "$p" 2>/dev/null || true; done
   if [ "$mounted" = 1 ]; then umount "$c/proc" || true; fi
   if [ -n "${work:-}" ]; then rm -rf "$work"; fi
 }
@@ -112,8 +122,19 @@ chmod 644 "$c/tmp/kernel.toml"
 out=$(under_unit /usr/sbin/ntsd --check-config --config /tmp/kernel.toml 2>&1) ||
   fail "--check-config with the kernel source under the unit's filter: $out"
 ok "--check-config with source = \"kernel\" as ntsd under the unit's filter (adjtimex read works): $out"
-# run_under_unit_filter.py execs ntsd itself: $! is ntsd's process, which cleanup stops.
-under_unit /usr/sbin/ntsd --config /tmp/kernel.toml \
+# Control: the emulated filter bites here too. Without the unit's adjtimex line
+# (the unit before the fix) the same check fails, naming the time source.
+grep -v '^SystemCallFilter=adjtimex' "$unit" > "$work/no-adjtimex.service"
+if out=$(python3 "$here/run_under_unit_filter.py" --chroot "$c" --user "$ntsd_ids" \
+           "$work/no-adjtimex.service" /usr/sbin/ntsd --check-config --config /tmp/kernel.toml 2>&1); then
+  fail "--check-config passed under a filter without adjtimex"
+fi
+case $out in *"--time-source"*"adjtimex: Operation not permitted"*) ;; *) fail "without adjtimex: $out" ;; esac
+ok "control: under the unit without its adjtimex line, --check-config says: $out"
+# Not through under_unit(): a function would run in a subshell, and $! must be
+# ntsd's own process (run_under_unit_filter.py execs it), which cleanup stops.
+python3 "$here/run_under_unit_filter.py" --chroot "$c" --user "$ntsd_ids" "$unit" \
+  /usr/sbin/ntsd --config /tmp/kernel.toml \
   --ke-listen "127.0.0.1:$ke_port" --ntp-listen "127.0.0.1:$ntp_port" > "$work/ntsd.log" 2>&1 &
 ntsd_pid=$!
 
@@ -171,8 +192,11 @@ case $kernel in
     ;;
 esac
 if grep -q 'adjtimex' "$work/ntsd.log"; then cat "$work/ntsd.log"; fail "kernel source failed"; fi
+[ "$(readlink "/proc/$ntsd_pid/exe")" = "$c/usr/sbin/ntsd" ] ||
+  fail "process $ntsd_pid is $(readlink "/proc/$ntsd_pid/exe"), not the chroot's ntsd"
 kill "$ntsd_pid"; wait "$ntsd_pid" || true; ntsd_pid=""
-if pgrep -f "ntsd --config /tmp/kernel.toml" >/dev/null; then fail "ntsd still running after SIGTERM"; fi
+left=$(in_chroot_pids)
+[ -z "$left" ] || fail "still running in the chroot after SIGTERM: $left"
 [ -f "$c/var/lib/ntsd/cookie-keys.toml" ] || fail "no key file written"
 [ "$(inroot stat -c '%U %a' /var/lib/ntsd/cookie-keys.toml)" = "ntsd 600" ] || fail "key file mode"
 ok "cookie keys written to /var/lib/ntsd/cookie-keys.toml (ntsd, 0600)"
