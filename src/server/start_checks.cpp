@@ -102,10 +102,9 @@ bool already_target(const PrivilegeTarget& target) {
 [[noreturn]] void throw_need_failure(const FileNeed& need, const std::string& user, int error) {
   const std::string why = std::strerror(error);
   if (need.access == FileNeed::Access::WriteDirectory) {
+    // Each rotation replaces the key file there.
     throw ConfigError(need.setting, "directory " + need.path + ": user " + user +
-                                        " cannot create files in it (each rotation replaces "
-                                        "the key file there): " +
-                                        why);
+                                        " cannot create files in it: " + why);
   }
   throw ConfigError(need.setting,
                     need.path + ": not readable by user " + user + ", which ntsd runs as: " + why);
@@ -121,10 +120,8 @@ void check_files_as_run_as_user(const std::vector<FileNeed>& needs,
     }
     if (auto failure = probe_as(needs, *target)) {
       if (failure->need < 0) {
-        throw ConfigError("--user", "cannot switch to " + target->user +
-                                        " to check its access to "
-                                        "the files: " +
-                                        std::strerror(failure->error));
+        const std::string why = std::strerror(failure->error);
+        throw ConfigError("--user", "cannot switch to " + target->user + " to check files: " + why);
       }
       throw_need_failure(needs.at(static_cast<std::size_t>(failure->need)), target->user,
                          failure->error);
