@@ -9,24 +9,17 @@
 #include <vector>
 
 #include "server/config.h"
+#include "support/invocation.h"
 
 namespace ntsd::server {
 namespace {
 
 Invocation parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "ntsd");
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  return parse_invocation(static_cast<int>(argv.size()), argv.data());
+  return test_support::invocation(std::move(args));
 }
 
 std::string failing_setting(const std::vector<std::string>& args) {
-  try {
-    validate(parse(args).config);
-  } catch (const ConfigError& error) {
-    return error.setting();
-  }
-  return "";
+  return test_support::config_error_setting([&] { validate(parse(args).config); });
 }
 
 std::string write_file(const std::string& contents) {
@@ -61,12 +54,17 @@ TEST(XdpConfig, FileSetsThemAndFlagsOverride) {
   std::filesystem::remove(path);
 }
 
+TEST(XdpConfig, GoesWithSeccomp) {
+  const auto config = parse({"--xdp", "eth0", "--seccomp", "on"}).config;
+  EXPECT_TRUE(config.seccomp);
+  EXPECT_EQ(config.xdp.interfaces, std::vector<std::string>{"eth0"});
+}
+
 TEST(XdpConfig, BadValuesNameTheSetting) {
   EXPECT_EQ(failing_setting({"--xdp-mode", "fast"}), "--xdp-mode");
   EXPECT_EQ(failing_setting({"--xdp", "a-name-far-too-long-for-linux"}), "--xdp");
   EXPECT_EQ(failing_setting({"--xdp", "a/b"}), "--xdp");
   EXPECT_EQ(failing_setting({"--xdp", "eth0", "--ntp-listen", "none"}), "--xdp");
-  EXPECT_EQ(failing_setting({"--xdp", "eth0", "--seccomp", "on"}), "--xdp");
   const auto path = write_file("[ntp]\nxdp-mode = \"turbo\"\n");
   EXPECT_NE(failing_setting({"--config", path}).find("xdp-mode"), std::string::npos);
   std::filesystem::remove(path);
