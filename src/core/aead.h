@@ -6,6 +6,7 @@
 #include <nettle/cmac.h>
 #include <nettle/siv-cmac.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -63,7 +64,10 @@ class Aead {
   static Aead empty() { return Aead(); }
 
   // Keys this context for algorithm, reusing what it already holds (the GCM-SIV
-  // handle) when it can. False, leaving it unkeyed, on the conditions of create().
+  // handle) when it can, and doing nothing when it already holds this very key (the
+  // NTP path re-keys per request, and one client's requests carry the same keys;
+  // the comparison is constant-time). False, leaving it unkeyed, on the conditions
+  // of create().
   [[nodiscard]] bool set_key(AeadAlgorithm algorithm, ByteView key);
   [[nodiscard]] bool keyed() const;
 
@@ -105,10 +109,16 @@ class Aead {
                                siv_cmac_aes256_ctx, GcmSivCipher>;
 
   Aead() = default;
+  // Expands key into context_ (algorithm and length already checked).
+  bool expand_key(AeadAlgorithm algorithm, ByteView key);
   void wipe();
 
   AeadAlgorithm algorithm_ = AeadAlgorithm::AesSivCmac256;
   Context context_;
+  // The key the context was expanded from (key_length_ = 0 when unkeyed), kept to
+  // skip expanding it again; wiped with the context.
+  std::array<std::uint8_t, kMaxAeadKeyLength> key_{};
+  std::size_t key_length_ = 0;
 };
 
 }  // namespace ntsd::core
