@@ -37,35 +37,6 @@ void wipe_context(Variant& context) {
 
 }  // namespace
 
-std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
-  switch (id) {
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac256):
-      return AeadAlgorithm::AesSivCmac256;
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac384):
-      return AeadAlgorithm::AesSivCmac384;
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac512):
-      return AeadAlgorithm::AesSivCmac512;
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesGcmSiv128):
-      return AeadAlgorithm::AesGcmSiv128;
-    default:
-      return std::nullopt;
-  }
-}
-
-std::size_t aead_key_length(AeadAlgorithm algorithm) {
-  switch (algorithm) {
-    case AeadAlgorithm::AesSivCmac256:
-      return SIV_CMAC_AES128_KEY_SIZE;
-    case AeadAlgorithm::AesSivCmac384:
-      return 2 * AES192_KEY_SIZE;
-    case AeadAlgorithm::AesSivCmac512:
-      return SIV_CMAC_AES256_KEY_SIZE;
-    case AeadAlgorithm::AesGcmSiv128:
-      return kGcmSivKeyLength;
-  }
-  return 0;
-}
-
 std::string_view aead_name(AeadAlgorithm algorithm) {
   switch (algorithm) {
     case AeadAlgorithm::AesSivCmac256:

@@ -29,8 +29,34 @@ enum class AeadAlgorithm : std::uint16_t {
 inline constexpr std::size_t kAeadTagLength = 16;
 inline constexpr std::size_t kMaxAeadKeyLength = 64;
 
-std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id);
-std::size_t aead_key_length(AeadAlgorithm algorithm);
+// Inline: the NTP path asks both several times per request (cookie lengths).
+constexpr std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
+  switch (id) {
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac256):
+      return AeadAlgorithm::AesSivCmac256;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac384):
+      return AeadAlgorithm::AesSivCmac384;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac512):
+      return AeadAlgorithm::AesSivCmac512;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesGcmSiv128):
+      return AeadAlgorithm::AesGcmSiv128;
+    default:
+      return std::nullopt;
+  }
+}
+constexpr std::size_t aead_key_length(AeadAlgorithm algorithm) {
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      return SIV_CMAC_AES128_KEY_SIZE;
+    case AeadAlgorithm::AesSivCmac384:
+      return 2 * AES192_KEY_SIZE;
+    case AeadAlgorithm::AesSivCmac512:
+      return SIV_CMAC_AES256_KEY_SIZE;
+    case AeadAlgorithm::AesGcmSiv128:
+      return kGcmSivKeyLength;
+  }
+  return 0;
+}
 std::string_view aead_name(AeadAlgorithm algorithm);
 
 // "30,15,17,16": known ids, comma-separated, no spaces, each once, at least one.
