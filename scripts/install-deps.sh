@@ -17,7 +17,7 @@ packages=(
   chrony libbsd0 libcap2 libssl3 python3
   iproute2 debootstrap
   libbpf-dev libxdp-dev xdp-tools bpftool
-  prometheus
+  prometheus gnuplot-nox
   faketime
   # the Debian package (make check-package, scripts/build-deb.sh) and its checks
   dpkg-dev debhelper help2man lintian devscripts debootstrap libseccomp2

@@ -210,10 +210,6 @@ void validate(const Config& config) {
   if (config.xdp.enabled() && config.ntp_listen.empty()) {
     throw ConfigError("--xdp", "the XDP path answers NTP: it needs an --ntp-listen address");
   }
-  if (config.xdp.enabled() && config.seccomp) {
-    throw ConfigError("--xdp",
-                      "not available with --seccomp yet (reading the XDP counters needs bpf())");
-  }
   if (config.time_source == TimeSourceKind::Upstream && config.upstreams.empty()) {
     throw ConfigError("--upstream", "the upstream time source needs at least one --upstream");
   }

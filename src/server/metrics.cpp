@@ -262,6 +262,11 @@ void render_xdp(Writer& w, const XdpMetrics& x) {
   w.family("ntsd_xdp_fill_ring_empty_total", "counter",
            "Frames that arrived while an AF_XDP fill ring was empty");
   w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);
+  w.family("ntsd_xdp_rx_timestamps_total", "counter",
+           "Receive timestamps of frames on the XDP path, by source (driver: XDP metadata kfunc; "
+           "clock: read per batch)");
+  for (const auto& [source, n] : x.rx_timestamps)
+    w.sample("ntsd_xdp_rx_timestamps_total", label("source", source), n);
 }
 
 }  // namespace

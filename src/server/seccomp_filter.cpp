@@ -1,6 +1,7 @@
 #include "server/seccomp_filter.h"
 
 #include <linux/audit.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -108,6 +109,14 @@ std::vector<sock_filter> build_program() {
   // glibc fall back to clone, whose flags it can.
   p.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1));
   p.push_back(statement(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+  // bpf(): only reading a map element, how the AF_XDP path (--xdp) reads its XDP
+  // program's counters. Loading, attaching and map updates happen before the
+  // filter; no other command is needed afterwards.
+  p.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_bpf, 0, 4));
+  p.push_back(statement(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])));
+  p.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, BPF_MAP_LOOKUP_ELEM, 0, 1));
+  p.push_back(allow);
+  p.push_back(kill);
   p.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 4));
   p.push_back(statement(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])));
   p.push_back(statement(BPF_ALU | BPF_AND | BPF_K, kThreadFlags));

@@ -62,8 +62,9 @@ void log_final_counters(const KeServer* ke, const NtpServer* ntp, const xdp::Xdp
     const auto x = xdp->metrics();
     spdlog::info(
         "XDP path: {} frames received, {} replies sent, {} requests dropped by the XDP "
-        "program's rate limit",
-        x.rx_packets, x.tx_packets, x.dropped.front().second);
+        "program's rate limit; receive timestamps: {} from the driver, {} from the clock",
+        x.rx_packets, x.tx_packets, x.dropped.front().second, x.rx_timestamps.at(0).second,
+        x.rx_timestamps.at(1).second);
   }
 }
 

@@ -22,6 +22,10 @@ struct XdpMetrics {
   // and over-limit requests handed on so that user space may send a RATE kiss.
   std::vector<std::pair<std::string, std::uint64_t>> passed;
   std::uint64_t fill_ring_empty = 0;
+  // Receive timestamps by source: "driver" (the XDP metadata kfunc), "clock"
+  // (the clock read per batch; includes "clock_driver_implausible", where the
+  // driver's was not on the system clock).
+  std::vector<std::pair<std::string, std::uint64_t>> rx_timestamps;
   // The requests the XDP path's exchanges handled, by kind and outcome: added to
   // ntsd_ntp_requests_total and the rest of the NTP families.
   NtpCounters requests;  // kernel: frames arrived while the fill ring was empty

@@ -6,7 +6,12 @@
  *
  * A token bucket per source prefix (the limits of --ntp-rate-limit) drops floods
  * here, before any copy to user space; over the limit, one request in kiss_every
- * is still handed on so that user space can answer it with a RATE kiss. */
+ * is still handed on so that user space can answer it with a RATE kiss.
+ *
+ * Built twice: with NTSD_XDP_RX_TIMESTAMP the program asks the driver for the
+ * frame's receive timestamp (the XDP metadata kfunc; the program must then be
+ * loaded bound to the device) and writes it into the metadata area in front of
+ * the frame, which AF_XDP delivers with it (struct ntsd_xdp_meta). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -121,10 +126,29 @@ static __always_inline int rate_check(const struct ntsd_xdp_config *config,
   return XDP_DROP;
 }
 
+#ifdef NTSD_XDP_RX_TIMESTAMP
+extern int bpf_xdp_metadata_rx_timestamp(const struct xdp_md *ctx, __u64 *timestamp) __ksym;
+
+/* The driver's receive timestamp, or its error, in front of the frame. */
+static __always_inline void stamp(struct xdp_md *ctx) {
+  __u64 timestamp = 0;
+  int error = bpf_xdp_metadata_rx_timestamp(ctx, &timestamp);
+  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ntsd_xdp_meta)) != 0) return;
+  struct ntsd_xdp_meta *meta = (void *)(long)ctx->data_meta;
+  if ((void *)(meta + 1) > (void *)(long)ctx->data) return;
+  meta->rx_timestamp_ns = error == 0 ? timestamp : 0;
+  meta->error = error;
+  meta->magic = NTSD_XDP_META_MAGIC;
+}
+#endif
+
 static __always_inline int redirect(struct xdp_md *ctx) {
   __u32 queue = ctx->rx_queue_index;
   if (!bpf_map_lookup_elem(&ntsd_xsks, &queue)) return pass(NTSD_XDP_PASS_NO_SOCKET);
   count(NTSD_XDP_REDIRECTED);
+#ifdef NTSD_XDP_RX_TIMESTAMP
+  stamp(ctx);
+#endif
   return bpf_redirect_map(&ntsd_xsks, queue, XDP_PASS);
 }
 

@@ -6,6 +6,8 @@
 #include <array>
 #include <cstring>
 
+#include "core/bytes.h"
+
 namespace ntsd::xdp {
 
 namespace {
@@ -15,14 +17,8 @@ constexpr std::uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr std::uint8_t kProtocolUdp = 17;
 constexpr std::uint8_t kReplyHopLimit = 64;
 
-std::uint16_t load16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-
-void store16(std::uint8_t* p, std::uint16_t value) {
-  p[0] = static_cast<std::uint8_t>(value >> 8);
-  p[1] = static_cast<std::uint8_t>(value);
-}
+using core::load_be16;
+using core::store_be16;
 
 template <std::size_t N>
 void swap_bytes(std::uint8_t* a, std::uint8_t* b) {
@@ -34,16 +30,45 @@ void swap_bytes(std::uint8_t* a, std::uint8_t* b) {
 
 ParseResult fail(FrameError error) { return {std::nullopt, error}; }
 
-// The UDP header at `udp` within `available` bytes; fills the payload and port.
-std::optional<FrameError> parse_udp(const std::uint8_t* udp, std::size_t available, UdpFrame& out,
-                                    std::uint16_t& source_port) {
-  if (available < kUdpHeaderLength) return FrameError::TooShort;
-  const std::size_t length = load16(udp + 4);
-  if (length < kUdpHeaderLength || length > available) return FrameError::BadLength;
-  source_port = load16(udp);
-  if (source_port == 0) return FrameError::BadSource;
+template <typename Sockaddr>
+void store_peer(UdpFrame& out, const Sockaddr& peer) {
+  std::memcpy(&out.peer, &peer, sizeof peer);
+  out.peer_length = sizeof peer;
+}
+
+// The sender of a datagram: `source` is the IP source address (4 or 16 bytes).
+void set_peer(UdpFrame& out, std::span<const std::uint8_t> source, std::uint16_t port) {
+  if (source.size() == 16) {
+    sockaddr_in6 peer{};
+    peer.sin6_family = AF_INET6;
+    peer.sin6_port = htons(port);
+    std::memcpy(&peer.sin6_addr, source.data(), 16);
+    store_peer(out, peer);
+    return;
+  }
+  sockaddr_in peer{};
+  peer.sin_family = AF_INET;
+  peer.sin_port = htons(port);
+  std::memcpy(&peer.sin_addr, source.data(), 4);
+  store_peer(out, peer);
+}
+
+// The UDP datagram that is the IP packet's payload: `udp_offset` from the frame's
+// start, `available` bytes by the IP length; `source` as for set_peer.
+ParseResult parse_udp(std::span<const std::uint8_t> frame, std::size_t udp_offset,
+                      std::size_t available, std::span<const std::uint8_t> source) {
+  const std::uint8_t* udp = frame.data() + udp_offset;
+  if (available < kUdpHeaderLength) return fail(FrameError::TooShort);
+  const std::size_t length = load_be16(udp + 4);
+  if (length < kUdpHeaderLength || length > available) return fail(FrameError::BadLength);
+  const std::uint16_t port = load_be16(udp);
+  if (port == 0) return fail(FrameError::BadSource);
+  UdpFrame out;
+  out.ipv6 = source.size() == 16;
+  out.payload_offset = udp_offset + kUdpHeaderLength;
   out.payload_length = length - kUdpHeaderLength;
-  return std::nullopt;
+  set_peer(out, source, port);
+  return {out, {}};
 }
 
 ParseResult parse_ipv4(std::span<const std::uint8_t> frame) {
@@ -52,10 +77,10 @@ ParseResult parse_ipv4(std::span<const std::uint8_t> frame) {
   if (available < kIpv4HeaderLength) return fail(FrameError::TooShort);
   if ((ip[0] >> 4) != 4) return fail(FrameError::NotIp);
   if ((ip[0] & 0x0f) != 5) return fail(FrameError::IpOptions);
-  if ((load16(ip + 6) & 0x3fff) != 0) return fail(FrameError::Fragment);
+  if ((load_be16(ip + 6) & 0x3fff) != 0) return fail(FrameError::Fragment);
   if (ip[9] != kProtocolUdp) return fail(FrameError::NotUdp);
   // Ethernet may pad a short frame: the IP length, not the frame's, counts.
-  const std::size_t total = load16(ip + 2);
+  const std::size_t total = load_be16(ip + 2);
   if (total < kIpv4HeaderLength || total > available) return fail(FrameError::BadLength);
   if (checksum_finish(checksum_add(0, {ip, kIpv4HeaderLength})) != 0) {
     return fail(FrameError::BadHeaderChecksum);
@@ -64,20 +89,8 @@ ParseResult parse_ipv4(std::span<const std::uint8_t> frame) {
   if (source[0] >= 224 || (source[0] == 0 && source[1] == 0 && source[2] == 0 && source[3] == 0)) {
     return fail(FrameError::BadSource);  // multicast, broadcast, reserved or unspecified
   }
-  UdpFrame out;
-  std::uint16_t port = 0;
-  if (auto error = parse_udp(ip + kIpv4HeaderLength, total - kIpv4HeaderLength, out, port)) {
-    return fail(*error);
-  }
-  out.ipv6 = false;
-  out.payload_offset = kEthernetHeaderLength + kIpv4HeaderLength + kUdpHeaderLength;
-  sockaddr_in peer{};
-  peer.sin_family = AF_INET;
-  peer.sin_port = htons(port);
-  std::memcpy(&peer.sin_addr, source, 4);
-  std::memcpy(&out.peer, &peer, sizeof peer);
-  out.peer_length = sizeof peer;
-  return {out, {}};
+  return parse_udp(frame, kEthernetHeaderLength + kIpv4HeaderLength, total - kIpv4HeaderLength,
+                   {source, 4});
 }
 
 ParseResult parse_ipv6(std::span<const std::uint8_t> frame) {
@@ -88,25 +101,14 @@ ParseResult parse_ipv6(std::span<const std::uint8_t> frame) {
   const std::uint8_t next = ip[6];
   if (next == 0 || next == 43 || next == 44 || next == 60) return fail(FrameError::ExtensionHeader);
   if (next != kProtocolUdp) return fail(FrameError::NotUdp);
-  const std::size_t payload = load16(ip + 4);
+  const std::size_t payload = load_be16(ip + 4);
   if (payload > available - kIpv6HeaderLength) return fail(FrameError::BadLength);
   const std::uint8_t* source = ip + 8;
   static constexpr std::array<std::uint8_t, 16> kUnspecified{};
   if (source[0] == 0xff || std::memcmp(source, kUnspecified.data(), 16) == 0) {
     return fail(FrameError::BadSource);
   }
-  UdpFrame out;
-  std::uint16_t port = 0;
-  if (auto error = parse_udp(ip + kIpv6HeaderLength, payload, out, port)) return fail(*error);
-  out.ipv6 = true;
-  out.payload_offset = kEthernetHeaderLength + kIpv6HeaderLength + kUdpHeaderLength;
-  sockaddr_in6 peer{};
-  peer.sin6_family = AF_INET6;
-  peer.sin6_port = htons(port);
-  std::memcpy(&peer.sin6_addr, source, 16);
-  std::memcpy(&out.peer, &peer, sizeof peer);
-  out.peer_length = sizeof peer;
-  return {out, {}};
+  return parse_udp(frame, kEthernetHeaderLength + kIpv6HeaderLength, payload, {source, 16});
 }
 
 }  // namespace
@@ -137,7 +139,7 @@ std::string_view frame_error_name(FrameError error) {
 
 ParseResult parse_udp_frame(std::span<const std::uint8_t> frame) {
   if (frame.size() < kEthernetHeaderLength) return fail(FrameError::TooShort);
-  switch (load16(frame.data() + 12)) {
+  switch (load_be16(frame.data() + 12)) {
     case kEtherTypeIpv4:
       return parse_ipv4(frame);
     case kEtherTypeIpv6:
@@ -149,7 +151,7 @@ ParseResult parse_udp_frame(std::span<const std::uint8_t> frame) {
 
 std::uint32_t checksum_add(std::uint32_t sum, std::span<const std::uint8_t> bytes) {
   std::size_t i = 0;
-  for (; i + 1 < bytes.size(); i += 2) sum += load16(bytes.data() + i);
+  for (; i + 1 < bytes.size(); i += 2) sum += load_be16(bytes.data() + i);
   if (i < bytes.size()) sum += static_cast<std::uint32_t>(bytes[i]) << 8;
   // Fold now and then so that long inputs cannot overflow.
   return (sum & 0xffff) + (sum >> 16);
@@ -182,24 +184,24 @@ std::size_t build_reply(std::span<std::uint8_t> frame, const UdpFrame& request,
   const std::size_t udp_length = kUdpHeaderLength + payload_length;
   std::uint8_t* udp = frame.data() + request.payload_offset - kUdpHeaderLength;
   swap_bytes<2>(udp, udp + 2);
-  store16(udp + 4, static_cast<std::uint16_t>(udp_length));
-  store16(udp + 6, 0);
+  store_be16(udp + 4, static_cast<std::uint16_t>(udp_length));
+  store_be16(udp + 6, 0);
   std::span<const std::uint8_t> udp_bytes{udp, udp_length};
   std::uint8_t* ip = eth + kEthernetHeaderLength;
   if (request.ipv6) {
-    store16(ip + 4, static_cast<std::uint16_t>(udp_length));
+    store_be16(ip + 4, static_cast<std::uint16_t>(udp_length));
     ip[7] = kReplyHopLimit;
     swap_bytes<16>(ip + 8, ip + 24);
-    store16(udp + 6, udp_checksum({ip + 8, 16}, {ip + 24, 16}, udp_bytes));
+    store_be16(udp + 6, udp_checksum({ip + 8, 16}, {ip + 24, 16}, udp_bytes));
   } else {
-    store16(ip + 2, static_cast<std::uint16_t>(kIpv4HeaderLength + udp_length));
-    store16(ip + 4, 0);       // identification: the datagram is never fragmented
-    store16(ip + 6, 0x4000);  // don't fragment
+    store_be16(ip + 2, static_cast<std::uint16_t>(kIpv4HeaderLength + udp_length));
+    store_be16(ip + 4, 0);       // identification: the datagram is never fragmented
+    store_be16(ip + 6, 0x4000);  // don't fragment
     ip[8] = kReplyHopLimit;
     swap_bytes<4>(ip + 12, ip + 16);
-    store16(ip + 10, 0);
-    store16(ip + 10, checksum_finish(checksum_add(0, {ip, kIpv4HeaderLength})));
-    store16(udp + 6, udp_checksum({ip + 12, 4}, {ip + 16, 4}, udp_bytes));
+    store_be16(ip + 10, 0);
+    store_be16(ip + 10, checksum_finish(checksum_add(0, {ip, kIpv4HeaderLength})));
+    store_be16(udp + 6, udp_checksum({ip + 12, 4}, {ip + 16, 4}, udp_bytes));
   }
   return request.payload_offset + payload_length;
 }

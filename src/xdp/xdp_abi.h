@@ -57,4 +57,15 @@ struct ntsd_xdp_bucket {
   __u32 pad;
 };
 
+/* In front of a redirected frame (the XDP metadata area, which AF_XDP copies
+ * into the UMEM just before the frame), written by the program built with
+ * NTSD_XDP_RX_TIMESTAMP. The magic is last, next to the frame: user space
+ * clears it after reading, so that a stale one is never taken for this frame's. */
+#define NTSD_XDP_META_MAGIC 0x6e747364U /* "ntsd" */
+struct ntsd_xdp_meta {
+  __u64 rx_timestamp_ns; /* the driver's (bpf_xdp_metadata_rx_timestamp); 0: none */
+  __s32 error;           /* what the kfunc returned: 0, -EOPNOTSUPP, -ENODATA */
+  __u32 magic;
+};
+
 #endif

@@ -4,8 +4,7 @@
 
 namespace ntsd::xdp {
 
-XdpPath::XdpPath(const server::XdpSettings& settings,
-                 const std::vector<SocketAddress>& listen,
+XdpPath::XdpPath(const server::XdpSettings& settings, const std::vector<SocketAddress>& listen,
                  const server::RateLimitSettings& rate_limit, const HandlerFactory& make_handler) {
   for (const auto& interface : settings.interfaces) {
     programs_.push_back(std::make_unique<XdpProgram>(interface, settings.mode, listen, rate_limit));
@@ -37,12 +36,17 @@ void XdpPath::log_started() const {
     unsigned zero_copy = 0;
     for (unsigned q = 0; q < program->queue_count(); ++q)
       zero_copy += workers_[next + q]->zero_copy() ? 1 : 0;
+    const auto& source = program->rx_timestamps();
+    const std::string timestamps =
+        source.driver ? "the driver's (XDP metadata kfunc) where it gives one, else the clock "
+                        "read as each batch leaves the RX ring"
+                      : "the clock read as each batch leaves the RX ring (" + source.why_not + ")";
     spdlog::info(
         "xdp: {}: program attached in {} mode, {} AF_XDP socket{} ({} zero-copy, {} copy mode); "
-        "receive timestamps: the clock read as each batch leaves the RX ring",
+        "receive timestamps: {}",
         program->interface(), server::xdp_mode_name(program->attached_mode()),
         program->queue_count(), program->queue_count() == 1 ? "" : "s", zero_copy,
-        program->queue_count() - zero_copy);
+        program->queue_count() - zero_copy, timestamps);
     next += program->queue_count();
   }
 }
@@ -68,6 +72,9 @@ server::XdpMetrics XdpPath::metrics() const {
     m.passed.emplace_back(xdp_counter_name(c), program[c]);
   }
   m.fill_ring_empty = stats.kernel_fill_ring_empty;
+  m.rx_timestamps = {{"driver", stats.rx_time_driver},
+                     {"clock", stats.rx_time_clock},
+                     {"clock_driver_implausible", stats.rx_time_driver_implausible}};
   for (const auto& worker : workers_) worker->add_counters(m.requests);
   return m;
 }

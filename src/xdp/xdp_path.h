@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "server/rate_limit.h"
 #include "common/socket_address.h"
+#include "server/rate_limit.h"
 #include "server/xdp_metrics.h"
 #include "server/xdp_settings.h"
 #include "xdp/xdp_program.h"

@@ -22,6 +22,9 @@ namespace ntsd::xdp {
 namespace {
 
 constexpr std::string_view kProgramName = "ntsd_xdp";
+// Linux 6.3's uapi flag: a program bound to one device for its metadata kfuncs
+// (not offloaded). Debian 12's kernel headers (6.1) do not have it yet.
+constexpr __u32 kXdpDevBoundOnly = 1U << 6;
 
 [[noreturn]] void refuse(const std::string& setting, const std::string& interface,
                          const std::string& what, int error) {
@@ -147,48 +150,63 @@ unsigned interface_index(const std::string& interface) {
 }  // namespace
 
 XdpObject::XdpObject(const std::string& name, const std::vector<SocketAddress>& listen,
-                     const server::RateLimitSettings& rate_limit)
+                     const server::RateLimitSettings& rate_limit, unsigned bound_ifindex)
     : name_(name) {
   libbpf_set_print(libbpf_log);
-  const auto object = xdp_program_object();
+  const auto object = xdp_program_object(bound_ifindex != 0);
   LIBBPF_OPTS(bpf_object_open_opts, open_options, .object_name = "ntsd_xdp");
   object_ = bpf_object__open_mem(object.data(), object.size(), &open_options);
   if (object_ == nullptr) refuse("--xdp", name_, "cannot open the XDP program", errno);
   try {
-    bpf_map* buckets = bpf_object__find_map_by_name(object_, "ntsd_buckets");
-    if (buckets != nullptr) {
-      // An LRU hash is allocated in full up front: no buckets without a limit.
-      const auto entries = rate_limit.enabled()
-                               ? std::clamp<std::size_t>(rate_limit.table_entries, 64, 1U << 22)
-                               : 64;
-      bpf_map__set_max_entries(buckets, static_cast<__u32>(entries));
-    }
-    if (bpf_object__load(object_) != 0) {
-      refuse("--xdp", name_, "the kernel refused the XDP program (needs CAP_BPF and CAP_NET_ADMIN)",
-             errno);
-    }
-    const ntsd_xdp_config config = program_config(rate_limit);
-    const __u32 zero = 0;
-    if (bpf_map_update_elem(map_fd("ntsd_config"), &zero, &config, BPF_ANY) != 0) {
-      refuse("--xdp", name_, "cannot configure the XDP program", errno);
-    }
-    const __u8 yes = 1;
-    for (const auto& address : listen) {
-      const auto key = listen_key(address);
-      if (bpf_map_update_elem(map_fd("ntsd_listen"), &key, &yes, BPF_ANY) != 0) {
-        refuse("--xdp", name_, "cannot set the NTP address " + address.to_string(), errno);
-      }
-    }
-    counters_fd_ = map_fd("ntsd_counters");
-    xsks_fd_ = map_fd("ntsd_xsks");
     bpf_program* program =
         bpf_object__find_program_by_name(object_, std::string(kProgramName).c_str());
     if (program == nullptr) refuse("--xdp", name_, "XDP program not found", ENOENT);
+    if (bound_ifindex != 0) {
+      bpf_program__set_ifindex(program, bound_ifindex);
+      bpf_program__set_flags(program, bpf_program__flags(program) | kXdpDevBoundOnly);
+    }
+    load(rate_limit, bound_ifindex != 0);
+    configure(listen, rate_limit);
     program_fd_ = bpf_program__fd(program);
   } catch (...) {
     bpf_object__close(object_);
     throw;
   }
+}
+
+void XdpObject::load(const server::RateLimitSettings& rate_limit, bool bound) {
+  bpf_map* buckets = bpf_object__find_map_by_name(object_, "ntsd_buckets");
+  if (buckets != nullptr) {
+    // An LRU hash is allocated in full up front: no buckets without a limit.
+    const auto entries =
+        rate_limit.enabled() ? std::clamp<std::size_t>(rate_limit.table_entries, 64, 1U << 22) : 64;
+    bpf_map__set_max_entries(buckets, static_cast<__u32>(entries));
+  }
+  if (bpf_object__load(object_) != 0) {
+    refuse("--xdp", name_,
+           bound ? "the kernel refused the device-bound build with the receive-timestamp kfunc "
+                   "(needs Linux 6.3 or later)"
+                 : "the kernel refused the XDP program (needs CAP_BPF and CAP_NET_ADMIN)",
+           errno);
+  }
+}
+
+void XdpObject::configure(const std::vector<SocketAddress>& listen,
+                          const server::RateLimitSettings& rate_limit) {
+  const ntsd_xdp_config config = program_config(rate_limit);
+  const __u32 zero = 0;
+  if (bpf_map_update_elem(map_fd("ntsd_config"), &zero, &config, BPF_ANY) != 0) {
+    refuse("--xdp", name_, "cannot configure the XDP program", errno);
+  }
+  const __u8 yes = 1;
+  for (const auto& address : listen) {
+    const auto key = listen_key(address);
+    if (bpf_map_update_elem(map_fd("ntsd_listen"), &key, &yes, BPF_ANY) != 0) {
+      refuse("--xdp", name_, "cannot set the NTP address " + address.to_string(), errno);
+    }
+  }
+  counters_fd_ = map_fd("ntsd_counters");
+  xsks_fd_ = map_fd("ntsd_xsks");
 }
 
 XdpObject::~XdpObject() { bpf_object__close(object_); }
@@ -217,19 +235,45 @@ XdpProgram::XdpProgram(const std::string& interface, server::XdpMode mode,
     : interface_(interface),
       ifindex_(interface_index(interface)),
       queue_count_(count_rx_queues(interface)),
-      object_(interface, listen, rate_limit) {
+      listen_(listen),
+      rate_limit_(rate_limit) {
+  load(mode);
   attach(mode);
 }
 
 // Closing the link detaches the program; the object then frees the maps.
 XdpProgram::~XdpProgram() { link_.reset(); }
 
+// The build with the receive-timestamp kfunc, bound to the device, where the
+// kernel takes it (6.3 and later) and the mode is not generic; else the other.
+void XdpProgram::load(server::XdpMode mode) {
+  if (mode == server::XdpMode::Generic) {
+    unbind("generic mode has no driver metadata");
+    return;
+  }
+  try {
+    object_ = std::make_unique<XdpObject>(interface_, listen_, rate_limit_, ifindex_);
+    rx_timestamps_ = {true, {}};
+  } catch (const server::ConfigError& refused) {
+    // "--xdp: IFACE: why: error": the part after the interface.
+    const std::string text = refused.what();
+    const auto at = text.find(interface_ + ": ");
+    unbind(at == std::string::npos ? text : text.substr(at + interface_.size() + 2));
+  }
+}
+
+void XdpProgram::unbind(const std::string& why) {
+  object_.reset();
+  object_ = std::make_unique<XdpObject>(interface_, listen_, rate_limit_);
+  rx_timestamps_ = {false, why};
+}
+
 void XdpProgram::attach(server::XdpMode mode) {
-  const int program_fd = object_.program_fd();
   auto try_attach = [&](server::XdpMode want) {
     LIBBPF_OPTS(bpf_link_create_opts, options);
     options.flags = want == server::XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-    const int fd = bpf_link_create(program_fd, static_cast<int>(ifindex_), BPF_XDP, &options);
+    const int fd =
+        bpf_link_create(object_->program_fd(), static_cast<int>(ifindex_), BPF_XDP, &options);
     if (fd >= 0) {
       link_.reset(fd);
       attached_mode_ = want;
@@ -237,9 +281,17 @@ void XdpProgram::attach(server::XdpMode mode) {
     return fd >= 0 ? 0 : errno;
   };
   auto attempt = [&]() {
-    if (mode != server::XdpMode::Auto) return try_attach(mode);
-    const int native = try_attach(server::XdpMode::Native);
-    return native == 0 ? 0 : try_attach(server::XdpMode::Generic);
+    if (mode == server::XdpMode::Generic) return try_attach(mode);
+    int native = try_attach(server::XdpMode::Native);
+    if (native != 0 && native != EBUSY && native != EEXIST && rx_timestamps_.driver) {
+      // A device-bound program attaches in native mode only, and only where the
+      // driver takes it: the plain build, in native mode or (auto) generic.
+      unbind(std::string("the device-bound program did not attach: ") + std::strerror(native));
+      native = try_attach(server::XdpMode::Native);
+    }
+    if (native == 0 || mode == server::XdpMode::Native) return native;
+    rx_timestamps_.why_not = "generic mode has no driver metadata";
+    return try_attach(server::XdpMode::Generic);
   };
   int error = attempt();
   if (error == EBUSY || error == EEXIST) {
@@ -271,7 +323,7 @@ void XdpProgram::attach(server::XdpMode mode) {
 void XdpProgram::add_socket(unsigned queue, int socket_fd) {
   const __u32 key = queue;
   const __u32 value = static_cast<__u32>(socket_fd);
-  if (bpf_map_update_elem(object_.xsks_fd(), &key, &value, BPF_ANY) != 0) {
+  if (bpf_map_update_elem(object_->xsks_fd(), &key, &value, BPF_ANY) != 0) {
     refuse("--xdp", interface_,
            "cannot register the AF_XDP socket of queue " + std::to_string(queue), errno);
   }

@@ -8,12 +8,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "core/ntp_handler.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "time/clock.h"
+#include "xdp/rx_timestamp.h"
 #include "xdp/udp_frame.h"
 #include "xdp/xdp_program.h"
 
@@ -44,6 +46,9 @@ XskStats& XskStats::operator+=(const XskStats& other) {
   tx_packets += other.tx_packets;
   invalid_frames += other.invalid_frames;
   tx_ring_full += other.tx_ring_full;
+  rx_time_driver += other.rx_time_driver;
+  rx_time_clock += other.rx_time_clock;
+  rx_time_driver_implausible += other.rx_time_driver_implausible;
   kernel_rx_dropped += other.kernel_rx_dropped;
   kernel_rx_ring_full += other.kernel_rx_ring_full;
   kernel_fill_ring_empty += other.kernel_fill_ring_empty;
@@ -60,6 +65,8 @@ struct XskWorker::Rings {
 
 XskWorker::XskWorker(XdpProgram& program, unsigned queue, std::unique_ptr<XdpPacketHandler> handler)
     : queue_(queue),
+      interface_(program.interface()),
+      driver_timestamps_(program.rx_timestamps().driver),
       handler_(std::move(handler)),
       rings_(std::make_unique<Rings>()),
       stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
@@ -151,6 +158,9 @@ XskStats XskWorker::stats() const {
   s.tx_packets = tx_packets_.load(std::memory_order_relaxed);
   s.invalid_frames = invalid_frames_.load(std::memory_order_relaxed);
   s.tx_ring_full = tx_ring_full_.load(std::memory_order_relaxed);
+  s.rx_time_driver = rx_time_driver_.load(std::memory_order_relaxed);
+  s.rx_time_driver_implausible = rx_time_implausible_.load(std::memory_order_relaxed);
+  s.rx_time_clock = s.rx_packets - std::min(s.rx_packets, s.rx_time_driver);
   xdp_statistics kernel{};
   socklen_t length = sizeof kernel;
   if (getsockopt(xsk_socket__fd(socket_), SOL_XDP, XDP_STATISTICS, &kernel, &length) == 0) {
@@ -190,9 +200,9 @@ bool XskWorker::serve_batch() {
   std::uint32_t index = 0;
   const std::uint32_t taken = xsk_ring_cons__peek(&rings_->rx, kBatchSize, &index);
   if (taken == 0) return false;
-  // The receive timestamp of every request in the batch: the clock read as the
-  // batch comes off the ring (no per-packet timestamp on this path).
-  const core::NtpTimestamp rx_time = server::realtime_now();
+  // The receive timestamp of every request in the batch without the driver's:
+  // the clock read as the batch comes off the ring.
+  const core::NtpTimestamp batch_read = server::realtime_now();
   handler_->begin_batch();
   pending_.clear();
   for (std::uint32_t i = 0; i < taken; ++i) {
@@ -200,6 +210,8 @@ bool XskWorker::serve_batch() {
     const std::uint64_t address = desc->addr;
     auto* frame = static_cast<std::uint8_t*>(xsk_umem__get_data(area_, address));
     const std::size_t room = kFrameSize - (address % kFrameSize);
+    const core::NtpTimestamp rx_time =
+        driver_timestamps_ ? receive_time(frame, batch_read) : batch_read;
     const std::size_t length = answer(frame, desc->len, room, rx_time);
     if (length == 0) {
       recycle(address);
@@ -233,6 +245,57 @@ std::size_t XskWorker::answer(std::uint8_t* frame, std::uint32_t length, std::si
       udp.peer_length, rx_time, {frame + udp.payload_offset, out_room});
   if (reply == 0) return 0;
   return build_reply({frame, room}, udp, reply);
+}
+
+// The driver's timestamp from the metadata the program wrote in front of the
+// frame (within the UMEM frame's headroom), if it is there and plausible.
+core::NtpTimestamp XskWorker::receive_time(std::uint8_t* frame, core::NtpTimestamp batch_read) {
+  ntsd_xdp_meta meta{};
+  std::uint8_t* where = frame - sizeof meta;
+  std::memcpy(&meta, where, sizeof meta);
+  const RxTimestamp picked = pick_rx_timestamp(meta, batch_read);
+  switch (picked.outcome) {
+    case RxTimestampOutcome::NoMetadata:
+      return picked.time;
+    case RxTimestampOutcome::Driver:
+      rx_time_driver_.fetch_add(1, std::memory_order_relaxed);
+      log_first_timestamp("the driver's", 0);
+      break;
+    case RxTimestampOutcome::DriverError:
+      log_first_timestamp("the driver gave none", -meta.error);
+      break;
+    case RxTimestampOutcome::DriverZero:
+      log_first_timestamp("the driver gave 0 (no timestamp for the frame); the clock read is used",
+                          0);
+      break;
+    case RxTimestampOutcome::DriverImplausible:
+      rx_time_implausible_.fetch_add(1, std::memory_order_relaxed);
+      log_first_timestamp(
+          "the driver's is not on the system clock (more than 1 ms after the "
+          "clock read or 1 s before it); the clock read is used",
+          0);
+      break;
+  }
+  // Cleared once read: a later frame in this UMEM frame without metadata of its
+  // own must not be taken for one with it.
+  const std::uint32_t cleared = 0;
+  std::memcpy(where + offsetof(ntsd_xdp_meta, magic), &cleared, sizeof cleared);
+  return picked.time;
+}
+
+// Once per worker: what the first request's receive timestamp was.
+void XskWorker::log_first_timestamp(const char* what, int error) {
+  if (logged_timestamp_) return;
+  logged_timestamp_ = true;
+  if (error == 0) {
+    spdlog::info("xdp: {} queue {}: first request's receive timestamp: {}", interface_, queue_,
+                 what);
+  } else {
+    spdlog::info(
+        "xdp: {} queue {}: first request's receive timestamp: {} ({}); the clock read "
+        "is used",
+        interface_, queue_, what, std::strerror(error));
+  }
 }
 
 void XskWorker::transmit(unsigned count) {

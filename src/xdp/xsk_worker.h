@@ -10,12 +10,13 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "core/ntp_packet.h"
 #include "server/ntp_exchange.h"
-#include "common/unique_fd.h"
 
 struct xsk_socket;
 struct xsk_umem;
@@ -46,6 +47,11 @@ struct XskStats {
   std::uint64_t tx_packets = 0;      // replies put on the TX ring
   std::uint64_t invalid_frames = 0;  // not a UDP frame this path answers (udp_frame.h)
   std::uint64_t tx_ring_full = 0;    // replies dropped: the TX ring stayed full
+  // Receive timestamps by source: the driver's (XDP metadata kfunc), the batch's
+  // clock read, and the clock read because the driver's was implausible.
+  std::uint64_t rx_time_driver = 0;
+  std::uint64_t rx_time_clock = 0;
+  std::uint64_t rx_time_driver_implausible = 0;
   // The kernel's XDP_STATISTICS for the socket.
   std::uint64_t kernel_rx_dropped = 0;
   std::uint64_t kernel_rx_ring_full = 0;
@@ -84,6 +90,8 @@ class XskWorker {
   bool serve_batch();
   std::size_t answer(std::uint8_t* frame, std::uint32_t length, std::size_t room,
                      core::NtpTimestamp rx_time);
+  core::NtpTimestamp receive_time(std::uint8_t* frame, core::NtpTimestamp batch_read);
+  void log_first_timestamp(const char* what, int error);
   void transmit(unsigned count);
   void kick();
   void reclaim_completions();
@@ -91,6 +99,9 @@ class XskWorker {
   void recycle(std::uint64_t address);
 
   unsigned queue_;
+  std::string interface_;
+  bool driver_timestamps_;  // the program puts the driver's in front of each frame
+  bool logged_timestamp_ = false;
   std::unique_ptr<XdpPacketHandler> handler_;
   std::unique_ptr<Rings> rings_;
   void* area_ = nullptr;  // the UMEM: mmap'ed once, fixed size
@@ -108,6 +119,8 @@ class XskWorker {
   std::atomic<std::uint64_t> tx_packets_{0};
   std::atomic<std::uint64_t> invalid_frames_{0};
   std::atomic<std::uint64_t> tx_ring_full_{0};
+  std::atomic<std::uint64_t> rx_time_driver_{0};
+  std::atomic<std::uint64_t> rx_time_implausible_{0};
 };
 
 }  // namespace ntsd::xdp

@@ -13,27 +13,53 @@ import urllib.request
 import ntsd_harness as h
 
 
+def _query(host, port, source=None):
+    """One plain NTPv4 query from a fresh socket: (reply, the client's clock just
+    before sending, just after receiving), or None if no server reply to it came."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        if source:
+            s.bind((source, 0))
+        s.settimeout(1.0)
+        request = h.client_packet()
+        sent = time.time()
+        s.sendto(request, (host, port))
+        try:
+            data, _ = s.recvfrom(2048)
+        except socket.timeout:
+            return None
+        received = time.time()
+    reply = h.NtpReply(data)
+    if reply.mode != 4 or data[24:32] != request[40:48]:
+        return None
+    return reply, sent, received
+
+
 def ntp(host, port, count, source=None):
     """`count` plain NTPv4 queries, one after the other; how many were answered
     in server mode with a transmit timestamp."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     answered = 0
     for _ in range(count):
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            if source:
-                s.bind((source, 0))
-            s.settimeout(1.0)
-            request = h.client_packet()
-            s.sendto(request, (host, port))
-            try:
-                data, _ = s.recvfrom(2048)
-            except socket.timeout:
-                continue
-            reply = h.NtpReply(data)
-            if reply.mode == 4 and data[24:32] == request[40:48]:
-                answered += 1
+        if _query(host, port, source):
+            answered += 1
         time.sleep(0.02)
     return {"answered": answered, "sent": count}
+
+
+def stamps(host, port, count):
+    """`count` plain queries; per answer the client's clock just before sending and
+    just after receiving, and the reply's receive and transmit timestamps, all as
+    seconds since the Unix epoch (the namespaces share one system clock)."""
+    out = []
+    for _ in range(count):
+        answer = _query(host, port)
+        if answer:
+            reply, sent, received = answer
+            out.append({"sent": sent, "received": received,
+                        "rx": reply.receive / 2.0**32 - h.NTP_UNIX_DELTA,
+                        "tx": reply.transmit / 2.0**32 - h.NTP_UNIX_DELTA})
+        time.sleep(0.02)
+    return {"answers": out}
 
 
 def _checksum(data):
@@ -105,6 +131,8 @@ def main(argv):
     command = argv[0]
     if command == "ntp":
         result = ntp(argv[1], int(argv[2]), int(argv[3]), argv[4] if len(argv) > 4 else None)
+    elif command == "stamps":
+        result = stamps(argv[1], int(argv[2]), int(argv[3]))
     elif command == "ping":
         result = ping(argv[1])
     elif command == "flood":

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace ntsd::xdp {
@@ -113,19 +114,46 @@ TEST(ChecksumTest, OddLengthPadsWithZero) {
   EXPECT_EQ(checksum_finish(checksum_add(0, odd)), checksum_finish(checksum_add(0, padded)));
 }
 
-TEST(UdpFrameTest, ParsesIpv4Request) {
-  const Bytes frame = ipv4_request(payload_of(48, 0x23));
-  auto result = parse_udp_frame(frame);
-  ASSERT_TRUE(result.frame.has_value()) << frame_error_name(result.error);
-  EXPECT_FALSE(result.frame->ipv6);
-  EXPECT_EQ(result.frame->payload_offset, 14U + 20 + 8);
-  EXPECT_EQ(result.frame->payload_length, 48U);
-  const auto* peer = reinterpret_cast<const sockaddr_in*>(&result.frame->peer);
-  EXPECT_EQ(peer->sin_family, AF_INET);
-  EXPECT_EQ(ntohs(peer->sin_port), 40000);
-  char text[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &peer->sin_addr, text, sizeof text);
-  EXPECT_STREQ(text, "10.201.1.2");
+// The parsed sender as "address port N", through the system's own sockaddr
+// readers; the family must match the frame's.
+std::string peer_of(const UdpFrame& frame) {
+  char text[INET6_ADDRSTRLEN] = {};
+  const int family = reinterpret_cast<const sockaddr*>(&frame.peer)->sa_family;
+  if (family != (frame.ipv6 ? AF_INET6 : AF_INET)) return "wrong family";
+  const void* address = nullptr;
+  std::uint16_t port = 0;
+  if (frame.ipv6) {
+    const auto* peer = reinterpret_cast<const sockaddr_in6*>(&frame.peer);
+    address = &peer->sin6_addr;
+    port = peer->sin6_port;
+  } else {
+    const auto* peer = reinterpret_cast<const sockaddr_in*>(&frame.peer);
+    address = &peer->sin_addr;
+    port = peer->sin_port;
+  }
+  inet_ntop(family, address, text, sizeof text);
+  return std::string(text) + " port " + std::to_string(ntohs(port));
+}
+
+TEST(UdpFrameTest, ParsesIpv4AndIpv6Requests) {
+  struct Case {
+    Bytes frame;
+    bool ipv6;
+    std::size_t payload_offset;
+    const char* peer;
+  };
+  const Case cases[] = {
+      {ipv4_request(payload_of(48, 0x23)), false, 14U + 20 + 8, "10.201.1.2 port 40000"},
+      {ipv6_request(payload_of(48, 0x23)), true, 14U + 40 + 8, "fd00:201::2 port 40000"},
+  };
+  for (const auto& c : cases) {
+    auto result = parse_udp_frame(c.frame);
+    ASSERT_TRUE(result.frame.has_value()) << frame_error_name(result.error);
+    EXPECT_EQ(result.frame->ipv6, c.ipv6);
+    EXPECT_EQ(result.frame->payload_offset, c.payload_offset);
+    EXPECT_EQ(result.frame->payload_length, 48U);
+    EXPECT_EQ(peer_of(*result.frame), c.peer);
+  }
 }
 
 TEST(UdpFrameTest, EthernetPaddingIsNotPayload) {
@@ -134,20 +162,6 @@ TEST(UdpFrameTest, EthernetPaddingIsNotPayload) {
   auto result = parse_udp_frame(frame);
   ASSERT_TRUE(result.frame.has_value());
   EXPECT_EQ(result.frame->payload_length, 4U);
-}
-
-TEST(UdpFrameTest, ParsesIpv6Request) {
-  const Bytes frame = ipv6_request(payload_of(48, 0x23));
-  auto result = parse_udp_frame(frame);
-  ASSERT_TRUE(result.frame.has_value()) << frame_error_name(result.error);
-  EXPECT_TRUE(result.frame->ipv6);
-  EXPECT_EQ(result.frame->payload_offset, 14U + 40 + 8);
-  const auto* peer = reinterpret_cast<const sockaddr_in6*>(&result.frame->peer);
-  EXPECT_EQ(peer->sin6_family, AF_INET6);
-  EXPECT_EQ(ntohs(peer->sin6_port), 40000);
-  char text[INET6_ADDRSTRLEN];
-  inet_ntop(AF_INET6, &peer->sin6_addr, text, sizeof text);
-  EXPECT_STREQ(text, "fd00:201::2");
 }
 
 TEST(UdpFrameTest, RejectsWhatTheKernelMustHandle) {

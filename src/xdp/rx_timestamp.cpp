@@ -1,0 +1,22 @@
+#include "xdp/rx_timestamp.h"
+
+#include <ctime>
+
+namespace ntsd::xdp {
+
+RxTimestamp pick_rx_timestamp(const ntsd_xdp_meta& meta, core::NtpTimestamp batch_read) {
+  if (meta.magic != NTSD_XDP_META_MAGIC) return {batch_read, RxTimestampOutcome::NoMetadata};
+  if (meta.error != 0) return {batch_read, RxTimestampOutcome::DriverError};
+  if (meta.rx_timestamp_ns == 0) return {batch_read, RxTimestampOutcome::DriverZero};
+  const timespec unix_time{static_cast<time_t>(meta.rx_timestamp_ns / 1'000'000'000U),
+                           static_cast<long>(meta.rx_timestamp_ns % 1'000'000'000U)};
+  const core::NtpTimestamp driver = core::to_ntp(unix_time);
+  // Era-relative: the signed difference is right across an era boundary too.
+  const auto behind = static_cast<std::int64_t>(batch_read.raw - driver.raw);
+  if (behind < -kDriverAheadMax || behind > kDriverBehindMax) {
+    return {batch_read, RxTimestampOutcome::DriverImplausible};
+  }
+  return {driver, RxTimestampOutcome::Driver};
+}
+
+}  // namespace ntsd::xdp
