@@ -23,6 +23,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/third_party/previous"
 log() { echo "build-previous: $*" >&2; }
 
+# One build at a time (make check and make check-sanitize may both ask for it).
+mkdir -p "$out"
+exec 9>"$out/.lock"
+flock 9
+
 if [ -x "$out/ntsd" ] && [ "$(cat "$out/commit" 2>/dev/null)" = "$PREVIOUS_COMMIT" ]; then
   log "$out/ntsd is built from $PREVIOUS_COMMIT"
   exit 0
