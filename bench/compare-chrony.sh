@@ -73,14 +73,7 @@ cert="$work/certs/cert.pem"
 key="$work/certs/key.pem"
 
 # Eleven free loopback ports (UDP and TCP) from the kernel.
-read -r C_KE C_NTP N_KE N_NTP N2_KE N2_NTP R_KE R_NTP N_METRICS C46_KE C46_NTP < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(11):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+read -r C_KE C_NTP N_KE N_NTP N2_KE N2_NTP R_KE R_NTP N_METRICS C46_KE C46_NTP < <(python3 "$root/bench/free_ports.py" 11)
 
 # CPU placement: on 2+ CPUs the server gets CPU 1 and the generator CPU 0, so neither
 # steals the other's cycles; the scaling runs (2 workers) leave everything unpinned.

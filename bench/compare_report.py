@@ -6,6 +6,8 @@ import os
 import platform
 import statistics
 
+import machine
+
 p = argparse.ArgumentParser()
 p.add_argument("results")
 p.add_argument("--started")
@@ -40,12 +42,7 @@ def spread(label, key, fmt="{:.2f}"):
     return (fmt + " ({}–{})").format(m, fmt.format(min(values)), fmt.format(max(values)))
 
 
-cpu_model = "unknown"
-with open("/proc/cpuinfo") as f:
-    for line in f:
-        if line.startswith("model name"):
-            cpu_model = line.split(":", 1)[1].strip()
-            break
+cpu_model = machine.cpu_model()
 
 out = []
 w = out.append

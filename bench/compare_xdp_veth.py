@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 
+import machine
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
 NTSD = os.path.join(BUILD, "bin", "ntsd")
@@ -274,12 +276,7 @@ def table(results):
 
 
 def machine():
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = machine.cpu_model()
     commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
     version = re.search(r"version (\S+)", run(["chronyd", "--version"], check=False).stdout)
     return cpu, commit or "unknown", "chrony " + (version.group(1) if version else "?")

@@ -33,14 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 bash "$root/scripts/make-dev-cert.sh" "$work/certs" >&2
-read -r C_NTP OFF_KE OFF_NTP ON_KE ON_NTP < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(5):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+read -r C_NTP OFF_KE OFF_NTP ON_KE ON_NTP < <(python3 "$root/bench/free_ports.py" 5)
 ncpu=$(nproc)
 if [ "$ncpu" -ge 2 ]; then server_cpus=1; client_cpus=0; else server_cpus=0; client_cpus=0; fi
 

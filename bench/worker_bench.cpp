@@ -77,16 +77,35 @@ void BM_InterleavedClientKey(benchmark::State& state) {
   }
 }
 
-// A receive timestamp no other exchange of this client has: returned as is.
-void BM_InterleavedUniqueReceive(benchmark::State& state) {
-  InterleavedTable table(kInterleavedEntries);
-  const auto keys = client_keys(kClients);
-  for (std::size_t i = 0; i < kClients; ++i) table.save(keys[i], rx_of(i, 0), rx_of(i, 0));
+// A table that saw one exchange of each of kClients clients (receive at round 0,
+// transmit at `transmit_round`); the later ones evicted some of the earlier.
+struct SavedClients {
+  InterleavedTable table{kInterleavedEntries};
+  std::vector<ClientKey> keys = client_keys(kClients);
+
+  explicit SavedClients(std::uint64_t transmit_round) {
+    for (std::size_t i = 0; i < kClients; ++i) {
+      table.save(keys[i], rx_of(i, 0), rx_of(i, transmit_round));
+    }
+  }
+};
+
+// Runs f(i) once per benchmark iteration, i cycling through 0 .. n - 1.
+template <typename F>
+void cycle(benchmark::State& state, std::size_t n, F f) {
   std::size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(table.unique_receive(keys[i], rx_of(i, 1)));
-    i = (i + 1) % kClients;
+    f(i);
+    i = (i + 1) % n;
   }
+}
+
+// A receive timestamp no other exchange of this client has: returned as is.
+void BM_InterleavedUniqueReceive(benchmark::State& state) {
+  SavedClients saved(0);
+  cycle(state, kClients, [&](std::size_t i) {
+    benchmark::DoNotOptimize(saved.table.unique_receive(saved.keys[i], rx_of(i, 1)));
+  });
 }
 
 // Saving exchanges of more clients than the table holds: each save evicts.
@@ -127,14 +146,10 @@ void BM_InterleavedLookupHit(benchmark::State& state) {
 
 // An origin that names nothing saved: the request is answered in basic mode.
 void BM_InterleavedLookupMiss(benchmark::State& state) {
-  InterleavedTable table(kInterleavedEntries);
-  const auto keys = client_keys(kClients);
-  for (std::size_t i = 0; i < kClients; ++i) table.save(keys[i], rx_of(i, 0), rx_of(i, 1));
-  std::size_t i = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(table.lookup(keys[i], rx_of(i, 7)));
-    i = (i + 1) % kClients;
-  }
+  SavedClients saved(1);
+  cycle(state, kClients, [&](std::size_t i) {
+    benchmark::DoNotOptimize(saved.table.lookup(saved.keys[i], rx_of(i, 7)));
+  });
 }
 
 // The kernel's transmit timestamp replacing the written one.
@@ -145,11 +160,9 @@ void BM_InterleavedUpdateTransmit(benchmark::State& state) {
   for (std::size_t i = 0; i < keys.size(); ++i) {
     handles.push_back(table.save(keys[i], rx_of(i, 0), rx_of(i, 1)));
   }
-  std::size_t i = 0;
-  for (auto _ : state) {
+  cycle(state, handles.size(), [&](std::size_t i) {
     benchmark::DoNotOptimize(table.update_transmit(handles[i], rx_of(i, 2)));
-    i = (i + 1) % handles.size();
-  }
+  });
 }
 
 // The default NTP limit (16/s, burst 64, per /24 and /56) for many prefixes,

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the package built by scripts/build-deb.sh in a clean Debian 12 chroot and
 # checks it (tests/packaging/chroot_install_check.sh): user, directories, conffile,
-# enable link, --check-config as user ntsd, the kernel source serving the packaged
-# nts-query, remove and purge. Needs root and the Debian mirror apt already uses.
+# enable link, --check-config as user ntsd, ntsd under the unit's system call filter
+# (emulated) with the kernel source serving the packaged nts-query LI 3, then LI 0
+# while the test marks the kernel clock synchronised (its NTP status is put back
+# afterwards), remove and purge. Needs root (chroot, mount, adjtimex) and the Debian
+# mirror apt already uses.
 #   scripts/check-package-chroot.sh [OUTDIR]     (default: build-deb/, git-ignored)
 # The minbase chroot is made once with debootstrap and kept in OUTDIR/chroot-base
 # (about 200 MB); each run works on a copy, removed afterwards.

@@ -92,24 +92,6 @@ Datagram receive_datagram(int fd, PacketBuffer& buffer) {
   return datagram;
 }
 
-NtpSample make_sample(const core::NtpHeader& header, core::NtpTimestamp t1, core::NtpTimestamp t4) {
-  NtpSample sample;
-  core::NtpTimestamp t2 = header.receive_time;
-  core::NtpTimestamp t3 = header.transmit_time;
-  sample.offset = (ntp_difference(t1, t2) + ntp_difference(t4, t3)) / 2.0;
-  sample.delay = ntp_difference(t1, t4) - ntp_difference(t2, t3);
-  sample.stratum = header.stratum;
-  sample.refid = format_refid(header.reference_id, header.stratum);
-  sample.leap = header.leap;
-  sample.poll = header.poll;
-  sample.precision = header.precision;
-  sample.root_delay = static_cast<double>(header.root_delay.raw) / 65536.0;
-  sample.root_dispersion = static_cast<double>(header.root_dispersion.raw) / 65536.0;
-  sample.reference_time = header.reference_time;
-  sample.transmit_time = header.transmit_time;
-  return sample;
-}
-
 // What went wrong while waiting, for the error when no valid answer came.
 struct WaitProblems {
   std::size_t rejected = 0;
@@ -159,6 +141,24 @@ void accept_response(core::NtsResponse& response, Clock::time_point sent_at, cor
 }
 
 }  // namespace
+
+NtpSample make_sample(const core::NtpHeader& header, core::NtpTimestamp t1, core::NtpTimestamp t4) {
+  NtpSample sample;
+  core::NtpTimestamp t2 = header.receive_time;
+  core::NtpTimestamp t3 = header.transmit_time;
+  sample.offset = (ntp_difference(t1, t2) + ntp_difference(t4, t3)) / 2.0;
+  sample.delay = ntp_difference(t1, t4) - ntp_difference(t2, t3);
+  sample.stratum = header.stratum;
+  sample.refid = format_refid(header.reference_id, header.stratum);
+  sample.leap = header.leap;
+  sample.poll = header.poll;
+  sample.precision = header.precision;
+  sample.root_delay = static_cast<double>(header.root_delay.raw) / 65536.0;
+  sample.root_dispersion = static_cast<double>(header.root_dispersion.raw) / 65536.0;
+  sample.reference_time = header.reference_time;
+  sample.transmit_time = header.transmit_time;
+  return sample;
+}
 
 core::NtpTimestamp ntp_now() {
   struct timespec ts {};

@@ -53,6 +53,9 @@ struct NtpExchangeResult {
 
 // CLOCK_REALTIME now, as an NTP timestamp (core::to_ntp).
 core::NtpTimestamp ntp_now();
+// What a server's answer says: offset and delay from our send (t1) and receive (t4)
+// times and its receive and transmit times, and its header's clock fields.
+NtpSample make_sample(const core::NtpHeader& header, core::NtpTimestamp t1, core::NtpTimestamp t4);
 // b - a in seconds, correct across era boundaries for differences under 68 years.
 double ntp_difference(core::NtpTimestamp a, core::NtpTimestamp b);
 // Reference ID text: ASCII for stratum 0 and 1 ("GPS", "NTSN") when it is printable,

@@ -11,23 +11,18 @@ namespace ntsd {
 std::optional<SocketAddress> SocketAddress::parse(std::string_view text) {
   auto parsed = parse_host_port(text, PortZero::Allowed);
   if (!parsed || !parsed->port) return std::nullopt;
-  SocketAddress address;
   if (parsed->host.find(':') != std::string::npos) {
     sockaddr_in6 v6{};
     v6.sin6_family = AF_INET6;
     v6.sin6_port = htons(*parsed->port);
     if (inet_pton(AF_INET6, parsed->host.c_str(), &v6.sin6_addr) != 1) return std::nullopt;
-    std::memcpy(&address.storage_, &v6, sizeof v6);
-    address.length_ = sizeof v6;
-  } else {
-    sockaddr_in v4{};
-    v4.sin_family = AF_INET;
-    v4.sin_port = htons(*parsed->port);
-    if (inet_pton(AF_INET, parsed->host.c_str(), &v4.sin_addr) != 1) return std::nullopt;
-    std::memcpy(&address.storage_, &v4, sizeof v4);
-    address.length_ = sizeof v4;
+    return from_sockaddr(reinterpret_cast<const sockaddr*>(&v6), sizeof v6);
   }
-  return address;
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = htons(*parsed->port);
+  if (inet_pton(AF_INET, parsed->host.c_str(), &v4.sin_addr) != 1) return std::nullopt;
+  return from_sockaddr(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
 }
 
 SocketAddress SocketAddress::from_sockaddr(const sockaddr* address, socklen_t length) {

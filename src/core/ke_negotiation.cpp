@@ -116,13 +116,10 @@ bool is_valid_ke_server_name(std::string_view name) {
 
 KeDecision ke_bad_request(KeBadRequest reason) { return decision(KeOutcome::BadRequest, reason); }
 
-KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
-                             const KeServerPolicy& policy) {
-  if (message.status != KeMessageStatus::Complete) return ke_bad_request(KeBadRequest::Malformed);
-  if (trailing_data) return ke_bad_request(KeBadRequest::TrailingData);
+namespace {
 
-  // One pass to gather; the rules below then apply in their documented order,
-  // whatever order the records came in.
+// What one pass over the request's records found.
+struct KeRequestScan {
   bool unrecognized_critical = false;
   bool forbidden = false;
   bool bad_server_or_port = false;
@@ -135,66 +132,91 @@ KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
   std::size_t port_records = 0;
   ByteView next_protocol;
   ByteView aead;
-  for (const KeRecord& record : message.records) {
-    switch (record.type) {
-      case raw(KeRecordType::NextProtocol):
-        ++next_protocol_records;
-        next_protocol = record.body;
-        break;
-      case raw(KeRecordType::AeadAlgorithm):
-        ++aead_records;
-        aead = record.body;
-        if (record.body.empty() || !is_u16_list(record.body)) bad_aead_body = true;
-        break;
-      case raw(KeRecordType::Error):
-      case raw(KeRecordType::Warning):
-      case raw(KeRecordType::NewCookie):
-        forbidden = true;
-        break;
-      case raw(KeRecordType::NtpServer):
-        ++server_records;
-        if (!is_valid_ke_server_name(as_chars(record.body))) bad_server_or_port = true;
-        break;
-      case raw(KeRecordType::NtpPort):
-        ++port_records;
-        if (record.body.size() != 2) bad_server_or_port = true;
-        break;
-      case raw(KeRecordType::CompliantGcmSivExport):
-        compliant_export = true;
-        if (!record.body.empty()) bad_compliant_export = true;
-        break;
-      default:
-        if (record.critical) unrecognized_critical = true;
-        break;
-    }
-  }
+};
 
-  if (unrecognized_critical) return decision(KeOutcome::UnrecognizedCritical);
-  if (forbidden) return ke_bad_request(KeBadRequest::ForbiddenRecord);
-  if (next_protocol_records != 1) return ke_bad_request(KeBadRequest::NextProtocolCount);
-  if (next_protocol.empty() || !is_u16_list(next_protocol)) {
+void scan_record(const KeRecord& record, KeRequestScan& scan) {
+  switch (record.type) {
+    case raw(KeRecordType::NextProtocol):
+      ++scan.next_protocol_records;
+      scan.next_protocol = record.body;
+      break;
+    case raw(KeRecordType::AeadAlgorithm):
+      ++scan.aead_records;
+      scan.aead = record.body;
+      if (record.body.empty() || !is_u16_list(record.body)) scan.bad_aead_body = true;
+      break;
+    case raw(KeRecordType::Error):
+    case raw(KeRecordType::Warning):
+    case raw(KeRecordType::NewCookie):
+      scan.forbidden = true;
+      break;
+    case raw(KeRecordType::NtpServer):
+      ++scan.server_records;
+      if (!is_valid_ke_server_name(as_chars(record.body))) scan.bad_server_or_port = true;
+      break;
+    case raw(KeRecordType::NtpPort):
+      ++scan.port_records;
+      if (record.body.size() != 2) scan.bad_server_or_port = true;
+      break;
+    case raw(KeRecordType::CompliantGcmSivExport):
+      scan.compliant_export = true;
+      if (!record.body.empty()) scan.bad_compliant_export = true;
+      break;
+    default:
+      if (record.critical) scan.unrecognized_critical = true;
+      break;
+  }
+}
+
+bool offers_ntpv4(const KeRequestScan& scan) {
+  return u16_list_contains(scan.next_protocol, kNextProtocolNtpV4);
+}
+
+// The first rule, in the documented order, that the request breaks.
+std::optional<KeDecision> first_broken_rule(const KeRequestScan& scan) {
+  if (scan.unrecognized_critical) return decision(KeOutcome::UnrecognizedCritical);
+  if (scan.forbidden) return ke_bad_request(KeBadRequest::ForbiddenRecord);
+  if (scan.next_protocol_records != 1) return ke_bad_request(KeBadRequest::NextProtocolCount);
+  if (scan.next_protocol.empty() || !is_u16_list(scan.next_protocol)) {
     return ke_bad_request(KeBadRequest::NextProtocolBody);
   }
-  if (bad_aead_body) return ke_bad_request(KeBadRequest::AeadBody);
-  const bool ntpv4 = u16_list_contains(next_protocol, kNextProtocolNtpV4);
-  if (ntpv4 && aead_records != 1) return ke_bad_request(KeBadRequest::AeadCount);
-  if (bad_server_or_port || server_records > 1 || port_records > 1) {
+  if (scan.bad_aead_body) return ke_bad_request(KeBadRequest::AeadBody);
+  if (offers_ntpv4(scan) && scan.aead_records != 1) return ke_bad_request(KeBadRequest::AeadCount);
+  if (scan.bad_server_or_port || scan.server_records > 1 || scan.port_records > 1) {
     return ke_bad_request(KeBadRequest::BadServerOrPort);
   }
+  if (scan.bad_compliant_export) return ke_bad_request(KeBadRequest::CompliantExportBody);
+  return std::nullopt;
+}
 
-  if (bad_compliant_export) return ke_bad_request(KeBadRequest::CompliantExportBody);
-
-  if (!ntpv4) return decision(KeOutcome::NoCommonProtocol);
-  for (std::size_t i = 0; i + 1 < aead.size(); i += 2) {
-    const std::uint16_t offered = load_be16(aead.data() + i);
+// The client's first offered AEAD that the policy allows.
+KeDecision choose_aead(const KeRequestScan& scan, const KeServerPolicy& policy) {
+  for (std::size_t i = 0; i + 1 < scan.aead.size(); i += 2) {
+    const std::uint16_t offered = load_be16(scan.aead.data() + i);
     const bool allowed = std::any_of(policy.aead_preference.begin(), policy.aead_preference.end(),
                                      [offered](AeadAlgorithm a) { return raw(a) == offered; });
     if (!allowed) continue;
     KeDecision ok = decision(KeOutcome::Ok, KeBadRequest::None, aead_from_id(offered));
-    ok.compliant_gcm_siv = compliant_export && *ok.aead == AeadAlgorithm::AesGcmSiv128;
+    ok.compliant_gcm_siv = scan.compliant_export && *ok.aead == AeadAlgorithm::AesGcmSiv128;
     return ok;
   }
   return decision(KeOutcome::NoCommonAead);
+}
+
+}  // namespace
+
+KeDecision decide_ke_request(const KeMessage& message, bool trailing_data,
+                             const KeServerPolicy& policy) {
+  if (message.status != KeMessageStatus::Complete) return ke_bad_request(KeBadRequest::Malformed);
+  if (trailing_data) return ke_bad_request(KeBadRequest::TrailingData);
+
+  // One pass to gather; the rules then apply in their documented order,
+  // whatever order the records came in.
+  KeRequestScan scan;
+  for (const KeRecord& record : message.records) scan_record(record, scan);
+  if (auto broken = first_broken_rule(scan)) return *broken;
+  if (!offers_ntpv4(scan)) return decision(KeOutcome::NoCommonProtocol);
+  return choose_aead(scan, policy);
 }
 
 AeadAlgorithm exporter_context_aead(AeadAlgorithm chosen, bool compliant_gcm_siv) {

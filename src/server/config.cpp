@@ -388,7 +388,9 @@ Invocation parse_invocation(int argc, char** argv) {
   app.set_version_flag("--version", std::string("ntsd ") + kVersion);
   bool check_only = false;
   app.add_flag("--check-config", check_only,
-               "check the configuration, certificate and key file, then exit (0: good, 2: not)");
+               "check what start needs without binding or writing: the settings, the "
+               "certificates and keys (readable by the user ntsd runs as), the key file and its "
+               "directory, the time source's system calls; then exit (0: good, 2: not)");
   bool allow_expired_certificate = false;
   app.add_flag("--allow-expired-certificate", allow_expired_certificate,
                "start even when a TLS certificate has expired (default: refuse, exit 2)");

@@ -20,6 +20,7 @@
 #include "server/ntp_exchange.h"
 #include "server/ntp_server.h"
 #include "server/seccomp_filter.h"
+#include "server/start_checks.h"
 #include "server/systemd_notify.h"
 #include "server/time_source.h"
 #include "server/traffic_summary.h"
@@ -319,13 +320,39 @@ void Daemon::stop() {
   time_source_->stop();
 }
 
+namespace {
+
+// What the user ntsd runs as must be able to open: the certificates and keys,
+// which it reloads as that user, and the cookie key file's directory.
+std::vector<FileNeed> run_as_needs(const Config& config) {
+  std::vector<FileNeed> needs;
+  if (!config.ke_listen.empty()) {
+    for (const auto& files : certificate_files(config)) {
+      needs.push_back({files.certificate_setting, files.certificate_file, FileNeed::Access::Read});
+      needs.push_back({files.key_setting, files.private_key_file, FileNeed::Access::Read});
+    }
+  }
+  if (config.keys_file) {
+    needs.push_back(
+        {"--keys", key_file_directory(*config.keys_file), FileNeed::Access::WriteDirectory});
+  }
+  return needs;
+}
+
+}  // namespace
+
 int check_config(const Config& config) {
   validate(config);
+  if (config.keys_file) check_key_file_directory(*config.keys_file);
+  // Before the certificates load: a file this process could read but the run-as
+  // user cannot (root checking for --user ntsd) is an error too.
+  check_files_as_run_as_user(run_as_needs(config),
+                             resolve_privilege_target(config.user, config.group));
   if (!config.ke_listen.empty()) {
     CertificateStore check(certificate_files(config), config.allow_expired_certificate);
   }
+  check_time_source_calls(config.time_source);
   if (config.keys_file) {
-    check_key_file_directory(*config.keys_file);
     auto state = keys::read_key_file(*config.keys_file);
     if (state && state->rotation_seconds != config.key_rotation_seconds) {
       throw ConfigError("--key-rotation", std::to_string(config.key_rotation_seconds) + " s, but " +

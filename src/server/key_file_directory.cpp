@@ -10,19 +10,15 @@
 
 namespace ntsd::server {
 
-namespace {
-
-std::string directory_of(const std::string& path) {
-  auto slash = path.rfind('/');
+std::string key_file_directory(const std::string& key_file) {
+  auto slash = key_file.rfind('/');
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
-  return path.substr(0, slash);
+  return key_file.substr(0, slash);
 }
 
-}  // namespace
-
 void check_key_file_directory(const std::string& key_file) {
-  const std::string dir = directory_of(key_file);
+  const std::string dir = key_file_directory(key_file);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     throw ConfigError("--keys", key_file + ": directory " + dir + ": " + std::strerror(errno));

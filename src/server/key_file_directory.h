@@ -9,6 +9,9 @@
 
 namespace ntsd::server {
 
+// The directory the key file is written through ("." for a bare name).
+std::string key_file_directory(const std::string& key_file);
+
 // Throws ConfigError naming --keys when the key file's directory is missing,
 // not a directory, or not writable and searchable by this process.
 void check_key_file_directory(const std::string& key_file);

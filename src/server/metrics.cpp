@@ -55,6 +55,11 @@ class Writer {
     family(name, "gauge", help);
     sample(name, "", value);
   }
+  // A counter without labels: its family lines and its one sample.
+  void counter(std::string_view name, std::string_view help, std::uint64_t value) {
+    family(name, "counter", help);
+    sample(name, "", value);
+  }
   std::string take() { return std::move(out_); }
 
  private:
@@ -83,9 +88,8 @@ void render_buckets(Writer& w, std::string_view name, std::string_view label_nam
 }
 
 void render_ke_census(Writer& w, const KeCensusSnapshot& c) {
-  w.family("ntsd_ke_requests_total", "counter",
-           "NTS-KE requests read whole (ended by End of Message, or malformed)");
-  w.sample("ntsd_ke_requests_total", "", c.requests);
+  w.counter("ntsd_ke_requests_total",
+            "NTS-KE requests read whole (ended by End of Message, or malformed)", c.requests);
   w.family("ntsd_ke_request_tls_records_total", "counter",
            "NTS-KE requests by the TLS records carrying application data they took");
   render_buckets(w, "ntsd_ke_request_tls_records_total", "records", c.tls_records,
@@ -206,11 +210,9 @@ void render_ntp(Writer& w, const NtpCounters& c, const timesource::GapSummary& g
              c.by_reason(reason));
   }
 
-  w.family("ntsd_ntp_cookies_issued_total", "counter", "New cookies sent in NTS responses");
-  w.sample("ntsd_ntp_cookies_issued_total", "", c.cookies_issued);
-  w.family("ntsd_ntp_interleaved_responses_total", "counter",
-           "Responses in interleaved mode (RFC 9769)");
-  w.sample("ntsd_ntp_interleaved_responses_total", "", c.interleaved);
+  w.counter("ntsd_ntp_cookies_issued_total", "New cookies sent in NTS responses", c.cookies_issued);
+  w.counter("ntsd_ntp_interleaved_responses_total", "Responses in interleaved mode (RFC 9769)",
+            c.interleaved);
   w.family("ntsd_ntp_tx_timestamps_total", "counter",
            "Kernel transmit timestamps, matched to a response or not");
   w.sample("ntsd_ntp_tx_timestamps_total", label("matched", "true"), c.tx_timestamps);
@@ -245,12 +247,10 @@ void render_time(Writer& w, const TimeMetrics& t) {
 }
 
 void render_xdp(Writer& w, const XdpMetrics& x) {
-  w.family("ntsd_xdp_rx_packets_total", "counter",
-           "Frames the AF_XDP workers took off their RX rings");
-  w.sample("ntsd_xdp_rx_packets_total", "", x.rx_packets);
-  w.family("ntsd_xdp_tx_packets_total", "counter",
-           "Replies the AF_XDP workers put on their TX rings");
-  w.sample("ntsd_xdp_tx_packets_total", "", x.tx_packets);
+  w.counter("ntsd_xdp_rx_packets_total", "Frames the AF_XDP workers took off their RX rings",
+            x.rx_packets);
+  w.counter("ntsd_xdp_tx_packets_total", "Replies the AF_XDP workers put on their TX rings",
+            x.tx_packets);
   w.family("ntsd_xdp_dropped_total", "counter",
            "NTP frames on the XDP path not answered, by reason (rate: the XDP program's limit)");
   for (const auto& [reason, n] : x.dropped)
@@ -259,9 +259,8 @@ void render_xdp(Writer& w, const XdpMetrics& x) {
            "NTP frames the XDP program left to the kernel, or handed on over the rate limit");
   for (const auto& [reason, n] : x.passed)
     w.sample("ntsd_xdp_passed_total", label("reason", reason), n);
-  w.family("ntsd_xdp_fill_ring_empty_total", "counter",
-           "Frames that arrived while an AF_XDP fill ring was empty");
-  w.sample("ntsd_xdp_fill_ring_empty_total", "", x.fill_ring_empty);
+  w.counter("ntsd_xdp_fill_ring_empty_total",
+            "Frames that arrived while an AF_XDP fill ring was empty", x.fill_ring_empty);
   w.family("ntsd_xdp_rx_timestamps_total", "counter",
            "Receive timestamps of frames on the XDP path, by source (driver: XDP metadata kfunc; "
            "clock: read per batch)");
@@ -302,10 +301,11 @@ std::string render_metrics(const MetricsSnapshot& s) {
              "When the next cookie key takes over, Unix seconds");
     w.sample("ntsd_cookie_key_next_rotation_timestamp_seconds", "",
              s.cookie_key->next_rotation_unix);
-    w.family("ntsd_cookie_key_file_errors_total", "counter",
-             "Failed writes of the cookie key file (--keys); the keys stay in memory and the write "
-             "is retried");
-    w.sample("ntsd_cookie_key_file_errors_total", "", s.cookie_key->file_errors);
+    w.counter(
+        "ntsd_cookie_key_file_errors_total",
+        "Failed writes of the cookie key file (--keys); the keys stay in memory and the write "
+        "is retried",
+        s.cookie_key->file_errors);
   }
   if (s.certificate_not_after) {
     w.family("ntsd_tls_certificate_expiry_timestamp_seconds", "gauge",

@@ -1,6 +1,6 @@
 #include "server/ntp_server_choice.h"
 
-#include <netinet/in.h>
+#include "server/peer_address.h"
 
 namespace ntsd::server {
 
@@ -14,12 +14,7 @@ std::uint64_t address_hash(const std::uint8_t* bytes, std::size_t size) {
     h ^= bytes[i];
     h *= 0x100000001b3ULL;
   }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
+  return mix64(h);
 }
 
 }  // namespace
@@ -28,16 +23,8 @@ std::size_t choose_ntp_server(ServerChoice choice, const SocketAddress& peer, st
                               std::uint64_t turn) {
   if (count <= 1) return 0;
   if (choice == ServerChoice::RoundRobin) return static_cast<std::size_t>(turn % count);
-  std::uint64_t h = 0;
-  if (peer.family() == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(peer.get());
-    h = address_hash(reinterpret_cast<const std::uint8_t*>(&v4->sin_addr), 4);
-  } else if (peer.family() == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(peer.get());
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(&v6->sin6_addr);
-    h = IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) ? address_hash(bytes + 12, 4)
-                                             : address_hash(bytes, 16);
-  }
+  const auto address = peer_address_bytes(peer.get());
+  const std::uint64_t h = address.empty() ? 0 : address_hash(address.data(), address.size());
   return static_cast<std::size_t>(h % count);
 }
 

@@ -1,34 +1,20 @@
 #include "server/rate_limit.h"
 
-#include <netinet/in.h>
 #include <time.h>
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
 
+#include "core/bytes.h"
 #include "core/random.h"
+#include "server/peer_address.h"
 
 namespace ntsd::server {
 
 namespace {
 
 constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
-
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-std::uint64_t load_be64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
 
 // The leading `bits` of a 64-bit big-endian value, the rest zero.
 std::uint64_t masked(std::uint64_t value, unsigned bits) {
@@ -50,7 +36,7 @@ RateLimiter::RateLimiter(const RateLimitSettings& settings) : settings_(settings
   core::SystemRandom random;
   std::array<std::uint8_t, 8> key{};
   random.fill(key);
-  hash_key_ = load_be64(key.data());
+  hash_key_ = core::load_be64(key.data());
 }
 
 RateLimiter::~RateLimiter() = default;
@@ -68,31 +54,18 @@ RateVerdict RateLimiter::check(const sockaddr* peer) {
 
 RateVerdict RateLimiter::check(const sockaddr* peer, std::int64_t now_ns) {
   if (!settings_.enabled() || peer == nullptr) return RateVerdict::Allow;
-  std::uint64_t prefix = 0;
-  std::uint8_t family = 0;
-  if (peer->sa_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(peer);
-    std::uint64_t address = ntohl(v4->sin_addr.s_addr);
-    prefix = masked(address << 32, settings_.ipv4_prefix);
-    family = 4;
-  } else if (peer->sa_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(peer);
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(&v6->sin6_addr);
-    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-      std::uint64_t address = (std::uint64_t{bytes[12]} << 24) | (std::uint64_t{bytes[13]} << 16) |
-                              (std::uint64_t{bytes[14]} << 8) | bytes[15];
-      prefix = masked(address << 32, settings_.ipv4_prefix);
-      family = 4;
-    } else {
-      prefix = masked(load_be64(bytes), settings_.ipv6_prefix);
-      family = 6;
-    }
-  } else {
-    return RateVerdict::Allow;
-  }
+  const auto address = peer_address_bytes(peer);
+  if (address.empty()) return RateVerdict::Allow;
+  // IPv4 (mapped or not) keeps its leading ipv4_prefix bits, IPv6 its leading ipv6_prefix.
+  const auto family = static_cast<std::uint8_t>(address.size() == 4 ? 4 : 6);
+  const std::uint64_t prefix =
+      family == 4
+          ? masked(std::uint64_t{core::load_be32(address.data())} << 32, settings_.ipv4_prefix)
+          : masked(core::load_be64(address.data()), settings_.ipv6_prefix);
 
   const std::size_t set =
-      static_cast<std::size_t>(mix(prefix ^ hash_key_ ^ (std::uint64_t{family} << 1))) & set_mask_;
+      static_cast<std::size_t>(mix64(prefix ^ hash_key_ ^ (std::uint64_t{family} << 1))) &
+      set_mask_;
   Entry* ways = &entries_[set * kWays];
   Entry* entry = nullptr;
   Entry* oldest = &ways[0];

@@ -19,7 +19,17 @@ namespace ntsd::server {
 
 namespace {
 
-double short_seconds(std::uint32_t raw) { return static_cast<double>(raw) / 65536.0; }
+// The time source's view of one answer, received at `received_at`.
+timesource::UpstreamSample upstream_sample(const client::NtpSample& s,
+                                           core::NtpTimestamp received_at) {
+  return {.received_at = received_at,
+          .leap = s.leap,
+          .stratum = s.stratum,
+          .root_delay = s.root_delay,
+          .root_dispersion = s.root_dispersion,
+          .delay = s.delay,
+          .offset = s.offset};
+}
 
 }  // namespace
 
@@ -73,19 +83,9 @@ PollResult poll_plain_ntp(const std::string& host, std::uint16_t port,
         result.error = "kiss-o'-death " + client::format_refid(parsed->reference_id, 0);
         return result;
       }
-      timesource::UpstreamSample sample;
-      sample.received_at = t4;
-      sample.leap = parsed->leap;
-      sample.stratum = parsed->stratum;
-      sample.root_delay = short_seconds(parsed->root_delay.raw);
-      sample.root_dispersion = short_seconds(parsed->root_dispersion.raw);
-      const double t21 = timesource::seconds_between(t1, parsed->receive_time);
-      const double t34 = timesource::seconds_between(t4, parsed->transmit_time);
-      const double server_time =
-          timesource::seconds_between(parsed->receive_time, parsed->transmit_time);
-      sample.delay = std::max(0.0, timesource::seconds_between(t1, t4) - server_time);
-      sample.offset = (t21 + t34) / 2.0;
-      result.sample = sample;
+      client::NtpSample measured = client::make_sample(*parsed, t1, t4);
+      measured.delay = std::max(0.0, measured.delay);
+      result.sample = upstream_sample(measured, t4);
       return result;
     }
   } catch (const client::ClientError& e) {
@@ -170,16 +170,7 @@ PollResult UpstreamPoller::poll_nts() {
     nts_.reset();
     return result;
   }
-  const auto& s = *exchange.sample;
-  timesource::UpstreamSample sample;
-  sample.received_at = realtime_now();
-  sample.leap = s.leap;
-  sample.stratum = s.stratum;
-  sample.root_delay = s.root_delay;
-  sample.root_dispersion = s.root_dispersion;
-  sample.delay = s.delay;
-  sample.offset = s.offset;
-  result.sample = sample;
+  result.sample = upstream_sample(*exchange.sample, realtime_now());
   return result;
 }
 

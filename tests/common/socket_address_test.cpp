@@ -2,24 +2,27 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 namespace ntsd::server {
 namespace {
 
-TEST(SocketAddress, ParsesIpv4) {
-  auto address = SocketAddress::parse("127.0.0.1:4460");
-  ASSERT_TRUE(address);
-  EXPECT_EQ(address->family(), AF_INET);
-  EXPECT_EQ(address->port(), 4460);
-  EXPECT_EQ(address->to_string(), "127.0.0.1:4460");
-}
-
-TEST(SocketAddress, ParsesBracketedIpv6) {
-  auto address = SocketAddress::parse("[::1]:123");
-  ASSERT_TRUE(address);
-  EXPECT_EQ(address->family(), AF_INET6);
-  EXPECT_EQ(address->port(), 123);
-  EXPECT_EQ(address->to_string(), "[::1]:123");
-  EXPECT_EQ(address->host_string(), "::1");
+TEST(SocketAddress, ParsesIpv4AndBracketedIpv6) {
+  struct Case {
+    const char* text;
+    int family;
+    std::uint16_t port;
+    const char* host;
+  };
+  for (const Case& c : {Case{"127.0.0.1:4460", AF_INET, 4460, "127.0.0.1"},
+                        Case{"[::1]:123", AF_INET6, 123, "::1"}}) {
+    auto address = SocketAddress::parse(c.text);
+    ASSERT_TRUE(address) << c.text;
+    EXPECT_EQ(address->family(), c.family);
+    EXPECT_EQ(address->port(), c.port);
+    EXPECT_EQ(address->to_string(), c.text);  // the same text back
+    EXPECT_EQ(address->host_string(), c.host);
+  }
 }
 
 TEST(SocketAddress, AcceptsPortZeroForKernelChoice) {

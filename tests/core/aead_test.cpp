@@ -17,29 +17,13 @@
 #include <utility>
 #include <vector>
 
+#include "support/test_bytes.h"
+
 namespace ntsd::core {
 namespace {
 
-Bytes hex(std::string_view text) {
-  auto nibble = [](char c) -> std::uint8_t {
-    if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
-    if (c >= 'a' && c <= 'f') return static_cast<std::uint8_t>(c - 'a' + 10);
-    ADD_FAILURE() << "bad hex digit " << c;
-    return 0;
-  };
-  Bytes out;
-  EXPECT_EQ(text.size() % 2, 0U);
-  for (std::size_t i = 0; i + 1 < text.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>((nibble(text[i]) << 4) | nibble(text[i + 1])));
-  }
-  return out;
-}
-
-Bytes counting(std::uint8_t first, std::size_t count) {
-  Bytes out(count);
-  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<std::uint8_t>(first + i);
-  return out;
-}
+using test_support::counting;
+using test_support::hex;
 
 Bytes seal(const Aead& aead, ByteView nonce, ByteView ad, ByteView plaintext) {
   Bytes out(kAeadTagLength + plaintext.size(), 0xee);

@@ -13,17 +13,13 @@
 
 #include "core/nts_keys.h"
 #include "support/deterministic_random.h"
+#include "support/test_bytes.h"
 
 namespace ntsd::core {
 namespace {
 
+using test_support::counting;
 using test_support::CountingRandom;
-
-Bytes counting(std::uint8_t first, std::size_t count) {
-  Bytes out(count);
-  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<std::uint8_t>(first + i);
-  return out;
-}
 
 constexpr AeadAlgorithm kAll[] = {AeadAlgorithm::AesSivCmac256, AeadAlgorithm::AesSivCmac384,
                                   AeadAlgorithm::AesSivCmac512};
@@ -382,12 +378,6 @@ TEST_F(CookieDeathTest, SealWithEmptyKeysAborts) {
   Bytes out(max_cookie_length());
   EXPECT_DEATH(seal_cookie(keyring.current(), empty, random, out), "");
 }
-
-}  // namespace
-}  // namespace ntsd::core
-
-namespace ntsd::core {
-namespace {
 
 // ---------------------------------------------------------------------------------------
 // AEAD 30 cookies: 16-byte keys in the same SIV-CMAC format. (The format of AEAD

@@ -163,12 +163,9 @@ TEST(ExtensionFields, AppendPadsWithZerosAndRoundTrips) {
 TEST(ExtensionFields, AppendKeepsWhatWasThere) {
   Bytes packet = {1, 2, 3};
   append_extension_field(packet, ExtensionFieldType::UniqueIdentifier, Bytes(32, 9));
-  ASSERT_EQ(packet.size(), 3U + 36U);
-  EXPECT_EQ(packet[0], 1);
-  EXPECT_EQ(packet[3], 0x01);
-  EXPECT_EQ(packet[4], 0x04);
-  EXPECT_EQ(packet[5], 0x00);
-  EXPECT_EQ(packet[6], 36);
+  Bytes expected = {1, 2, 3, 0x01, 0x04, 0x00, 36};  // then the UID body
+  expected.insert(expected.end(), 32, 9);
+  EXPECT_EQ(packet, expected);
 }
 
 TEST(ExtensionFields, AppendRefusesAFieldLongerThanItsLengthCanSay) {
@@ -184,13 +181,10 @@ TEST(ExtensionFields, WriteIntoCallerMemory) {
   std::vector<std::uint8_t> out(20, 0xEE);
   const Bytes body = {7, 7, 7, 7, 7};
   EXPECT_EQ(write_extension_field(out, 0x0304, body), 16U);
-  EXPECT_EQ(out[0], 0x03);
-  EXPECT_EQ(out[1], 0x04);
-  EXPECT_EQ(out[3], 16);
-  EXPECT_EQ(out[8], 7);
-  EXPECT_EQ(out[9], 0);
-  EXPECT_EQ(out[15], 0);
-  EXPECT_EQ(out[16], 0xEE);
+  Bytes expected = {0x03, 0x04, 0x00, 16, 7, 7, 7, 7, 7};  // type, length 16, body
+  expected.resize(16, 0);                                  // padded with zeros
+  expected.resize(20, 0xEE);                               // nothing after it touched
+  EXPECT_EQ(out, expected);
 }
 
 TEST(ExtensionFields, WriteRefusesWhatDoesNotFit) {

@@ -15,23 +15,12 @@
 #include <string_view>
 
 #include "core/aead.h"
+#include "support/test_bytes.h"
 
 namespace ntsd::core {
 namespace {
 
-Bytes hex(std::string_view text) {
-  auto nibble = [](char c) -> std::uint8_t {
-    if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
-    if (c >= 'a' && c <= 'f') return static_cast<std::uint8_t>(c - 'a' + 10);
-    ADD_FAILURE() << "bad hex digit " << c;
-    return 0;
-  };
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < text.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>((nibble(text[i]) << 4) | nibble(text[i + 1])));
-  }
-  return out;
-}
+using test_support::hex;
 
 Bytes random_bytes(std::mt19937& rng, std::size_t n) {
   Bytes out(n);

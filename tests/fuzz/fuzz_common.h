@@ -199,6 +199,35 @@ inline bool apply_mutations(Bytes& message, ByteView program) {
 // ---------------------------------------------------------------------------------
 // Structured NTS requests, shared by fuzz_ntp_server_decision and make_seeds.
 
+// Length of an authenticator field with this nonce, plaintext and Additional Padding.
+inline std::size_t authenticator_field_length(std::size_t nonce_length,
+                                              std::size_t plaintext_length,
+                                              std::size_t additional_padding) {
+  return core::nts_authenticator_field_length(nonce_length, plaintext_length) + additional_padding;
+}
+
+// Appends an authenticator field (nonce length, ciphertext length, the nonce
+// pattern(nonce_length, 0x99) padded, tag ‖ ciphertext padded, Additional Padding)
+// sealing all of `p` before it; the caller checked that it fits in a field.
+inline void append_sealed_authenticator(Bytes& p, const core::Aead& sealer,
+                                        std::size_t nonce_length, std::size_t additional_padding,
+                                        ByteView plaintext) {
+  const std::size_t ciphertext_length = core::kAeadTagLength + plaintext.size();
+  const std::size_t field_length =
+      authenticator_field_length(nonce_length, plaintext.size(), additional_padding);
+  const std::size_t ad_length = p.size();
+  p.resize(ad_length + field_length, 0);
+  std::uint8_t* field = p.data() + ad_length;
+  core::store_be16(field, static_cast<std::uint16_t>(core::ExtensionFieldType::NtsAuthenticator));
+  core::store_be16(field + 2, static_cast<std::uint16_t>(field_length));
+  core::store_be16(field + 4, static_cast<std::uint16_t>(nonce_length));
+  core::store_be16(field + 6, static_cast<std::uint16_t>(ciphertext_length));
+  const Bytes nonce = pattern(nonce_length, 0x99);
+  std::copy(nonce.begin(), nonce.end(), field + 8);
+  sealer.seal(nonce, ByteView(p.data(), ad_length), plaintext,
+              field + 8 + core::padded_to_4(nonce_length));
+}
+
 // Mode 1: build_nts_request() with a cookie sealed by our keyring (or an unknown key),
 // then the mutation program.
 //   u8 algorithm (% 3), u8 key choice (% 4: 0,1 current, 2 old, 3 unknown),
@@ -287,26 +316,10 @@ inline BuiltRequest build_mode2_request(ByteView params) {
   }
   if (layout & 0x02) core::append_extension_field(p, kUnknownType, unknown_body);
 
-  // Authenticator: nonce length, ciphertext length, nonce (padded), tag ‖ ciphertext
-  // (padded), additional padding.
-  const std::size_t ciphertext_length = core::kAeadTagLength + plaintext.size();
-  const std::size_t body_length = 4 + core::padded_to_4(nonce_length) +
-                                  core::padded_to_4(ciphertext_length) + additional_padding;
-  const std::size_t field_length = core::kExtensionFieldHeaderLength + body_length;
-  const bool fits = ciphertext_length <= 0xFFFF && field_length <= core::kMaxExtensionFieldLength;
-  if (fits) {
-    const std::size_t ad_length = p.size();
-    p.resize(ad_length + field_length, 0);
-    std::uint8_t* field = p.data() + ad_length;
-    core::store_be16(field, static_cast<std::uint16_t>(ExtensionFieldType::NtsAuthenticator));
-    core::store_be16(field + 2, static_cast<std::uint16_t>(field_length));
-    core::store_be16(field + 4, static_cast<std::uint16_t>(nonce_length));
-    core::store_be16(field + 6, static_cast<std::uint16_t>(ciphertext_length));
-    const Bytes nonce = pattern(nonce_length, 0x99);
-    std::copy(nonce.begin(), nonce.end(), field + 8);
-    c2s.seal(nonce, ByteView(p.data(), ad_length), plaintext,
-             field + 8 + core::padded_to_4(nonce_length));
-  }
+  const bool fits =
+      authenticator_field_length(nonce_length, plaintext.size(), additional_padding) <=
+      core::kMaxExtensionFieldLength;
+  if (fits) append_sealed_authenticator(p, c2s, nonce_length, additional_padding, plaintext);
   if (layout & 0x04) core::append_extension_field(p, kUnknownType, unknown_body);
 
   // What the server must make of it (checked by the target when well_formed).

@@ -172,6 +172,15 @@ void check_response(ByteView request, const Outcome& out) {
 }
 
 // What a structured request must get, when its construction makes it certain.
+// The NAK reason a well-formed request with a bad cookie must get, in the order the
+// server checks the cookie.
+std::optional<Reason> expected_nak(const BuiltRequest& built) {
+  if (built.cookie_truncated) return Reason::MalformedCookie;
+  if (built.key == KeyChoice::Unknown) return Reason::UnknownCookieKey;
+  if (built.cookie_corrupted) return Reason::CookieTagFailed;
+  return std::nullopt;
+}
+
 void check_expected(const BuiltRequest& built, const Outcome& out) {
   if (built.mutated || !built.well_formed) return;
   if (built.packet.size() > core::kMaxNtpPacketLength) {
@@ -179,19 +188,9 @@ void check_expected(const BuiltRequest& built, const Outcome& out) {
     FUZZ_CHECK(out.outcome.reason == Reason::TooLong);
     return;
   }
-  if (built.cookie_truncated) {
+  if (const auto nak = expected_nak(built)) {
     FUZZ_CHECK(out.outcome.sent() != Sent::Nothing);
-    FUZZ_CHECK(out.outcome.reason == Reason::MalformedCookie);
-    return;
-  }
-  if (built.key == KeyChoice::Unknown) {
-    FUZZ_CHECK(out.outcome.sent() != Sent::Nothing);
-    FUZZ_CHECK(out.outcome.reason == Reason::UnknownCookieKey);
-    return;
-  }
-  if (built.cookie_corrupted) {
-    FUZZ_CHECK(out.outcome.sent() != Sent::Nothing);
-    FUZZ_CHECK(out.outcome.reason == Reason::CookieTagFailed);
+    FUZZ_CHECK(out.outcome.reason == *nak);
     return;
   }
   if (!built.encrypted_fields_ok) {

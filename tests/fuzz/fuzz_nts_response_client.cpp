@@ -156,25 +156,13 @@ void built_response(ByteView params) {
     core::append_extension_field(p, ExtensionFieldType::UniqueIdentifier, uid);
   if (flaws & kFieldBeforeAuth) core::append_extension_field(p, kUnknownType, unknown_body);
 
-  const std::size_t ciphertext_length = core::kAeadTagLength + plaintext.size();
-  const std::size_t field_length = core::kExtensionFieldHeaderLength + 4 +
-                                   core::padded_to_4(nonce_length) +
-                                   core::padded_to_4(ciphertext_length) + additional_padding;
-  const bool fits = field_length <= core::kMaxExtensionFieldLength;
+  const bool fits =
+      authenticator_field_length(nonce_length, plaintext.size(), additional_padding) <=
+      core::kMaxExtensionFieldLength;
   if (!(flaws & kNoAuthenticator) && fits) {
-    const std::size_t ad_length = p.size();
-    p.resize(ad_length + field_length, 0);
-    std::uint8_t* field = p.data() + ad_length;
-    core::store_be16(field, static_cast<std::uint16_t>(ExtensionFieldType::NtsAuthenticator));
-    core::store_be16(field + 2, static_cast<std::uint16_t>(field_length));
-    core::store_be16(field + 4, static_cast<std::uint16_t>(nonce_length));
-    core::store_be16(field + 6, static_cast<std::uint16_t>(ciphertext_length));
-    const Bytes nonce = pattern(nonce_length, 0x99);
-    std::copy(nonce.begin(), nonce.end(), field + 8);
     const core::NtsKeys& keys = session_keys(algorithm);
     const core::Aead sealer = make_aead(algorithm, (flaws & kWrongKey) ? keys.c2s() : keys.s2c());
-    sealer.seal(nonce, ByteView(p.data(), ad_length), plaintext,
-                field + 8 + core::padded_to_4(nonce_length));
+    append_sealed_authenticator(p, sealer, nonce_length, additional_padding, plaintext);
   }
   if (flaws & kFieldAfterAuth) core::append_extension_field(p, kUnknownType, unknown_body);
   if (flaws & kUidAfterAuth)

@@ -120,6 +120,24 @@ bool parse(const std::string& host, std::uint16_t port, sockaddr_storage& out, s
   return false;
 }
 
+// What came back: how many replies, their bytes and the largest.
+struct Replies {
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t largest = 0;
+
+  // Reads whatever is queued on fd, without waiting.
+  void drain(int fd, std::array<std::uint8_t, 65536>& buffer) {
+    for (;;) {
+      const ssize_t got = recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+      if (got < 0) return;
+      ++count;
+      bytes += static_cast<std::uint64_t>(got);
+      if (static_cast<std::uint64_t>(got) > largest) largest = static_cast<std::uint64_t>(got);
+    }
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,7 +172,8 @@ int main(int argc, char** argv) {
   std::vector<Packet> packets(kBatch);
   std::array<mmsghdr, kBatch> messages{};
   std::array<iovec, kBatch> iov{};
-  std::uint64_t sent = 0, sent_bytes = 0, received = 0, received_bytes = 0, largest_reply = 0;
+  std::uint64_t sent = 0, sent_bytes = 0;
+  Replies replies;
   std::uint64_t n = 0;
   std::array<std::uint8_t, 65536> reply{};
   const auto start = std::chrono::steady_clock::now();
@@ -176,26 +195,12 @@ int main(int argc, char** argv) {
       sent += static_cast<std::uint64_t>(done);
       for (int i = 0; i < done; ++i) sent_bytes += packets[static_cast<std::size_t>(i)].length;
     }
-    for (int s : sockets) {
-      for (;;) {
-        ssize_t got = recv(s, reply.data(), reply.size(), MSG_DONTWAIT);
-        if (got < 0) break;
-        ++received;
-        received_bytes += static_cast<std::uint64_t>(got);
-        if (static_cast<std::uint64_t>(got) > largest_reply) largest_reply = static_cast<std::uint64_t>(got);
-      }
-    }
+    for (int s : sockets) replies.drain(s, reply);
   }
   // Late replies.
   usleep(200000);
   for (int s : sockets) {
-    for (;;) {
-      ssize_t got = recv(s, reply.data(), reply.size(), MSG_DONTWAIT);
-      if (got < 0) break;
-      ++received;
-      received_bytes += static_cast<std::uint64_t>(got);
-      if (static_cast<std::uint64_t>(got) > largest_reply) largest_reply = static_cast<std::uint64_t>(got);
-    }
+    replies.drain(s, reply);
     close(s);
   }
   const double elapsed =
@@ -204,7 +209,8 @@ int main(int argc, char** argv) {
       "{\"sent\": %llu, \"sent_bytes\": %llu, \"received\": %llu, \"received_bytes\": %llu, "
       "\"largest_reply\": %llu, \"seconds\": %.3f}\n",
       static_cast<unsigned long long>(sent), static_cast<unsigned long long>(sent_bytes),
-      static_cast<unsigned long long>(received), static_cast<unsigned long long>(received_bytes),
-      static_cast<unsigned long long>(largest_reply), elapsed);
+      static_cast<unsigned long long>(replies.count),
+      static_cast<unsigned long long>(replies.bytes),
+      static_cast<unsigned long long>(replies.largest), elapsed);
   return 0;
 }

@@ -1,5 +1,8 @@
 """Shared harness for ntsd's integration and interop tests (Python 3 stdlib only).
 
+Over 500 lines on purpose: the integration, hostile, fault and interop suites import
+this one module, so a process, port or codec helper is written once for all of them.
+
 What it gives a test:
   * free loopback ports (TCP, UDP, or one number free for both, on 127.0.0.1 and/or ::1),
   * a throw-away certificate made by scripts/make-dev-cert.sh in a per-test temp dir,
@@ -307,17 +310,23 @@ def parse_ke_records(data):
     return out
 
 
-def read_until_tls_close(tls):
-    """Everything `tls` receives until the peer closes (close_notify or EOF)."""
+def read_until_closed(sock, closed_by=(ConnectionResetError, socket.timeout)):
+    """Everything `sock` receives until the peer closes: EOF, or one of the
+    `closed_by` exceptions."""
     data = b""
     while True:
         try:
-            part = tls.recv(65536)
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            part = sock.recv(65536)
+        except closed_by:
             return data
         if not part:
             return data
         data += part
+
+
+def read_until_tls_close(tls):
+    """Everything `tls` receives until the peer closes (close_notify or EOF)."""
+    return read_until_closed(tls, (ssl.SSLZeroReturnError, ssl.SSLEOFError))
 
 
 def tls_client_context(cafile, alpn=("ntske/1",)):
@@ -540,6 +549,36 @@ class ChronyServer:
         self.workdir = workdir
 
 
+def write_chrony_conf(workdir, lines, name="chrony.conf"):
+    """Writes chrony.conf `lines` into workdir; returns the file's path."""
+    conf = os.path.join(workdir, name)
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return conf
+
+
+def answers_at_stratum(host, port, stratum):
+    """An NTP server on host:port answers a client request at `stratum`."""
+    _, reply = ntp_query(host, port, timeout=0.3)
+    return reply is not None and reply.mode == 4 and reply.stratum == stratum
+
+
+def wait_chronyd(proc, ready, timeout):
+    """Polls ready() until it holds (True), chronyd exits or `timeout` s pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ready():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def lost_port_race(proc):
+    """chronyd exited because a port free_port() gave was taken before it bound it."""
+    err = proc.stderr().lower()
+    return proc.poll() is not None and ("in use" in err or "could not" in err)
+
+
 def start_chrony_nts_server(test, cert, key, stratum=4, hosts=("127.0.0.1", "::1"),
                             ready_timeout=15.0):
     """chronyd as an NTS server on free loopback ports: `-d` foreground, `-x` never
@@ -560,20 +599,14 @@ def start_chrony_nts_server(test, cert, key, stratum=4, hosts=("127.0.0.1", "::1
             "ntsservercert %s" % cert,
             "ntsserverkey %s" % key,
         ]
-        conf = os.path.join(workdir, "chrony-server.conf")
-        with open(conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        conf = write_chrony_conf(workdir, lines, "chrony-server.conf")
         proc = test.spawn("chronyd-server", NO_CLOCK_CAPS + [CHRONYD, "-d", "-x", "-u", "root",
                                                              "-f", conf])
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            if tcp_accepts(hosts[0], ke_port, 0.3):
-                _, reply = ntp_query(hosts[0], ntp_port, timeout=0.3)
-                if reply is not None and reply.mode == 4 and reply.stratum == stratum:
-                    return ChronyServer(proc, ke_port, ntp_port, stratum, workdir)
-            time.sleep(0.1)
-        err = proc.stderr().lower()
-        if proc.poll() is not None and ("in use" in err or "could not" in err):
+        if wait_chronyd(proc, lambda: (tcp_accepts(hosts[0], ke_port, 0.3)
+                                       and answers_at_stratum(hosts[0], ntp_port, stratum)),
+                        ready_timeout):
+            return ChronyServer(proc, ke_port, ntp_port, stratum, workdir)
+        if lost_port_race(proc):
             continue
         break
     test.fail("chronyd NTS server did not become ready:\n%s" % proc.logs())

@@ -2,7 +2,8 @@
 
 Proves: each bad setting (missing certificate file, unreadable key, unparsable --ke-listen
 address, out-of-range or non-numeric --stratum, a key file that holds no key, a bad or
-taken --metrics-listen address, a key file whose directory is missing) makes ntsd
+taken --metrics-listen address, a key file whose directory is missing, a certificate key
+or key directory the --user cannot use under --check-config) makes ntsd
 exit promptly (within 10 s) with status 2 and exactly one line on stderr, "ntsd: ...",
 naming the offending setting -- so nothing was logged as started.  A control case with
 the same arguments minus the fault starts and keeps running, so each failure is caused by
@@ -10,8 +11,11 @@ the fault alone.
 """
 
 import os
+import pwd
+import shutil
 import socket
 import subprocess
+import tempfile
 import unittest
 
 from ntsd_harness import NtsdTestCase, free_port, host_port
@@ -145,6 +149,71 @@ class ConfigErrorTest(NtsdTestCase):
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("configuration OK", res.stdout)
         self.assertFalse(os.path.exists(good))
+
+    def _run_as_files(self):
+        """A certificate, its key (0600, root's) and a key directory (0700, root's) in a
+        directory any user can search, as /etc/ntsd and /var/lib/ntsd are."""
+        top = tempfile.mkdtemp(prefix="ntsd-run-as-")
+        self.addCleanup(shutil.rmtree, top, True)
+        os.chmod(top, 0o755)
+        cert, key = os.path.join(top, "cert.pem"), os.path.join(top, "key.pem")
+        shutil.copyfile(self.cert, cert)
+        shutil.copyfile(self.key, key)
+        os.chmod(cert, 0o644)
+        os.chmod(key, 0o600)
+        keys = os.path.join(top, "keys")
+        os.mkdir(keys, 0o700)
+        return cert, key, keys
+
+    def test_check_config_reads_files_as_the_run_as_user(self):
+        # Started as root with --user, ntsd loads the certificate as root but reloads
+        # it (SIGHUP, renewals) as the user, and rotates the cookie key file as the
+        # user: --check-config checks both as that user, not as root.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to check files as another user")
+        cert, key, keys = self._run_as_files()
+        user = "nobody"
+        argv = self._argv(cert=cert, key=key, extra=("--check-config", "--user", user))
+        line = self._expect_config_error(argv, "--key")
+        self.assertIn(key, line)
+        self.assertIn("not readable by user %s" % user, line)
+        # The same files pass as root alone (nothing to switch to).
+        res = subprocess.run(self._argv(cert=cert, key=key, extra=("--check-config",)),
+                             capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        # Readable by the user: OK.
+        os.chown(key, pwd.getpwnam(user).pw_uid, -1)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                             stdin=subprocess.DEVNULL)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("configuration OK", res.stdout)
+        # The key file's directory, root's 0700: the user could not rotate there.
+        with_keys = argv + ["--keys", os.path.join(keys, "k.toml")]
+        line = self._expect_config_error(with_keys, "--keys")
+        self.assertIn("user %s cannot create files in it" % user, line)
+        os.chown(keys, pwd.getpwnam(user).pw_uid, -1)
+        res = subprocess.run(with_keys, capture_output=True, text=True, timeout=10,
+                             stdin=subprocess.DEVNULL)
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+    def test_check_config_reads_files_as_the_current_user(self):
+        # Not root (as `runuser -u ntsd -- ntsd --check-config` runs it): the files
+        # are checked as this process's user, and --user another cannot be honoured.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to become another user for the check")
+        cert, key, _ = self._run_as_files()
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        line = self._expect_config_error(
+            as_nobody + self._argv(cert=cert, key=key, extra=("--check-config",)), "--key")
+        self.assertIn(key, line)
+        os.chmod(key, 0o644)
+        res = subprocess.run(as_nobody + self._argv(cert=cert, key=key, extra=("--check-config",)),
+                             capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        line = self._expect_config_error(
+            as_nobody + self._argv(cert=cert, key=key,
+                                   extra=("--check-config", "--user", "daemon")), "--user")
+        self.assertIn("needs ntsd to start as root", line)
 
 
 if __name__ == "__main__":

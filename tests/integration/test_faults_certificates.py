@@ -72,9 +72,13 @@ class CertificateFaultTest(ReloadTest):
         self.assertEqual(self.log_count(server.proc, NOT_RELOADED), before + 1, what)
         self.assertIsNone(server.proc.poll())
 
-    def restore(self, server, port, cert, key):
+    def install(self, cert, key):
+        """Puts this pair in place of the served files (key first, as renewals do)."""
         replace_file(key, self.key)
         replace_file(cert, self.cert)
+
+    def restore(self, server, port, cert, key):
+        self.install(cert, key)
         self.assertTrue(wait_until(lambda: self.files_ok(port) == 1.0, WAIT),
                         "ntsd_tls_certificate_files_ok not back to 1")
 
@@ -100,20 +104,14 @@ class CertificateFaultTest(ReloadTest):
         self.restore(server, port, good_cert, good_key)
 
         other_cert, other_key = self.ca.leaf(["other.example"])
-
-        def other_name():
-            replace_file(other_key, self.key)
-            replace_file(other_cert, self.cert)
-        self.inject(server, port, good, other_name, "another name's certificate")
+        self.inject(server, port, good, lambda: self.install(other_cert, other_key),
+                    "another name's certificate")
         self.assertRegex(server.proc.stderr(), r"is for other\.example, not for localhost")
         self.restore(server, port, good_cert, good_key)
 
         old_cert, old_key = expired_leaf(self.ca, ["localhost"])
-
-        def expired():
-            replace_file(old_key, self.key)
-            replace_file(old_cert, self.cert)
-        self.inject(server, port, good, expired, "expired certificate")
+        self.inject(server, port, good, lambda: self.install(old_cert, old_key),
+                    "expired certificate")
         self.assertRegex(server.proc.stderr(), r"cert\.pem: expired at ")
         self.restore(server, port, good_cert, good_key)
 
@@ -129,8 +127,7 @@ class CertificateFaultTest(ReloadTest):
 
     def test_start_with_expired_certificate_is_the_operators_choice(self):
         old_cert, old_key = expired_leaf(self.ca, ["localhost"])
-        replace_file(old_key, self.key)
-        replace_file(old_cert, self.cert)
+        self.install(old_cert, old_key)
         res = self.run_tool([self.ntsd_bin, "--cert", self.cert, "--key", self.key,
                              "--ke-listen", "127.0.0.1:0", "--ntp-listen", "127.0.0.1:0"], 30)
         self.assertEqual(res.returncode, 2, res.stderr)

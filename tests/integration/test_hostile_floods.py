@@ -176,21 +176,20 @@ class KeFloodTest(NtsdTestCase):
                 except (OSError, ssl.SSLError):
                     pass
 
-        def requests(total, seed):
-            threads = [threading.Thread(target=garbage_requests, args=(total // 4, seed + t))
-                       for t in range(4)]
+        def in_threads(count, work, total, seed):
+            # `total` runs of `work` shared by `count` threads, each seeded differently.
+            threads = [threading.Thread(target=work, args=(total // count, seed + t))
+                       for t in range(count)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
 
+        def requests(total, seed):
+            in_threads(4, garbage_requests, total, seed)
+
         def run(total, seed):
-            threads = [threading.Thread(target=garbage_sessions, args=(total // 8, seed + t))
-                       for t in range(8)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            in_threads(8, garbage_sessions, total, seed)
 
         start_rss = rss_kib(pid)
         run(1000, 100)           # warm-up: allocator arenas, OpenSSL state

@@ -21,7 +21,7 @@ import unittest
 from hostile_common import udp_from
 from ntsd_harness import (KE_ERROR, NtpReply, NtsdTestCase, client_packet, free_port,
                           ke_exchange, ke_record, ke_request, ke_u16s, ntp_now,
-                          tls_client_context, wait_until)
+                          read_until_closed, tls_client_context, wait_until)
 from test_hostile_inputs import nts
 
 KE_OUTCOMES = ("ok", "tls_failed", "no_alpn", "bad_request", "negotiation_failed",
@@ -38,18 +38,6 @@ def parse_metrics(text):
         key, value = line.rsplit(" ", 1)
         out[key] = float(value)
     return out
-
-
-def read_until_closed(sock):
-    data = b""
-    while True:
-        try:
-            part = sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            return data
-        if not part:
-            return data
-        data += part
 
 
 def ke_total(m, outcome):

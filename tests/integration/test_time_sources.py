@@ -16,9 +16,9 @@ import tempfile
 import time
 import unittest
 
-from ntsd_harness import (CHRONYD, NO_CLOCK_CAPS, NtsdTestCase, chrony_common_lines,
-                          free_port, host_port, ntp_query, udp_exchange, client_packet,
-                          wait_until)
+from ntsd_harness import (CHRONYD, NO_CLOCK_CAPS, NtsdTestCase, answers_at_stratum,
+                          chrony_common_lines, free_port, host_port, ntp_query, udp_exchange,
+                          client_packet, wait_chronyd, wait_until, write_chrony_conf)
 
 UNSYNC_AFTER = 4  # seconds; ntsd then polls every second
 
@@ -57,17 +57,12 @@ class TimeSourceTestCase(NtsdTestCase):
                 "port %d" % p, "bindaddress 127.0.0.1", "allow 127.0.0.1",
                 "local stratum %d" % stratum,
             ]
-            conf = os.path.join(workdir, "chrony.conf")
-            with open(conf, "w") as f:
-                f.write("\n".join(lines) + "\n")
+            conf = write_chrony_conf(workdir, lines)
             proc = self.spawn("chronyd", NO_CLOCK_CAPS + [CHRONYD, "-d", "-x", "-u", "root",
                                                           "-f", conf])
-            deadline = time.monotonic() + ready_timeout
-            while time.monotonic() < deadline and proc.poll() is None:
-                _, reply = ntp_query("127.0.0.1", p, timeout=0.3)
-                if reply is not None and reply.mode == 4 and reply.stratum == stratum:
-                    return proc, p
-                time.sleep(0.1)
+            if wait_chronyd(proc, lambda: answers_at_stratum("127.0.0.1", p, stratum),
+                            ready_timeout):
+                return proc, p
             if port is not None or "in use" not in proc.stderr().lower():
                 break
         self.fail("chronyd did not serve stratum %d:\n%s" % (stratum, proc.logs()))
@@ -143,27 +138,35 @@ class UpstreamChronyTest(TimeSourceTestCase):
 
 
 class LeapFileTest(TimeSourceTestCase):
+    def write_leap_file(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def serve_with_leap_file(self, path, extra=()):
+        """ntsd started with --leap-file path, and its answer to one request."""
+        ntsd, port = self.start_ntsd_with(["--leap-file", path] + list(extra))
+        _, reply = ntp_query("127.0.0.1", port)
+        return ntsd, reply
+
     def test_tzdata_leap_file_loads(self):
         path = "/usr/share/zoneinfo/leap-seconds.list"
         self.assertTrue(os.path.exists(path), "tzdata's leap-seconds.list is missing")
-        ntsd, port = self.start_ntsd_with(["--leap-file", path, "--stratum", "2"])
+        ntsd, reply = self.serve_with_leap_file(path, ["--stratum", "2"])
         self.assertRegex(ntsd.stderr(), r"leap file .*(expires|expired)")
-        _, reply = ntp_query("127.0.0.1", port)
         self.assertEqual(reply.stratum, 2)
 
     def test_expired_leap_file_is_reported(self):
-        path = os.path.join(self.tmp, "leap-seconds.list")
-        with open(path, "w") as f:
-            f.write("#$\t3676924800\n#@\t3707596800\n3644697600\t36\n3692217600\t37\n")
-        ntsd, port = self.start_ntsd_with(["--leap-file", path])
+        path = self.write_leap_file(
+            "leap-seconds.list",
+            "#$\t3676924800\n#@\t3707596800\n3644697600\t36\n3692217600\t37\n")
+        ntsd, reply = self.serve_with_leap_file(path)
         self.assertRegex(ntsd.stderr(), r"leap file .* expired on 2017-06-28")
-        _, reply = ntp_query("127.0.0.1", port)
         self.assertEqual(reply.leap, 0)
 
     def test_broken_leap_file_stops_ntsd(self):
-        path = os.path.join(self.tmp, "broken.list")
-        with open(path, "w") as f:
-            f.write("3644697600 36\n")
+        path = self.write_leap_file("broken.list", "3644697600 36\n")
         res = self.run_tool([self.ntsd_bin, "--ke-listen", "none", "--ntp-listen",
                              "127.0.0.1:%d" % free_port("udp"), "--leap-file", path], timeout=20)
         self.assertEqual(res.returncode, 2, res.stderr)

@@ -12,10 +12,9 @@ privileges; -x keeps it off the clock and NO_CLOCK_CAPS takes CAP_SYS_TIME away.
 import os
 import re
 import tempfile
-import time
 
-from ntsd_harness import (NO_CLOCK_CAPS, REPO_ROOT, chrony_common_lines, free_port, ntp_query,
-                          tcp_accepts)
+from ntsd_harness import (NO_CLOCK_CAPS, REPO_ROOT, answers_at_stratum, chrony_common_lines,
+                          free_port, lost_port_race, tcp_accepts, wait_chronyd, write_chrony_conf)
 
 TRIXIE_ROOT = os.environ.get("NTSD_TRIXIE_ROOT") or os.path.join(REPO_ROOT, "third_party",
                                                                  "trixie")
@@ -60,10 +59,7 @@ def _conf(test, prefix, lines):
     workdir = tempfile.mkdtemp(prefix=prefix, dir=test.tmp)
     common = [l for l in chrony_common_lines(workdir) if not l.startswith("bindcmdaddress")]
     common.append("bindcmdaddress %s" % os.path.join(workdir, "chronyd.sock"))
-    conf = os.path.join(workdir, "chrony.conf")
-    with open(conf, "w") as f:
-        f.write("\n".join(common + lines) + "\n")
-    return workdir, conf
+    return workdir, write_chrony_conf(workdir, common + lines)
 
 
 def start_chrony46_client(test, server_line, ca, extra=()):
@@ -90,15 +86,11 @@ def start_chrony46_server(test, cert, key, stratum=4, aeads=None, ready_timeout=
         workdir, conf = _conf(test, "chrony46-server-", lines)
         proc = test.spawn("chronyd46-server", NO_CLOCK_CAPS + in_trixie(
             test.tmp, ["chronyd", "-d", "-x", "-u", "root", "-f", conf]))
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            if tcp_accepts(host, ke_port, 0.3):
-                _, reply = ntp_query(host, ntp_port, timeout=0.3)
-                if reply is not None and reply.mode == 4 and reply.stratum == stratum:
-                    return Chrony46(test, proc, workdir, ke_port, ntp_port)
-            time.sleep(0.1)
-        err = proc.stderr().lower()
-        if proc.poll() is not None and ("in use" in err or "could not" in err):
+        if wait_chronyd(proc, lambda: (tcp_accepts(host, ke_port, 0.3)
+                                       and answers_at_stratum(host, ntp_port, stratum)),
+                        ready_timeout):
+            return Chrony46(test, proc, workdir, ke_port, ntp_port)
+        if lost_port_race(proc):
             continue
         break
     test.fail("chronyd 4.6 NTS server did not become ready:\n%s" % (proc.logs() if proc else ""))

@@ -11,33 +11,17 @@
 #include <sstream>
 #include <string>
 
+#include "support/key_file_error.h"
+#include "support/temp_dir.h"
+
 namespace ntsd::keys {
 namespace {
 
+using test_support::slurp;
+using test_support::TempDir;
+constexpr auto& error_of = test_support::key_file_error_of;
+
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/ntsd-keyfile-test-XXXXXX";
-    path_ = mkdtemp(name);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void spit(const std::string& path, const std::string& text, mode_t mode = 0600) {
   { std::ofstream(path, std::ios::binary | std::ios::trunc) << text; }
@@ -58,16 +42,6 @@ KeyFileState sample_state(std::uint32_t epoch = 19000) {
 std::string valid_text() {
   return "version = 1\nrotation-seconds = 60\nepoch = 7\n"
          "key = \"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"\n";
-}
-
-// The setting a KeyFileError named, and its message ("" when nothing was thrown).
-std::pair<std::string, std::string> error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const KeyFileError& e) {
-    return {e.setting(), e.message()};
-  }
-  return {"", ""};
 }
 
 TEST(KeyFile, FormatThenParseRoundTrips) {
@@ -105,14 +79,18 @@ TEST(KeyFile, CorruptionIsAClearErrorNamingTheFileAndLine) {
   };
   for (const auto& c : std::vector<Case>{
            {"", "'version' is missing"},
-           {"\x7f" "ELF\x02\x01\x01", "k.toml:1: expected NAME = VALUE"},
+           {"\x7f"
+            "ELF\x02\x01\x01",
+            "k.toml:1: expected NAME = VALUE"},
            {"version = 1\nrotation-seconds = 60\nepoch = 7\n", "'key' is missing"},
            {"version = 1\nrotation-seconds = 60\n" + key_line, "'epoch' is missing"},
            {"version = 2\nrotation-seconds = 60\nepoch = 7\n" + key_line, "format version 2"},
            {"version = 1\nrotation-seconds = 0\nepoch = 7\n" + key_line, "rotation-seconds 0"},
-           {"version = 1\nrotation-seconds = 60\nepoch = -7\n" + key_line, "k.toml:3: 'epoch' must be"},
+           {"version = 1\nrotation-seconds = 60\nepoch = -7\n" + key_line,
+            "k.toml:3: 'epoch' must be"},
            {"version = 1\nrotation-seconds = 60\nepoch = 4294967295\n" + key_line, "out of range"},
-           {"version = 1\nrotation-seconds = 60\nepoch = 7\nepoch = 8\n" + key_line, "k.toml:4: 'epoch' appears twice"},
+           {"version = 1\nrotation-seconds = 60\nepoch = 7\nepoch = 8\n" + key_line,
+            "k.toml:4: 'epoch' appears twice"},
            {"version = 1\nrotation-seconds = 60\nepoch = 7\nkey = \"00\"\n", "64 hex digits"},
            {"version = 1\nrotation-seconds = 60\nepoch = 7\n"
             "key = \"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"\n",
@@ -212,7 +190,8 @@ TEST(KeyFile, AHardLinkedCopyIsNotWiped) {
 
 TEST(KeyFile, WriteIntoAMissingDirectoryFailsCleanly) {
   TempDir dir;
-  auto [setting, message] = error_of([&] { write_key_file(dir.file("no/such/keys.toml"), sample_state()); });
+  auto [setting, message] =
+      error_of([&] { write_key_file(dir.file("no/such/keys.toml"), sample_state()); });
   EXPECT_EQ(setting, "--keys");
   EXPECT_NE(message.find("cannot create"), std::string::npos) << message;
 }

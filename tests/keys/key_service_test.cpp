@@ -13,9 +13,14 @@
 
 #include "core/cookie.h"
 #include "core/nts_keys.h"
+#include "support/key_file_error.h"
+#include "support/temp_dir.h"
 
 namespace ntsd::keys {
 namespace {
+
+using test_support::slurp;
+using test_support::TempDir;
 
 namespace fs = std::filesystem;
 
@@ -24,29 +29,8 @@ constexpr std::uint32_t kKept = 2;
 constexpr std::int64_t kT0 = 1'700'000'000;  // 20 s into epoch kE0 of a 60 s rotation
 constexpr std::uint32_t kE0 = kT0 / kRotation;
 
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/ntsd-keyservice-test-XXXXXX";
-    path_ = mkdtemp(name);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-KeySettings settings_for(const std::string& path, std::uint32_t rotation = kRotation,
+// path: none for keys in memory only.
+KeySettings settings_for(std::optional<std::string> path, std::uint32_t rotation = kRotation,
                          std::uint32_t kept = kKept) {
   KeySettings s;
   s.file = path;
@@ -67,18 +51,20 @@ core::Bytes mint(const KeyService& service) {
   return cookie;
 }
 
+// Running `start` is refused with a KeyFileError naming `setting`, with `part` in its
+// message, and leaves the file at `path` as it was.
+void expect_refused_leaving_file(const std::string& path, const std::function<void()>& start,
+                                 const std::string& setting, const std::string& part) {
+  const auto before = slurp(path);
+  auto [got, message] = test_support::key_file_error_of(start);
+  EXPECT_EQ(got, setting);
+  EXPECT_NE(message.find(part), std::string::npos) << message;
+  EXPECT_EQ(slurp(path), before);
+}
+
 bool opens(const KeyService& service, const core::Bytes& cookie) {
   auto opened = core::open_cookie(*service.published().load(), cookie);
   return opened.keys && opened.keys->c2s()[0] == 0x33;
-}
-
-std::pair<std::string, std::string> error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const KeyFileError& e) {
-    return {e.setting(), e.message()};
-  }
-  return {"", ""};
 }
 
 TEST(KeyService, CreatesTheFileOnFirstStart) {
@@ -102,9 +88,7 @@ TEST(KeyService, CreatesTheFileOnFirstStart) {
 
 TEST(KeyService, MemoryOnlyKeysTouchNoFile) {
   core::SystemRandom random;
-  KeySettings settings;
-  settings.rotation_seconds = kRotation;
-  settings.kept = kKept;
+  const KeySettings settings = settings_for(std::nullopt);
   KeyService a(settings, kT0, random);
   KeyService b(settings, kT0, random);
   EXPECT_FALSE(a.created_file());
@@ -191,12 +175,10 @@ TEST(KeyService, ADifferentRotationIsRefusedAndTheFileUntouched) {
   auto path = dir.file("keys.toml");
   core::SystemRandom random;
   { KeyService first(settings_for(path), kT0, random); }
-  auto before = slurp(path);
-  auto [setting, message] = error_of(
-      [&] { KeyService other(settings_for(path, kRotation * 2), kT0 + 10 * kRotation, random); });
-  EXPECT_EQ(setting, "--key-rotation");
-  EXPECT_NE(message.find("rotation of 60 s"), std::string::npos) << message;
-  EXPECT_EQ(slurp(path), before);
+  expect_refused_leaving_file(
+      path,
+      [&] { KeyService other(settings_for(path, kRotation * 2), kT0 + 10 * kRotation, random); },
+      "--key-rotation", "rotation of 60 s");
 }
 
 TEST(KeyService, AFileFromTheFutureIsRefused) {
@@ -204,11 +186,9 @@ TEST(KeyService, AFileFromTheFutureIsRefused) {
   auto path = dir.file("keys.toml");
   core::SystemRandom random;
   { KeyService first(settings_for(path), kT0 + 5 * kRotation, random); }
-  auto before = slurp(path);
-  auto [setting, message] = error_of([&] { KeyService past(settings_for(path), kT0, random); });
-  EXPECT_EQ(setting, "--keys");
-  EXPECT_NE(message.find("later than the current epoch"), std::string::npos) << message;
-  EXPECT_EQ(slurp(path), before);
+  expect_refused_leaving_file(
+      path, [&] { KeyService past(settings_for(path), kT0, random); }, "--keys",
+      "later than the current epoch");
 }
 
 TEST(KeyService, CorruptOrExposedFilesAreRefusedAndLeftAlone) {
@@ -221,20 +201,13 @@ TEST(KeyService, CorruptOrExposedFilesAreRefusedAndLeftAlone) {
   // Truncated in the middle of the key.
   auto truncated = good.substr(0, good.size() - 20);
   { std::ofstream(path, std::ios::trunc) << truncated; }
-  auto [setting, message] =
-      error_of([&] { KeyService s(settings_for(path), kT0 + 5 * kRotation, random); });
-  EXPECT_EQ(setting, "--keys");
-  EXPECT_NE(message.find(path), std::string::npos) << message;
-  EXPECT_EQ(slurp(path), truncated);
+  const auto start = [&] { KeyService s(settings_for(path), kT0 + 5 * kRotation, random); };
+  expect_refused_leaving_file(path, start, "--keys", path);
 
   // Readable by others.
   { std::ofstream(path, std::ios::trunc) << good; }
   ::chmod(path.c_str(), 0644);
-  auto [perm_setting, perm_message] =
-      error_of([&] { KeyService s(settings_for(path), kT0 + 5 * kRotation, random); });
-  EXPECT_EQ(perm_setting, "--keys");
-  EXPECT_NE(perm_message.find("mode 0644"), std::string::npos) << perm_message;
-  EXPECT_EQ(slurp(path), good);
+  expect_refused_leaving_file(path, start, "--keys", "mode 0644");
   struct stat st {};
   ::stat(path.c_str(), &st);
   EXPECT_EQ(st.st_mode & 07777, 0644U);
@@ -258,18 +231,9 @@ TEST(KeyService, TheThreadRotatesAtTheBoundary) {
   EXPECT_GT(service.published().generation(), generation);
 }
 
-}  // namespace
-}  // namespace ntsd::keys
-
-namespace ntsd::keys {
-namespace {
-
 TEST(KeyServiceSteps, AStepOfDaysRatchetsInBoundedPasses) {
   core::SystemRandom random;
-  KeySettings settings;
-  settings.rotation_seconds = 1;
-  settings.kept = 1;
-  KeyService service(settings, kT0, random);
+  KeyService service(settings_for(std::nullopt, 1, 1), kT0, random);
   const auto before = service.published().load()->current().id().value;
   const std::int64_t later = kT0 + 2 * 86400;  // 172800 epochs at a 1 s rotation
   int passes = 0;
@@ -286,10 +250,7 @@ TEST(KeyServiceSteps, AStepOfDaysRatchetsInBoundedPasses) {
 
 TEST(KeyServiceSteps, AStepBackKeepsMintingOnTheNewestKey) {
   core::SystemRandom random;
-  KeySettings settings;
-  settings.rotation_seconds = 60;
-  settings.kept = 2;
-  KeyService service(settings, kT0, random);
+  KeyService service(settings_for(std::nullopt, 60, 2), kT0, random);
   ASSERT_TRUE(service.rotate(kT0 + 120));
   const auto ring = service.published().load();
   EXPECT_FALSE(service.rotate(kT0 - 3 * 3600));  // three hours back

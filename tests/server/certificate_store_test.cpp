@@ -15,26 +15,14 @@
 #include <vector>
 
 #include "common/openssl_ptr.h"
+#include "support/temp_dir.h"
 
 namespace ntsd::server {
 namespace {
 
+using test_support::TempDir;
+
 std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/ntsd-certstore-test-XXXXXX";
-    path_ = mkdtemp(name);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Writes a new self-signed certificate for `dns_names` and its key to temporary
 // names, then renames them over cert_path and key_path (as renewal tools do).
@@ -96,6 +84,21 @@ CertificateFiles pair_files(const TempDir& dir, const std::string& stem,
   return files;
 }
 
+// Two pairs written in dir: "a" for a.test (serial 1), then "b" for b_names (serial 2),
+// the second entry of tls.certificates.
+struct TwoPairs {
+  CertificateFiles a;
+  CertificateFiles b;
+};
+
+TwoPairs two_pairs(const TempDir& dir, const std::vector<std::string>& b_names = {"b.test"}) {
+  auto a = pair_files(dir, "a");
+  auto b = pair_files(dir, "b", "tls.certificates[1]");
+  write_pair(a.certificate_file, a.private_key_file, {"a.test"}, 1);
+  write_pair(b.certificate_file, b.private_key_file, b_names, 2);
+  return {a, b};
+}
+
 TEST(CertificateStore, LoadsAndDescribesTheCertificate) {
   TempDir dir;
   auto files = pair_files(dir, "a");
@@ -113,10 +116,7 @@ TEST(CertificateStore, LoadsAndDescribesTheCertificate) {
 
 TEST(CertificateStore, ChoosesThePairByServerName) {
   TempDir dir;
-  auto a = pair_files(dir, "a");
-  auto b = pair_files(dir, "b", "tls.certificates[1]");
-  write_pair(a.certificate_file, a.private_key_file, {"a.test"}, 1);
-  write_pair(b.certificate_file, b.private_key_file, {"*.example.net", "b.test"}, 2);
+  auto [a, b] = two_pairs(dir, {"*.example.net", "b.test"});
   CertificateStore store({a, b});
   EXPECT_EQ(serial_of(store.default_context()), "01");
   EXPECT_EQ(serial_of(store.context_for("a.test")), "01");
@@ -131,10 +131,7 @@ TEST(CertificateStore, ChoosesThePairByServerName) {
 
 TEST(CertificateStore, StartupNamesTheBrokenSetting) {
   TempDir dir;
-  auto a = pair_files(dir, "a");
-  auto b = pair_files(dir, "b", "tls.certificates[1]");
-  write_pair(a.certificate_file, a.private_key_file, {"a.test"}, 1);
-  write_pair(b.certificate_file, b.private_key_file, {"b.test"}, 2);
+  auto [a, b] = two_pairs(dir);
   write_text(b.certificate_file, "not a certificate\n");
   try {
     CertificateStore store({a, b});
@@ -242,10 +239,7 @@ TEST(CertificateStore, AnExpiredOrOtherNameReplacementIsRefused) {
 
 TEST(CertificateStore, ReloadChangedWaitsForFilesToSettle) {
   TempDir dir;
-  auto a = pair_files(dir, "a");
-  auto b = pair_files(dir, "b", "tls.certificates[1]");
-  write_pair(a.certificate_file, a.private_key_file, {"a.test"}, 1);
-  write_pair(b.certificate_file, b.private_key_file, {"b.test"}, 2);
+  auto [a, b] = two_pairs(dir);
   CertificateStore store({a, b});
   EXPECT_TRUE(store.reload_changed().empty());
 

@@ -11,6 +11,7 @@
 
 #include "keys/ratchet.h"
 #include "server/config.h"
+#include "support/invocation.h"
 
 namespace ntsd::server {
 namespace {
@@ -55,29 +56,16 @@ std::string write_toml(const IntegerSetting& s, std::int64_t value) {
 }
 
 Config parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "ntsd");
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  return parse_invocation(static_cast<int>(argv.size()), argv.data()).config;
+  return test_support::invocation(std::move(args)).config;
 }
 
 // The setting a ConfigError named, or "" when the value was accepted.
 std::string refused_by_flag(const IntegerSetting& s, std::int64_t value) {
-  try {
-    parse({s.flag, std::to_string(value)});
-  } catch (const ConfigError& error) {
-    return error.setting();
-  }
-  return "";
+  return test_support::config_error_setting([&] { parse({s.flag, std::to_string(value)}); });
 }
 
 std::string refused_by_file(const IntegerSetting& s, std::int64_t value) {
-  try {
-    parse({"--config", write_toml(s, value)});
-  } catch (const ConfigError& error) {
-    return error.setting();
-  }
-  return "";
+  return test_support::config_error_setting([&] { parse({"--config", write_toml(s, value)}); });
 }
 
 TEST(ConfigTable, FlagAndFileShareEachRange) {

@@ -9,24 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "support/invocation.h"
+
 namespace ntsd::server {
 namespace {
 
 Invocation parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "ntsd");
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  return parse_invocation(static_cast<int>(argv.size()), argv.data());
+  return test_support::invocation(std::move(args));
 }
 
 // Runs parse() and returns the setting the ConfigError named ("" when none).
 std::string failing_setting(std::vector<std::string> args) {
-  try {
-    parse(std::move(args));
-  } catch (const ConfigError& error) {
-    return error.setting();
-  }
-  return "";
+  return test_support::config_error_setting([&] { parse(std::move(args)); });
 }
 
 class TempFile {

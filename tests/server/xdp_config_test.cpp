@@ -9,24 +9,17 @@
 #include <vector>
 
 #include "server/config.h"
+#include "support/invocation.h"
 
 namespace ntsd::server {
 namespace {
 
 Invocation parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "ntsd");
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  return parse_invocation(static_cast<int>(argv.size()), argv.data());
+  return test_support::invocation(std::move(args));
 }
 
 std::string failing_setting(const std::vector<std::string>& args) {
-  try {
-    validate(parse(args).config);
-  } catch (const ConfigError& error) {
-    return error.setting();
-  }
-  return "";
+  return test_support::config_error_setting([&] { validate(parse(args).config); });
 }
 
 std::string write_file(const std::string& contents) {

@@ -8,13 +8,13 @@
 #include "time/precision.h"
 #include "time/refid.h"
 #include "time/upstream.h"
+#include "support/upstream_sample.h"
 
 namespace ntsd::timesource {
 namespace {
 
-constexpr core::NtpTimestamp kT0{0xE98CA71000000000ULL};
-
-core::NtpTimestamp later(double seconds) { return add_seconds(kT0, seconds); }
+using test_support::kT0;
+using test_support::later;
 
 TEST(ClockState, DispersionGrowsAtTheGivenRate) {
   ClockState state;
@@ -64,10 +64,7 @@ KernelSettings kernel_settings() {
 }
 
 TEST(KernelClock, SynchronisedMapsMaxErrorToDispersion) {
-  KernelClockReading r;
-  r.state = TIME_OK;
-  r.status = STA_PLL;
-  r.maxerror_us = 2500;
+  const KernelClockReading r{.state = TIME_OK, .status = STA_PLL, .maxerror_us = 2500};
   auto state = map_kernel_clock(r, kernel_settings(), kT0);
   EXPECT_TRUE(state.synchronised());
   EXPECT_EQ(state.clock.leap, core::LeapIndicator::NoWarning);
@@ -82,20 +79,14 @@ TEST(KernelClock, SynchronisedMapsMaxErrorToDispersion) {
 }
 
 TEST(KernelClock, LeapFlagsBecomeLeapIndicator) {
-  KernelClockReading r;
-  r.state = TIME_INS;
-  r.status = STA_PLL | STA_INS;
-  r.maxerror_us = 1000;
+  KernelClockReading r{.state = TIME_INS, .status = STA_PLL | STA_INS, .maxerror_us = 1000};
   EXPECT_EQ(map_kernel_clock(r, kernel_settings(), kT0).clock.leap, core::LeapIndicator::InsertSecond);
   r.status = STA_PLL | STA_DEL;
   EXPECT_EQ(map_kernel_clock(r, kernel_settings(), kT0).clock.leap, core::LeapIndicator::DeleteSecond);
 }
 
 TEST(KernelClock, UnsyncFlagMaxErrorOrTimeErrorMeanUnsynchronised) {
-  KernelClockReading r;
-  r.state = TIME_ERROR;
-  r.status = STA_UNSYNC;
-  r.maxerror_us = 16000000;
+  KernelClockReading r{.state = TIME_ERROR, .status = STA_UNSYNC, .maxerror_us = 16000000};
   auto state = map_kernel_clock(r, kernel_settings(), kT0);
   EXPECT_EQ(state.clock.leap, core::LeapIndicator::Unsynchronized);
   EXPECT_EQ(state.clock.stratum, 16);
@@ -171,14 +162,7 @@ TEST(Precision, MeasuredValueIsPlausible) {
 
 UpstreamSample sample(double at, std::uint8_t stratum, double root_delay, double root_disp,
                       double delay, core::LeapIndicator leap = core::LeapIndicator::NoWarning) {
-  UpstreamSample s;
-  s.received_at = later(at);
-  s.stratum = stratum;
-  s.root_delay = root_delay;
-  s.root_dispersion = root_disp;
-  s.delay = delay;
-  s.leap = leap;
-  return s;
+  return test_support::upstream_sample(at, stratum, root_delay, root_disp, delay, 0.0, leap);
 }
 
 UpstreamSettings upstream_settings() {

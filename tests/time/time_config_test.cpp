@@ -6,16 +6,13 @@
 #include <vector>
 
 #include "server/config.h"
+#include "support/invocation.h"
 
 namespace ntsd::server {
 namespace {
 
 Config parse(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  static std::string program = "ntsd";
-  argv.push_back(program.data());
-  for (auto& a : args) argv.push_back(a.data());
-  return parse_invocation(static_cast<int>(argv.size()), argv.data()).config;
+  return test_support::invocation(std::move(args)).config;
 }
 
 std::string write_file(const std::string& name, const std::string& content) {

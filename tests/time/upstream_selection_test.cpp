@@ -3,13 +3,13 @@
 
 #include "time/intersection.h"
 #include "time/upstream.h"
+#include "support/upstream_sample.h"
 
 namespace ntsd::timesource {
 namespace {
 
-constexpr core::NtpTimestamp kT0{0xE98CA71000000000ULL};
-
-core::NtpTimestamp later(double seconds) { return add_seconds(kT0, seconds); }
+using test_support::kT0;
+using test_support::later;
 
 // ---------------------------------------------------------------- intersection
 
@@ -59,14 +59,7 @@ TEST(Intersection, ReversedBoundsAreNormalised) {
 
 UpstreamSample sample(double offset, double root_dispersion = 0.001, double delay = 0.0002,
                       double at = 0, std::uint8_t stratum = 2) {
-  UpstreamSample s;
-  s.received_at = later(at);
-  s.stratum = stratum;
-  s.root_delay = 0.0;
-  s.root_dispersion = root_dispersion;
-  s.delay = delay;
-  s.offset = offset;
-  return s;
+  return test_support::upstream_sample(at, stratum, 0.0, root_dispersion, delay, offset);
 }
 
 UpstreamSettings settings() {

@@ -182,17 +182,23 @@ struct Args {
   bool nts = false, max = false, verify = false;
   std::string ke_target;
   double rate = 0;
-  unsigned threads = 1, window = 64, sockets = 4, placeholders = 0;
-  std::uint32_t sources = 0;
+  unsigned placeholders = 0;
   int timeout_ms = 200;
   // 15 by default, so that figures stay comparable with chrony 4.3 (which has only 15).
   std::string aead_list = "15";
-  std::uint64_t count = 0;
-  std::uint32_t source_stride = 1;
-  bool spin = false;
+  // ntp: the load's shape (count, window, threads, sockets, sources, stride, spin),
+  // set by the options directly; run_ntp_bench adds the rest.
+  bench::NtpLoadOptions load;
 
   unsigned concurrency = 1;
 };
+
+// What both loads report: whose CPU the work is charged to, and in which form.
+void add_report_options(CLI::App* command, Args& a, const std::string& work) {
+  command->add_option("--server-pid", a.server_pid,
+                      "charge this process's CPU (and its children's) to the " + work);
+  command->add_flag("--json", a.json, "one JSON object on stdout");
+}
 
 CLI::App* add_ntp_command(CLI::App& app, Args& a) {
   auto* ntp = app.add_subcommand("ntp", "NTP requests (plain, or NTS with --nts)");
@@ -202,35 +208,34 @@ CLI::App* add_ntp_command(CLI::App& app, Args& a) {
   ntp->add_option("--aead", a.aead_list, "AEAD ids to offer, preferred first (default 15; 30,15)");
   ntp->add_option("--ca", a.ca_file, "trust only this PEM certificate file for NTS-KE");
   ntp->add_option("--duration", a.duration, "seconds of load")->check(CLI::Range(0.1, 3600.0));
-  ntp->add_option("--count", a.count,
+  ntp->add_option("--count", a.load.count,
                   "stop after sending this many requests (--duration still bounds the run)");
   auto* rate_opt = ntp->add_option("--rate", a.rate, "requests per second (open loop)")
                        ->check(CLI::Range(1.0, 1e8));
   auto* max_opt =
       ntp->add_flag("--max", a.max, "closed loop: keep --window requests in flight per thread");
   rate_opt->excludes(max_opt);
-  ntp->add_option("--window", a.window, "requests in flight per thread with --max")
+  ntp->add_option("--window", a.load.window, "requests in flight per thread with --max")
       ->check(CLI::Range(1, 1024));
-  ntp->add_option("--threads", a.threads, "generator threads")->check(CLI::Range(1, 64));
-  ntp->add_option("--sockets", a.sockets, "UDP sockets (source ports) per thread")
+  ntp->add_option("--threads", a.load.threads, "generator threads")->check(CLI::Range(1, 64));
+  ntp->add_option("--sockets", a.load.sockets_per_thread, "UDP sockets (source ports) per thread")
       ->check(CLI::Range(1, 64));
-  ntp->add_option("--sources", a.sources,
+  ntp->add_option("--sources", a.load.sources,
                   "distinct loopback source addresses 127.0.0.1 and up (0: one)")
       ->check(CLI::Range(0, 16000000));
   ntp->add_option(
-         "--source-stride", a.source_stride,
+         "--source-stride", a.load.source_stride,
          "source address k is 127.0.0.1 + k * stride (odd; > 256 spreads over /24 prefixes)")
       ->check(CLI::Range(1, 16777213));
   ntp->add_option("--placeholders", a.placeholders, "cookie placeholders per NTS request")
       ->check(CLI::Range(0, 7));
-  ntp->add_flag("--spin", a.spin, "never sleep: precise pacing, costs the generator a whole CPU");
+  ntp->add_flag("--spin", a.load.spin,
+                "never sleep: precise pacing, costs the generator a whole CPU");
   ntp->add_flag("--verify", a.verify,
                 "check each NTS response's authenticator (costs generator CPU)");
   ntp->add_option("--timeout-ms", a.timeout_ms, "an answer later than this counts as lost")
       ->check(CLI::Range(1, 10000));
-  ntp->add_option("--server-pid", a.server_pid,
-                  "charge this process's CPU (and its children's) to the answers");
-  ntp->add_flag("--json", a.json, "one JSON object on stdout");
+  add_report_options(ntp, a, "answers");
   return ntp;
 }
 
@@ -241,9 +246,7 @@ CLI::App* add_ke_command(CLI::App& app, Args& a) {
   ke->add_option("--duration", a.duration, "seconds of load")->check(CLI::Range(0.1, 3600.0));
   ke->add_option("--concurrency", a.concurrency, "sessions in parallel (one thread each)")
       ->check(CLI::Range(1, 1024));
-  ke->add_option("--server-pid", a.server_pid,
-                 "charge this process's CPU (and its children's) to the sessions");
-  ke->add_flag("--json", a.json, "one JSON object on stdout");
+  add_report_options(ke, a, "sessions");
   return ke;
 }
 
@@ -331,8 +334,8 @@ std::string ntp_report(const Args& a, bench::NtpLoadResult& r, CostMeter& cost) 
         "\"unmatched\": {}, \"lost\": {}, \"send_errors\": {}, \"skipped\": {}, "
         "\"offered_rate\": {:.1f}, "
         "\"answered_rate\": {:.1f}, \"loss_pct\": {:.3f}",
-        kind, a.max ? "max" : "rate", a.threads, r.request_length, a.verify ? "true" : "false",
-        a.sources, r.sent, r.answered, r.naks, r.invalid, r.unmatched, r.lost, r.send_errors,
+        kind, a.max ? "max" : "rate", a.load.threads, r.request_length, a.verify ? "true" : "false",
+        a.load.sources, r.sent, r.answered, r.naks, r.invalid, r.unmatched, r.lost, r.send_errors,
         r.skipped, offered, answered, loss);
     out += latency_json(p);
     cost.print(true, r.answered, "answer", out);
@@ -342,11 +345,12 @@ std::string ntp_report(const Args& a, bench::NtpLoadResult& r, CostMeter& cost) 
   out = fmt::format(
       "NTP ({}{})   {}, {} threads x {} sockets, {}-byte requests{}\n", kind,
       a.nts ? (a.verify ? ", responses verified" : ", responses counted, not verified") : "",
-      a.max ? fmt::format("closed loop, {} in flight per thread", a.window)
+      a.max ? fmt::format("closed loop, {} in flight per thread", a.load.window)
             : fmt::format("open loop at {:.0f}/s", a.rate),
-      a.threads, a.sockets, r.request_length,
-      a.sources > 0 ? fmt::format(", {} source addresses (stride {})", a.sources, a.source_stride)
-                    : "");
+      a.load.threads, a.load.sockets_per_thread, r.request_length,
+      a.load.sources > 0
+          ? fmt::format(", {} source addresses (stride {})", a.load.sources, a.load.source_stride)
+          : "");
   out += fmt::format(
       "offered      {} in {:.2f} s = {:.0f}/s{}\n", r.sent, r.seconds, offered,
       r.skipped > 0 ? fmt::format(" ({} not sent: generator behind schedule)", r.skipped) : "");
@@ -361,20 +365,13 @@ std::string ntp_report(const Args& a, bench::NtpLoadResult& r, CostMeter& cost) 
 
 int run_ntp_bench(const Args& a, std::optional<pid_t> pid) {
   auto hp = parse_target(a.target, client::kDefaultNtpPort);
-  bench::NtpLoadOptions o;
+  bench::NtpLoadOptions o = a.load;
   o.server = client::resolve(hp.host, hp.port, SOCK_DGRAM).front();
   if (a.nts) {
     if (auto status = add_nts_session(a, hp.port, o)) return *status;
   }
   o.duration = std::chrono::duration<double>(a.duration);
   o.rate = a.max ? 0.0 : a.rate;
-  o.count = a.count;
-  o.window = a.window;
-  o.threads = a.threads;
-  o.sockets_per_thread = a.sockets;
-  o.sources = a.sources;
-  o.spin = a.spin;
-  o.source_stride = a.source_stride;
   o.timeout = std::chrono::milliseconds(a.timeout_ms);
 
   CostMeter cost(pid);
