@@ -14,7 +14,10 @@
 # Environment: DURATION (s per run, default 4), REPEAT (runs per figure, median
 # reported, default 3), PRIORITY (autogroup nice of the servers and the generator,
 # default -10; 0 = leave alone), RSS_REQUESTS (default 1000000), RSS_SOURCES
-# (default 100000). About 3-4 minutes with the defaults.
+# (default 100000), CHRONY46 (auto, 1 or 0: also compare CPU per NTS response with
+# AEAD 30 against chronyd 4.6 from the Debian 13 chroot in third_party/trixie, which
+# scripts/install-deps.sh builds; auto = when the chroot is there). About 3-4 minutes
+# with the defaults, 2 × REPEAT × DURATION s more with chrony 4.6.
 #
 # Safety: chronyd runs with -x (never touches the clock) and without CAP_SYS_TIME
 # (setpriv drops it from the inheritable and bounding sets), on 127.0.0.1 only.
@@ -37,6 +40,14 @@ if ! command -v chronyd >/dev/null; then
   bash "$root/scripts/install-deps.sh" >&2
 fi
 chronyd=$(command -v chronyd)
+trixie=${NTSD_TRIXIE_ROOT:-$root/third_party/trixie}
+CHRONY46=${CHRONY46:-auto}
+if [ "$CHRONY46" = auto ]; then
+  if [ -x "$trixie/usr/sbin/chronyd" ]; then CHRONY46=1; else CHRONY46=0; fi
+fi
+if [ "$CHRONY46" = 1 ] && [ ! -x "$trixie/usr/sbin/chronyd" ]; then
+  log "CHRONY46=1 but no chronyd 4.6 in $trixie: run scripts/install-deps.sh"; exit 1
+fi
 for tool in setpriv taskset python3 openssl; do
   command -v "$tool" >/dev/null || { log "$tool not found"; exit 1; }
 done
@@ -61,8 +72,8 @@ bash "$root/scripts/make-dev-cert.sh" "$work/certs" >&2
 cert="$work/certs/cert.pem"
 key="$work/certs/key.pem"
 
-# Nine free loopback ports (UDP and TCP) from the kernel.
-read -r C_KE C_NTP N_KE N_NTP N2_KE N2_NTP R_KE R_NTP N_METRICS < <(python3 "$root/bench/free_ports.py" 9)
+# Eleven free loopback ports (UDP and TCP) from the kernel.
+read -r C_KE C_NTP N_KE N_NTP N2_KE N2_NTP R_KE R_NTP N_METRICS C46_KE C46_NTP < <(python3 "$root/bench/free_ports.py" 11)
 
 # CPU placement: on 2+ CPUs the server gets CPU 1 and the generator CPU 0, so neither
 # steals the other's cycles; the scaling runs (2 workers) leave everything unpinned.
@@ -120,6 +131,38 @@ CONF
   chrony_pid=$(pid_from "$work/chrony.launch.pid")
   pids+=("$chrony_pid")
   wait_tcp "$C_KE"
+}
+
+# chronyd 4.6 from the Debian 13 chroot, as tests/interop/chrony46.py runs it: in a
+# private mount namespace with the work directory bind-mounted at the same path inside
+# the chroot, so the certificate, key and configuration keep their paths. unshare
+# (without --fork), sh and chroot all exec, so the pid prio writes is chronyd's.
+# AEAD 30 only (ntsaeads 30), so a session can get nothing else.
+start_chrony46() {
+  mkdir -p "$work/chrony46"
+  cat > "$work/chrony46/chrony.conf" <<CONF
+ntsserverkey $key
+ntsservercert $cert
+ntsport $C46_KE
+port $C46_NTP
+bindaddress 127.0.0.1
+allow 127.0.0.0/8
+local stratum 1
+ntsaeads 30
+ntsdumpdir $work/chrony46
+pidfile $work/chrony46/chronyd.pid
+driftfile $work/chrony46/drift
+cmdport 0
+clientloglimit 100000000
+CONF
+  # shellcheck disable=SC2016  # expanded by the inner sh
+  local enter='root=$1; dir=$2; shift 2; mount --make-rprivate / && mkdir -p "$root$dir" && mount --bind "$dir" "$root$dir" && exec chroot "$root" "$@"'
+  PIDFILE="$work/chrony46.launch.pid" prio taskset -c "$server_cpus" setpriv --inh-caps=-sys_time --bounding-set=-sys_time \
+    unshare --mount -- /bin/sh -c "$enter" sh "$trixie" "$work" \
+    chronyd -d -x -u root -f "$work/chrony46/chrony.conf" > "$work/chrony46/log" 2>&1 &
+  chrony46_pid=$(pid_from "$work/chrony46.launch.pid")
+  pids+=("$chrony46_pid")
+  wait_tcp "$C46_KE"
 }
 
 # chronyd limits nothing without ratelimit/ntsratelimit; ntsd builds that have rate limits
@@ -209,6 +252,17 @@ for r in $(seq "$REPEAT"); do
     run "$s ke" "$pid" "$gen_cpus" ke "127.0.0.1:$ke" "${ca[@]}" "${d[@]}" --concurrency 2
   done
 done
+
+# AEAD 30: ntsd (the same instance) beside chronyd 4.6, both offered only AEAD 30.
+if [ "$CHRONY46" = 1 ]; then
+  start_chrony46
+  log "chronyd 4.6 pid $chrony46_pid (NTS-KE $C46_KE, NTP $C46_NTP), $(chroot "$trixie" chronyd -v 2>/dev/null | head -1 || true)"
+  for r in $(seq "$REPEAT"); do
+    run "chrony46 nts30 max" "$chrony46_pid" "$gen_cpus" ntp "127.0.0.1:$C46_NTP" --nts --ke "127.0.0.1:$C46_KE" --aead 30 "${ca[@]}" "${d[@]}" --max
+    run "ntsd nts30 max" "$ntsd_pid" "$gen_cpus" ntp "127.0.0.1:$N_NTP" --nts --ke "127.0.0.1:$N_KE" --aead 30 "${ca[@]}" "${d[@]}" --max
+  done
+  stop_pid "$chrony46_pid"
+fi
 
 median_rate() {  # label -> median answered_rate
   python3 - "$results" "$1" <<'PY'

@@ -26,7 +26,13 @@ struct Fixture {
     std::vector<CookieKey> keys;
     keys.push_back(*CookieKey::create(CookieKeyId{7}, master));
     keyring.emplace(std::move(keys));
+    request = new_session(algorithm, placeholders);
+    clock.stratum = 2;
+  }
 
+  // A request of another client: new C2S and S2C keys in a cookie of this keyring.
+  // client_c2s holds the latest session's C2S key.
+  NtsRequest new_session(AeadAlgorithm algorithm, std::size_t placeholders = 0) {
     std::vector<std::uint8_t> c2s(aead_key_length(algorithm));
     std::vector<std::uint8_t> s2c(aead_key_length(algorithm));
     random.fill(c2s);
@@ -35,8 +41,7 @@ struct Fixture {
     client_c2s.emplace(*Aead::create(algorithm, c2s));
     Bytes cookie(cookie_length(algorithm));
     seal_cookie(keyring->current(), nts_keys, random, cookie);
-    request = build_nts_request(*client_c2s, cookie, placeholders, NtpTimestamp{0x1234}, random);
-    clock.stratum = 2;
+    return build_nts_request(*client_c2s, cookie, placeholders, NtpTimestamp{0x1234}, random);
   }
 
   SystemRandom random;
@@ -58,37 +63,39 @@ void handle(benchmark::State& state, AeadAlgorithm algorithm, std::size_t placeh
   }
 }
 
-void BM_HandleNts256(benchmark::State& state) { handle(state, AeadAlgorithm::AesSivCmac256, 0); }
-
-// As the NTP workers run it: nonces from a per-worker BufferedRandom.
-void BM_HandleNts256BufferedRandom(benchmark::State& state) {
-  Fixture f(AeadAlgorithm::AesSivCmac256);
+// One NTS request as the NTP workers run it (nonces from a per-worker
+// BufferedRandom). Arguments: the AEAD id, and how many client sessions take turns.
+// With 1, every request carries the C2S and S2C keys of the one before, which the
+// server's contexts keep instead of expanding again; with 64, each request re-keys
+// both contexts, as on a server whose consecutive requests come from different clients.
+void BM_HandleNtsBufferedRandom(benchmark::State& state) {
+  const auto algorithm = *aead_from_id(static_cast<std::uint16_t>(state.range(0)));
+  Fixture f(algorithm);
+  std::vector<NtsRequest> requests{f.request};
+  while (requests.size() < static_cast<std::size_t>(state.range(1))) {
+    requests.push_back(f.new_session(algorithm));
+  }
   BufferedRandom random;
+  std::size_t next = 0;
   for (auto _ : state) {
-    auto decision =
-        prepare_response(f.request.packet, NtpTimestamp{1}, f.clock, *f.keyring, random, f.pending);
+    auto decision = prepare_response(requests[next].packet, NtpTimestamp{1}, f.clock, *f.keyring,
+                                     random, f.pending);
     if (decision.reason != Reason::Answered) state.SkipWithError("request not answered");
     benchmark::DoNotOptimize(complete_response(f.pending, NtpTimestamp{2}, f.out));
+    if (++next == requests.size()) next = 0;
   }
 }
-BENCHMARK(BM_HandleNts256BufferedRandom);
+BENCHMARK(BM_HandleNtsBufferedRandom)
+    ->ArgNames({"aead", "sessions"})
+    ->ArgsProduct({{15, 30}, {1, 64}});
+
+void BM_HandleNts256(benchmark::State& state) { handle(state, AeadAlgorithm::AesSivCmac256, 0); }
 void BM_HandleNts256FourPlaceholders(benchmark::State& state) {
   handle(state, AeadAlgorithm::AesSivCmac256, 4);
 }
 void BM_HandleNts512(benchmark::State& state) { handle(state, AeadAlgorithm::AesSivCmac512, 0); }
 // AEAD 30: GCM-SIV for the authenticators; the 72-byte cookie has the SIV-CMAC master.
 void BM_HandleNts30(benchmark::State& state) { handle(state, AeadAlgorithm::AesGcmSiv128, 0); }
-void BM_HandleNts30BufferedRandom(benchmark::State& state) {
-  Fixture f(AeadAlgorithm::AesGcmSiv128);
-  BufferedRandom random;
-  for (auto _ : state) {
-    auto decision =
-        prepare_response(f.request.packet, NtpTimestamp{1}, f.clock, *f.keyring, random, f.pending);
-    if (decision.reason != Reason::Answered) state.SkipWithError("request not answered");
-    benchmark::DoNotOptimize(complete_response(f.pending, NtpTimestamp{2}, f.out));
-  }
-}
-BENCHMARK(BM_HandleNts30BufferedRandom);
 
 void BM_HandlePlain(benchmark::State& state) {
   Fixture f(AeadAlgorithm::AesSivCmac256);

@@ -37,35 +37,6 @@ void wipe_context(Variant& context) {
 
 }  // namespace
 
-std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
-  switch (id) {
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac256):
-      return AeadAlgorithm::AesSivCmac256;
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac384):
-      return AeadAlgorithm::AesSivCmac384;
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac512):
-      return AeadAlgorithm::AesSivCmac512;
-    case static_cast<std::uint16_t>(AeadAlgorithm::AesGcmSiv128):
-      return AeadAlgorithm::AesGcmSiv128;
-    default:
-      return std::nullopt;
-  }
-}
-
-std::size_t aead_key_length(AeadAlgorithm algorithm) {
-  switch (algorithm) {
-    case AeadAlgorithm::AesSivCmac256:
-      return SIV_CMAC_AES128_KEY_SIZE;
-    case AeadAlgorithm::AesSivCmac384:
-      return 2 * AES192_KEY_SIZE;
-    case AeadAlgorithm::AesSivCmac512:
-      return SIV_CMAC_AES256_KEY_SIZE;
-    case AeadAlgorithm::AesGcmSiv128:
-      return kGcmSivKeyLength;
-  }
-  return 0;
-}
-
 std::string_view aead_name(AeadAlgorithm algorithm) {
   switch (algorithm) {
     case AeadAlgorithm::AesSivCmac256:
@@ -124,16 +95,32 @@ bool Aead::keyed() const {
 }
 
 bool Aead::set_key(AeadAlgorithm algorithm, ByteView key) {
+  if (key_length_ != 0 && algorithm == algorithm_ &&
+      equal_secret(key, ByteView{key_.data(), key_length_})) {
+    return true;  // already expanded from this key
+  }
   // Reject values outside the enum before trusting aead_key_length().
   if (!aead_from_id(static_cast<std::uint16_t>(algorithm)) ||
       key.size() != aead_key_length(algorithm)) {
     wipe();
     return false;
   }
+  if (!expand_key(algorithm, key)) {
+    wipe();
+    return false;
+  }
   algorithm_ = algorithm;
-  // Nettle alternatives are overwritten whole when re-keyed; another one is wiped first.
+  std::copy(key.begin(), key.end(), key_.begin());
+  key_length_ = key.size();
+  return true;
+}
+
+bool Aead::expand_key(AeadAlgorithm algorithm, ByteView key) {
+  // Nettle's set_key functions overwrite their whole context, so one of the same
+  // type is reused as it is; another one is wiped first.
   auto fresh = [this]<typename T>() -> T& {
-    if (!std::holds_alternative<T>(context_)) wipe();
+    if (auto* held = std::get_if<T>(&context_)) return *held;
+    wipe();
     return context_.emplace<T>();
   };
   switch (algorithm) {
@@ -156,16 +143,17 @@ bool Aead::set_key(AeadAlgorithm algorithm, ByteView key) {
         wipe();
         gcm = &context_.emplace<GcmSivCipher>();
       }
-      if (gcm->set_key(key)) return true;
-      wipe();
-      return false;
+      return gcm->set_key(key);
     }
   }
   return false;
 }
 
 Aead::Aead(Aead&& other) noexcept
-    : algorithm_(other.algorithm_), context_(std::move(other.context_)) {
+    : algorithm_(other.algorithm_),
+      context_(std::move(other.context_)),
+      key_(other.key_),
+      key_length_(other.key_length_) {
   other.wipe();
 }
 
@@ -174,6 +162,8 @@ Aead& Aead::operator=(Aead&& other) noexcept {
     wipe();
     algorithm_ = other.algorithm_;
     context_ = std::move(other.context_);
+    key_ = other.key_;
+    key_length_ = other.key_length_;
     other.wipe();
   }
   return *this;
@@ -181,7 +171,11 @@ Aead& Aead::operator=(Aead&& other) noexcept {
 
 Aead::~Aead() { wipe(); }
 
-void Aead::wipe() { wipe_context(context_); }
+void Aead::wipe() {
+  wipe_context(context_);
+  secure_wipe(key_.data(), key_.size());
+  key_length_ = 0;
+}
 
 void Aead::seal(ByteView nonce, ByteView associated_data, ByteView plaintext,
                 std::uint8_t* out) const {

@@ -6,6 +6,7 @@
 #include <nettle/cmac.h>
 #include <nettle/siv-cmac.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -28,8 +29,34 @@ enum class AeadAlgorithm : std::uint16_t {
 inline constexpr std::size_t kAeadTagLength = 16;
 inline constexpr std::size_t kMaxAeadKeyLength = 64;
 
-std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id);
-std::size_t aead_key_length(AeadAlgorithm algorithm);
+// Inline: the NTP path asks both several times per request (cookie lengths).
+constexpr std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
+  switch (id) {
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac256):
+      return AeadAlgorithm::AesSivCmac256;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac384):
+      return AeadAlgorithm::AesSivCmac384;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesSivCmac512):
+      return AeadAlgorithm::AesSivCmac512;
+    case static_cast<std::uint16_t>(AeadAlgorithm::AesGcmSiv128):
+      return AeadAlgorithm::AesGcmSiv128;
+    default:
+      return std::nullopt;
+  }
+}
+constexpr std::size_t aead_key_length(AeadAlgorithm algorithm) {
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      return SIV_CMAC_AES128_KEY_SIZE;
+    case AeadAlgorithm::AesSivCmac384:
+      return 2 * AES192_KEY_SIZE;
+    case AeadAlgorithm::AesSivCmac512:
+      return SIV_CMAC_AES256_KEY_SIZE;
+    case AeadAlgorithm::AesGcmSiv128:
+      return kGcmSivKeyLength;
+  }
+  return 0;
+}
 std::string_view aead_name(AeadAlgorithm algorithm);
 
 // "30,15,17,16": known ids, comma-separated, no spaces, each once, at least one.
@@ -63,7 +90,10 @@ class Aead {
   static Aead empty() { return Aead(); }
 
   // Keys this context for algorithm, reusing what it already holds (the GCM-SIV
-  // handle) when it can. False, leaving it unkeyed, on the conditions of create().
+  // handle) when it can, and doing nothing when it already holds this very key (the
+  // NTP path re-keys per request, and one client's requests carry the same keys;
+  // the comparison is constant-time). False, leaving it unkeyed, on the conditions
+  // of create().
   [[nodiscard]] bool set_key(AeadAlgorithm algorithm, ByteView key);
   [[nodiscard]] bool keyed() const;
 
@@ -105,10 +135,16 @@ class Aead {
                                siv_cmac_aes256_ctx, GcmSivCipher>;
 
   Aead() = default;
+  // Expands key into context_ (algorithm and length already checked).
+  bool expand_key(AeadAlgorithm algorithm, ByteView key);
   void wipe();
 
   AeadAlgorithm algorithm_ = AeadAlgorithm::AesSivCmac256;
   Context context_;
+  // The key the context was expanded from (key_length_ = 0 when unkeyed), kept to
+  // skip expanding it again; wiped with the context.
+  std::array<std::uint8_t, kMaxAeadKeyLength> key_{};
+  std::size_t key_length_ = 0;
 };
 
 }  // namespace ntsd::core

@@ -88,6 +88,10 @@ class ByteReader {
 // Overwrites memory that held key material; the compiler may not elide it.
 void secure_wipe(void* data, std::size_t size);
 
+// Whether two byte strings of key material are equal, in time that depends on
+// their lengths only.
+bool equal_secret(ByteView a, ByteView b);
+
 inline std::size_t padded_to_4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
 
 }  // namespace ntsd::core

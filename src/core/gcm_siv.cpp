@@ -86,12 +86,18 @@ bool GcmSivCipher::open(ByteView nonce, ByteView associated_data, ByteView seale
     return false;
   }
   const std::size_t length = sealed.size() - kGcmSivTagLength;
+  if (!start_message(handle_, nonce, associated_data)) return false;
+  if (length == 0) {
+    // Nothing to decrypt (an NTS request without encrypted fields, the common
+    // case): checktag computes the tag over the AD and compares it in constant
+    // time, two library calls fewer than the decryption path.
+    return gcry_cipher_checktag(handle_, sealed.data(), kGcmSivTagLength) == 0;
+  }
   const bool ok =
-      start_message(handle_, nonce, associated_data) &&
       gcry_cipher_set_decryption_tag(handle_, sealed.data() + length, kGcmSivTagLength) == 0 &&
       gcry_cipher_final(handle_) == 0 &&
       gcry_cipher_decrypt(handle_, out, length, sealed.data(), length) == 0;
-  if (!ok && length > 0) secure_wipe(out, length);
+  if (!ok) secure_wipe(out, length);
   return ok;
 }
 

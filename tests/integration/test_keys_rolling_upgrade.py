@@ -14,22 +14,55 @@ with `--aeads 15,17,16`. Proved here with two real binaries sharing one key file
     the rule prevents; shows the positive checks can fail).
 
 The previous release's ntsd comes from NTSD_PREVIOUS_BIN, else
-third_party/previous/ntsd (git-ignored); without one the test is skipped.
+third_party/previous/ntsd (git-ignored), which scripts/build-previous.sh builds from
+the commit it pins (ctest runs it first, as the fixture integration.previous_ntsd).
+The test skips only when this clone lacks that commit (a shallow clone).
 """
 
 import json
 import os
+import re
+import subprocess
 import unittest
 
 from keys_harness import KeysTestCase
 from ntsd_harness import REPO_ROOT, free_port
 
+BUILD_SCRIPT = os.path.join(REPO_ROOT, "scripts", "build-previous.sh")
 PREVIOUS = os.environ.get("NTSD_PREVIOUS_BIN") or os.path.join(REPO_ROOT, "third_party",
                                                                "previous", "ntsd")
 
 
-@unittest.skipUnless(os.access(PREVIOUS, os.X_OK), "no previous-release ntsd at %s" % PREVIOUS)
+def previous_commit():
+    with open(BUILD_SCRIPT, encoding="utf-8") as f:
+        return re.search(r"^PREVIOUS_COMMIT=([0-9a-f]{40})$", f.read(), re.M).group(1)
+
+
+def commit_missing_reason():
+    """Why the previous release cannot be built here, or None when it can."""
+    if os.access(PREVIOUS, os.X_OK):
+        return None
+    commit = previous_commit()
+    found = subprocess.run(["git", "-C", REPO_ROOT, "cat-file", "-e", commit + "^{commit}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    if found.returncode != 0:
+        return ("the previous release (commit %s) is not in this clone (shallow clone?), "
+                "so no previous-release ntsd can be built" % commit)
+    return None
+
+
+SKIP_REASON = commit_missing_reason()
+
+
+@unittest.skipIf(SKIP_REASON, SKIP_REASON)
 class RollingUpgradeTest(KeysTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not os.access(PREVIOUS, os.X_OK):
+            raise AssertionError("no previous-release ntsd at %s: run %s (ctest runs it as the "
+                                 "fixture integration.previous_ntsd)" % (PREVIOUS, BUILD_SCRIPT))
+
     ROTATION = 3600  # no rotation during the test
     KEPT = 1
 
