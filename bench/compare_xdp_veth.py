@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-import machine
+from machine import cpu_model
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
@@ -276,7 +276,7 @@ def table(results):
 
 
 def machine():
-    cpu = machine.cpu_model()
+    cpu = cpu_model()
     commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
     version = re.search(r"version (\S+)", run(["chronyd", "--version"], check=False).stdout)
     return cpu, commit or "unknown", "chrony " + (version.group(1) if version else "?")
@@ -340,7 +340,7 @@ def write_outputs(results, xdp, elapsed, background):
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "xdp-veth.json"), "w") as f:
         json.dump({"duration": DURATION, "repeat": REPEAT, "warmup": WARMUP, "xdp": xdp,
-                   "elapsed_s": elapsed,
+                   "elapsed_s": elapsed, "background_busy": background,
                    "runs": [{"server": k, "nts": nts, "runs": runs}
                             for (k, nts), runs in results.items()]}, f, indent=1)
     lines = report(results, xdp, elapsed, background)
