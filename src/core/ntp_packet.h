@@ -71,6 +71,8 @@ struct NtpHeader {
   static std::optional<NtpHeader> parse(ByteView packet);
   // Writes exactly kNtpHeaderLength bytes.
   void write(std::uint8_t* out) const;
+
+  bool operator==(const NtpHeader&) const = default;
 };
 
 inline constexpr ReferenceId kRefIdNtsNak{'N', 'T', 'S', 'N'};
