@@ -167,14 +167,17 @@ CONF
 
 # chronyd limits nothing without ratelimit/ntsratelimit; ntsd builds that have rate limits
 # get them switched off for the CPU and rate measurements, like chronyd.
+# The help is read once into a variable: `ntsd --help | grep -q` under pipefail fails
+# when grep exits at the first match and ntsd then dies of SIGPIPE on a long help text.
+ntsd_help=$("$ntsd" --help 2>/dev/null || true)
 no_limits=()
 for flag in --ntp-rate-limit --ke-rate-limit; do
-  if "$ntsd" --help 2>/dev/null | grep -q -- "$flag"; then no_limits+=("$flag" 0); fi
+  if grep -q -- "$flag" <<< "$ntsd_help"; then no_limits+=("$flag" 0); fi
 done
 
 # ntsd's Prometheus endpoint, where the build has one: the transmit gap summary.
 metrics=()
-if "$ntsd" --help 2>/dev/null | grep -q -- --metrics-listen; then
+if grep -q -- --metrics-listen <<< "$ntsd_help"; then
   metrics=(--metrics-listen "127.0.0.1:$N_METRICS")
 fi
 
