@@ -370,7 +370,12 @@ bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit) 
   if (pending.outcome_.reason != Reason::Answered || !pending.interleaved_candidate()) {
     return false;
   }
-  pending.interleaved_transmit_ = previous_transmit;
+  // The previous response left before this request, which names it, arrived.
+  // A saved transmit time later than that is the compensated estimate of a
+  // response whose kernel timestamp never came: this receive time is nearer.
+  const NtpTimestamp receive = pending.header_.receive_time;
+  const bool after_receive = static_cast<std::int64_t>(previous_transmit.raw - receive.raw) > 0;
+  pending.interleaved_transmit_ = after_receive ? receive : previous_transmit;
   return true;
 }
 

@@ -158,7 +158,8 @@ NtpOutcome prepare_response(ByteView request, NtpTimestamp receive_time, const S
 // Interleaved mode (RFC 9769), between the two phases: answer with the request's
 // receive field as origin and `previous_transmit` (the precise transmit time of
 // the response to the exchange the request's origin names, which the caller
-// looked up) as transmit; complete_response() then ignores its transmit_time.
+// looked up) as transmit, but never later than this request's receive time;
+// complete_response() then ignores its transmit_time.
 // Only an answered request that is an interleaved candidate qualifies; returns
 // false and changes nothing otherwise (NAKs and kisses stay basic).
 bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit);

@@ -74,6 +74,22 @@ TEST_F(InterleavedTest, InterleavedRequestGetsPreviousTransmitAndItsReceiveAsOri
   EXPECT_EQ(header.receive_time, kServerReceive);
 }
 
+TEST_F(InterleavedTest, PreviousTransmitIsNeverLaterThanThisReceive) {
+  // A basic answer's saved transmit time is the clock read plus the running
+  // transmit gap when no kernel timestamp came for it; the request naming that
+  // answer can arrive before the estimate. The response left before this
+  // request arrived: the receive time is the nearer bound.
+  const auto packet = request(NtpTimestamp{0xE0000000E0000000ULL},
+                              NtpTimestamp{0xE0000000F8000000ULL}, NtpTimestamp{0x1234});
+  prepare_response(packet, kServerReceive, clock_, *keyring_, random_, pending_);
+  ASSERT_TRUE(make_interleaved(pending_, NtpTimestamp{kServerReceive.raw + 20}));
+  std::array<std::uint8_t, kMaxNtpPacketLength> out{};
+  const auto length = complete_response(pending_, kServerTransmit, out);
+  const auto header = *NtpHeader::parse({out.data(), length});
+  EXPECT_EQ(header.transmit_time, kServerReceive);
+  EXPECT_EQ(header.receive_time, kServerReceive);
+}
+
 TEST_F(InterleavedTest, BasicRequestIsNotACandidate) {
   // Basic mode: receive and transmit fields equal (chrony sends both as the same
   // random cookie), or a zero origin.
