@@ -12,6 +12,11 @@ std::uint64_t mix(std::uint64_t z) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
+
+// Era-relative: right across an era boundary too.
+bool later(core::NtpTimestamp a, core::NtpTimestamp b) {
+  return static_cast<std::int64_t>(a.raw - b.raw) > 0;
+}
 }  // namespace
 
 ClientKey client_key(const sockaddr* address) {
@@ -52,6 +57,7 @@ const InterleavedTable::Entry* InterleavedTable::find(const ClientKey& client,
 
 core::NtpTimestamp InterleavedTable::unique_receive(const ClientKey& client,
                                                     core::NtpTimestamp rx) const {
+  if (next_sequence_ == 1 || later(rx, newest_rx_)) return rx;
   while (find(client, rx) != nullptr) ++rx.raw;
   return rx;
 }
@@ -73,6 +79,7 @@ InterleavedTable::Handle InterleavedTable::save(const ClientKey& client, core::N
   e.client = client;
   e.rx = rx;
   e.tx = tx;
+  if (next_sequence_ == 1 || later(rx, newest_rx_)) newest_rx_ = rx;
   e.sequence = next_sequence_++;
   return Handle{static_cast<std::uint32_t>(victim), e.sequence};
 }

@@ -45,8 +45,10 @@ class InterleavedTable {
   explicit InterleavedTable(std::size_t capacity);
 
   // `rx`, or the next value after it not yet saved for this client: every saved
-  // receive timestamp names one exchange.
-  [[nodiscard]] core::NtpTimestamp unique_receive(const ClientKey& client, core::NtpTimestamp rx) const;
+  // receive timestamp names one exchange. Without a probe when `rx` is later
+  // than every one saved (the usual case: receive timestamps only grow).
+  [[nodiscard]] core::NtpTimestamp unique_receive(const ClientKey& client,
+                                                  core::NtpTimestamp rx) const;
   // Saves the exchange; evicts the oldest entry of the bucket when it is full.
   Handle save(const ClientKey& client, core::NtpTimestamp rx, core::NtpTimestamp tx);
   // Replaces the transmit timestamp of a saved exchange (the kernel's arrived);
@@ -73,6 +75,9 @@ class InterleavedTable {
   std::vector<Entry> entries_;
   std::size_t bucket_mask_ = 0;
   std::uint64_t next_sequence_ = 1;
+  // The latest receive timestamp saved (era-relative order); valid once
+  // next_sequence_ > 1.
+  core::NtpTimestamp newest_rx_{};
   std::uint64_t evictions_ = 0;
 };
 

@@ -94,7 +94,10 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
   // The clock is read as late as possible: cookies and nonce are ready, only
   // the header and the authenticator's seal remain.
   auto clock_read = realtime_now();
-  if (clock_read == rx_time) ++clock_read.raw;  // a transmit timestamp never equals the receive one
+  // A transmit timestamp is never at or before the receive one, which on the
+  // AF_XDP path is the batch's clock read plus the request's index in it.
+  if (static_cast<std::int64_t>(clock_read.raw - rx_time.raw) <= 0)
+    clock_read.raw = rx_time.raw + 1;
   // Basic mode only: an interleaved answer carries the previous response's
   // (kernel) timestamp, and this one's is saved for the next as read.
   auto tx_time = clock_read;

@@ -4,17 +4,17 @@
 
 namespace ntsd::xdp {
 
-RxTimestamp pick_rx_timestamp(const ntsd_xdp_meta& meta, core::NtpTimestamp batch_read) {
-  if (meta.magic != NTSD_XDP_META_MAGIC) return {batch_read, RxTimestampOutcome::NoMetadata};
-  if (meta.error != 0) return {batch_read, RxTimestampOutcome::DriverError};
-  if (meta.rx_timestamp_ns == 0) return {batch_read, RxTimestampOutcome::DriverZero};
+RxTimestamp pick_rx_timestamp(const ntsd_xdp_meta& meta, core::NtpTimestamp clock_time) {
+  if (meta.magic != NTSD_XDP_META_MAGIC) return {clock_time, RxTimestampOutcome::NoMetadata};
+  if (meta.error != 0) return {clock_time, RxTimestampOutcome::DriverError};
+  if (meta.rx_timestamp_ns == 0) return {clock_time, RxTimestampOutcome::DriverZero};
   const timespec unix_time{static_cast<time_t>(meta.rx_timestamp_ns / 1'000'000'000U),
                            static_cast<long>(meta.rx_timestamp_ns % 1'000'000'000U)};
   const core::NtpTimestamp driver = core::to_ntp(unix_time);
   // Era-relative: the signed difference is right across an era boundary too.
-  const auto behind = static_cast<std::int64_t>(batch_read.raw - driver.raw);
+  const auto behind = static_cast<std::int64_t>(clock_time.raw - driver.raw);
   if (behind < -kDriverAheadMax || behind > kDriverBehindMax) {
-    return {batch_read, RxTimestampOutcome::DriverImplausible};
+    return {clock_time, RxTimestampOutcome::DriverImplausible};
   }
   return {driver, RxTimestampOutcome::Driver};
 }

@@ -1,6 +1,7 @@
 // Which receive timestamp a request on the AF_XDP path gets: the driver's, from
 // the metadata the XDP program wrote in front of the frame (struct ntsd_xdp_meta,
-// xdp_abi.h), where it is there and plausible, else the batch's clock read.
+// xdp_abi.h), where it is there and plausible, else the batch's clock read
+// offset by the request's index in the batch.
 // Pure: no clock read, no I/O.
 #pragma once
 
@@ -32,6 +33,17 @@ struct RxTimestamp {
 inline constexpr std::int64_t kDriverAheadMax = 4294967;                 // 1 ms in 32.32
 inline constexpr std::int64_t kDriverBehindMax = std::int64_t{1} << 32;  // 1 s
 
-RxTimestamp pick_rx_timestamp(const ntsd_xdp_meta& meta, core::NtpTimestamp batch_read);
+// The receive timestamp of the `index`-th request of a batch when the clock
+// read is used: the batch's one read plus `index` NTP units (2^-32 s, under 8 ns
+// for a whole batch). Requests of one batch then never share a receive
+// timestamp, so the interleaved table (server/interleaved.h) need not step a
+// client's later ones past its earlier ones, a probe per earlier request.
+inline core::NtpTimestamp batch_clock_time(core::NtpTimestamp batch_read, std::uint32_t index) {
+  return core::NtpTimestamp{batch_read.raw + index};
+}
+
+// `clock_time`: this request's clock-read timestamp (batch_clock_time()), taken
+// when the driver's is missing or implausible.
+RxTimestamp pick_rx_timestamp(const ntsd_xdp_meta& meta, core::NtpTimestamp clock_time);
 
 }  // namespace ntsd::xdp

@@ -200,8 +200,8 @@ bool XskWorker::serve_batch() {
   std::uint32_t index = 0;
   const std::uint32_t taken = xsk_ring_cons__peek(&rings_->rx, kBatchSize, &index);
   if (taken == 0) return false;
-  // The receive timestamp of every request in the batch without the driver's:
-  // the clock read as the batch comes off the ring.
+  // The receive timestamp of the batch's requests without the driver's: the
+  // clock read as the batch comes off the ring, plus each one's index in it.
   const core::NtpTimestamp batch_read = server::realtime_now();
   handler_->begin_batch();
   pending_.clear();
@@ -210,8 +210,9 @@ bool XskWorker::serve_batch() {
     const std::uint64_t address = desc->addr;
     auto* frame = static_cast<std::uint8_t*>(xsk_umem__get_data(area_, address));
     const std::size_t room = kFrameSize - (address % kFrameSize);
+    const core::NtpTimestamp clock_time = batch_clock_time(batch_read, i);
     const core::NtpTimestamp rx_time =
-        driver_timestamps_ ? receive_time(frame, batch_read) : batch_read;
+        driver_timestamps_ ? receive_time(frame, clock_time) : clock_time;
     const std::size_t length = answer(frame, desc->len, room, rx_time);
     if (length == 0) {
       recycle(address);
@@ -249,11 +250,11 @@ std::size_t XskWorker::answer(std::uint8_t* frame, std::uint32_t length, std::si
 
 // The driver's timestamp from the metadata the program wrote in front of the
 // frame (within the UMEM frame's headroom), if it is there and plausible.
-core::NtpTimestamp XskWorker::receive_time(std::uint8_t* frame, core::NtpTimestamp batch_read) {
+core::NtpTimestamp XskWorker::receive_time(std::uint8_t* frame, core::NtpTimestamp clock_time) {
   ntsd_xdp_meta meta{};
   std::uint8_t* where = frame - sizeof meta;
   std::memcpy(&meta, where, sizeof meta);
-  const RxTimestamp picked = pick_rx_timestamp(meta, batch_read);
+  const RxTimestamp picked = pick_rx_timestamp(meta, clock_time);
   switch (picked.outcome) {
     case RxTimestampOutcome::NoMetadata:
       return picked.time;

@@ -90,7 +90,7 @@ class XskWorker {
   bool serve_batch();
   std::size_t answer(std::uint8_t* frame, std::uint32_t length, std::size_t room,
                      core::NtpTimestamp rx_time);
-  core::NtpTimestamp receive_time(std::uint8_t* frame, core::NtpTimestamp batch_read);
+  core::NtpTimestamp receive_time(std::uint8_t* frame, core::NtpTimestamp clock_time);
   void log_first_timestamp(const char* what, int error);
   void transmit(unsigned count);
   void kick();

@@ -70,6 +70,29 @@ TEST(Interleaved, ReceiveTimestampsAreMadeUnique) {
   EXPECT_EQ(table.unique_receive(v4("192.0.2.9"), kRx1), kRx1);
 }
 
+TEST(Interleaved, OnlyReceiveTimestampsNotLaterThanTheNewestSavedAreStepped) {
+  InterleavedTable table(64);
+  auto client = v4("192.0.2.1");
+  table.save(client, kRx1, kTx1);
+  table.save(client, kRx2, kTx1);
+  // An older saved one is still found behind the newest.
+  EXPECT_EQ(table.unique_receive(client, kRx1).raw, kRx1.raw + 1);
+  EXPECT_EQ(table.unique_receive(client, kRx2).raw, kRx2.raw + 1);
+  EXPECT_EQ(table.unique_receive(client, core::NtpTimestamp{kRx2.raw + 5}).raw, kRx2.raw + 5);
+}
+
+TEST(Interleaved, ReceiveTimestampsStayUniqueAcrossTheEraBoundary) {
+  InterleavedTable table(64);
+  auto client = v4("192.0.2.1");
+  const core::NtpTimestamp end_of_era{0xFFFFFFFFFFFFFFF0ULL};
+  table.save(client, end_of_era, kTx1);
+  // The first timestamp of the next era is later than the end of this one.
+  EXPECT_EQ(table.unique_receive(client, core::NtpTimestamp{0x10}).raw, 0x10U);
+  table.save(client, core::NtpTimestamp{0x10}, kTx1);
+  EXPECT_EQ(table.unique_receive(client, end_of_era).raw, end_of_era.raw + 1);
+  EXPECT_EQ(table.unique_receive(client, core::NtpTimestamp{0x10}).raw, 0x11U);
+}
+
 TEST(Interleaved, EvictsTheOldestAndStaysBounded) {
   InterleavedTable table(InterleavedTable::kWays);  // one bucket
   ASSERT_EQ(table.capacity(), InterleavedTable::kWays);

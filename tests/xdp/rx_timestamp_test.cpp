@@ -66,5 +66,21 @@ TEST(RxTimestamp, ClocksNotOnTheSystemClockAreRefused) {
             RxTimestampOutcome::Driver);
 }
 
+TEST(RxTimestamp, ClockReadTimestampsOfOneBatchAreDistinct) {
+  // One clock read per batch; each request's receive timestamp is offset by its
+  // index, one NTP unit each, so the batch's requests never share one.
+  for (std::uint32_t i = 0; i < 64; ++i) {
+    EXPECT_EQ(batch_clock_time(kBatch, i).raw, kBatch.raw + i);
+  }
+  EXPECT_LT(batch_clock_time(kBatch, 0), batch_clock_time(kBatch, 1));
+  // Without a usable driver timestamp the offset clock read is taken as given;
+  // a driver's timestamp is taken without any offset.
+  const auto clock_time = batch_clock_time(kBatch, 7);
+  EXPECT_EQ(pick_rx_timestamp(meta_of(0), clock_time).time, clock_time);
+  const std::uint64_t driver_ns = kUnixNow * 1'000'000'000 - 250'000;
+  EXPECT_EQ(pick_rx_timestamp(meta_of(driver_ns), clock_time).time,
+            pick_rx_timestamp(meta_of(driver_ns), kBatch).time);
+}
+
 }  // namespace
 }  // namespace ntsd::xdp
