@@ -62,6 +62,12 @@ core::NtpTimestamp InterleavedTable::unique_receive(const ClientKey& client,
   return rx;
 }
 
+void InterleavedTable::prefetch(const ClientKey& client, core::NtpTimestamp rx) const {
+  const auto* first = reinterpret_cast<const char*>(&entries_[bucket(client, rx) * kWays]);
+  for (std::size_t at = 0; at < kWays * sizeof(Entry); at += 64) __builtin_prefetch(first + at, 1);
+  __builtin_prefetch(first + kWays * sizeof(Entry) - 1, 1);
+}
+
 InterleavedTable::Handle InterleavedTable::save(const ClientKey& client, core::NtpTimestamp rx,
                                                 core::NtpTimestamp tx) {
   const std::size_t first = bucket(client, rx) * kWays;

@@ -49,6 +49,10 @@ class InterleavedTable {
   // than every one saved (the usual case: receive timestamps only grow).
   [[nodiscard]] core::NtpTimestamp unique_receive(const ClientKey& client,
                                                   core::NtpTimestamp rx) const;
+  // Starts fetching the bucket save() and unique_receive() will touch for this
+  // exchange: the table is larger than the caches, so that touch misses unless
+  // the fetch overlaps other work (the request's cryptography).
+  void prefetch(const ClientKey& client, core::NtpTimestamp rx) const;
   // Saves the exchange; evicts the oldest entry of the bucket when it is full.
   Handle save(const ClientKey& client, core::NtpTimestamp rx, core::NtpTimestamp tx);
   // Replaces the transmit timestamp of a saved exchange (the kernel's arrived);

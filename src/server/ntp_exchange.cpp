@@ -81,7 +81,10 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
 
   const auto client = timesource::client_key(peer);
   // Every saved receive timestamp names one exchange (RFC 9769).
-  if (interleaved_) rx_time = table_.unique_receive(client, rx_time);
+  if (interleaved_) {
+    rx_time = table_.unique_receive(client, rx_time);
+    table_.prefetch(client, rx_time);  // for save() below, after the cryptography
+  }
   const auto outcome = core::prepare_response(
       request, rx_time, clock_->at(rx_time), *keyring_, random_, pending_,
       verdict == RateVerdict::Kiss ? core::Reply::RateKiss : core::Reply::Normal);

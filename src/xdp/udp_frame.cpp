@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "core/bytes.h"
@@ -150,9 +151,25 @@ ParseResult parse_udp_frame(std::span<const std::uint8_t> frame) {
 }
 
 std::uint32_t checksum_add(std::uint32_t sum, std::span<const std::uint8_t> bytes) {
-  std::size_t i = 0;
-  for (; i + 1 < bytes.size(); i += 2) sum += load_be16(bytes.data() + i);
-  if (i < bytes.size()) sum += static_cast<std::uint32_t>(bytes[i]) << 8;
+  // 32-bit words in the machine's byte order, summed in 64 bits (no carry is
+  // lost below 2^32 words), then folded to 16 bits: the same one's-complement
+  // sum as 16-bit words, and the sum of byte-swapped words is the byte-swapped
+  // sum (RFC 1071, 2(B)), so one swap at the end gives the big-endian sum.
+  const std::uint8_t* data = bytes.data();
+  const std::size_t words = bytes.size() / 4;
+  std::uint64_t wide = 0;
+  for (std::size_t w = 0; w < words; ++w) {
+    std::uint32_t word = 0;
+    std::memcpy(&word, data + 4 * w, 4);
+    wide += word;
+  }
+  while (wide >> 16) wide = (wide & 0xffff) + (wide >> 16);
+  auto folded = static_cast<std::uint16_t>(wide);
+  if constexpr (std::endian::native == std::endian::little) folded = __builtin_bswap16(folded);
+  sum += folded;
+  std::size_t i = 4 * words;
+  for (; i + 1 < bytes.size(); i += 2) sum += load_be16(data + i);
+  if (i < bytes.size()) sum += static_cast<std::uint32_t>(data[i]) << 8;
   // Fold now and then so that long inputs cannot overflow.
   return (sum & 0xffff) + (sum >> 16);
 }
