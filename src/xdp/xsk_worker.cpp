@@ -189,12 +189,14 @@ void XskWorker::run() {
       if (stopping_.load(std::memory_order_relaxed)) return;
     }
     // Replies a kick left on the TX ring (the kernel was busy) are not stranded
-    // until the next request arrives: kick again after a millisecond.
-    const int timeout_ms = in_flight_ > 0 ? 1 : -1;
+    // until the next request arrives: kick again now and after a millisecond.
+    // Replies the kernel took but has not completed yet (it frees their
+    // buffers later) need no kick, only the reclaim after the millisecond.
     if (in_flight_ > 0) {
-      kick();
       reclaim_completions();
+      if (tx_unsent() > 0) kick();
     }
+    const int timeout_ms = in_flight_ > 0 ? 1 : -1;
     if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
       spdlog::error("xdp: queue {}: poll failed: {}", queue_, std::strerror(errno));
       return;
@@ -345,6 +347,10 @@ void XskWorker::transmit(unsigned count) {
     handler_->before_kick();
     kick();
   }
+}
+
+std::uint32_t XskWorker::tx_unsent() {
+  return kRingSize - std::min(kRingSize, xsk_prod_nb_free(&rings_->tx, kRingSize));
 }
 
 void XskWorker::kick() {

@@ -94,6 +94,8 @@ class XskWorker {
   void log_first_timestamp(const char* what, int error);
   void transmit(unsigned count);
   void kick();
+  // Replies on the TX ring the kernel has not taken yet.
+  std::uint32_t tx_unsent();
   void reclaim_completions();
   void refill();
   void recycle(std::uint64_t address);
