@@ -46,7 +46,8 @@ class InterleavedTable {
 
   // `rx`, or the next value after it not yet saved for this client: every saved
   // receive timestamp names one exchange.
-  [[nodiscard]] core::NtpTimestamp unique_receive(const ClientKey& client, core::NtpTimestamp rx) const;
+  [[nodiscard]] core::NtpTimestamp unique_receive(const ClientKey& client,
+                                                  core::NtpTimestamp rx) const;
   // Saves the exchange; evicts the oldest entry of the bucket when it is full.
   Handle save(const ClientKey& client, core::NtpTimestamp rx, core::NtpTimestamp tx);
   // Replaces the transmit timestamp of a saved exchange (the kernel's arrived);
