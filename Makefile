@@ -45,7 +45,7 @@ check-package: deps
 	bash scripts/check-package-chroot.sh build-deb
 
 format:
-	clang-format -i $$(git ls-files '*.cpp' '*.h')
+	bash scripts/format.sh
 
 tidy: $(BUILD_DIR)/CMakeCache.txt
 	clang-tidy -p $(BUILD_DIR) $$(git ls-files 'src/*.cpp' 'tools/*.cpp')

@@ -13,7 +13,7 @@ packages=(
   libssl-dev openssl nettle-dev libgcrypt20-dev
   libasio-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format clang-tidy
   chrony libbsd0 libcap2 libssl3 python3
   iproute2 debootstrap
   libbpf-dev libxdp-dev xdp-tools bpftool

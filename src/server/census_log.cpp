@@ -7,9 +7,12 @@
 #include <ctime>
 #include <span>
 
+#include "common/json_string.h"
 #include "server/peer_address.h"
 
 namespace ntsd::server {
+
+using common::append_json_string;
 
 namespace {
 
@@ -109,22 +112,6 @@ std::string format_client_prefix(const ClientPrefix& prefix) {
   char text[INET6_ADDRSTRLEN] = {};
   if (inet_ntop(prefix.family, prefix.bytes.data(), text, sizeof text) == nullptr) return {};
   return fmt::format("{}/{}", text, prefix.length);
-}
-
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte >= 0x7f) {
-      out += fmt::format("\\u{:04x}", byte);
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
 }
 
 std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {

@@ -98,10 +98,6 @@ struct CensusRecord {
 // did not get that far), so that each line has the same shape.
 std::string format_census_line(const CensusRecord& record);
 
-// Appends `text` as a JSON string: quoted, with ", \ and control bytes escaped
-// (bytes >= 0x80 as \u00XX, so the line stays ASCII whatever they were).
-void append_json_string(std::string& out, std::string_view text);
-
 // "2026-11-29T22:56:12.123Z"
 std::string format_rfc3339_ms(std::chrono::system_clock::time_point time);
 

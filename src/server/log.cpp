@@ -40,8 +40,8 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
     formatter_->format(msg, line);
     if (lost_ > 0) {
       // Room again: say first what is missing.
-      const std::string note = "ntsd: " + std::to_string(lost_) + " log line(s) lost: " +
-                               std::strerror(lost_errno_) + "\n";
+      const std::string note = "ntsd: " + std::to_string(lost_) +
+                               " log line(s) lost: " + std::strerror(lost_errno_) + "\n";
       if (!write_line(note.data(), note.size())) {
         ++lost_;
         return;
@@ -53,9 +53,9 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
     // first loss of a streak is said on stderr (the journal under systemd).
     if (lost_++ == 0) {
       lost_errno_ = errno;
-      const std::string warning =
-          "ntsd: cannot write to " + path_ + ": " + std::strerror(lost_errno_) +
-          "; log lines are lost until it works again\n";
+      const std::string warning = "ntsd: cannot write to " + path_ + ": " +
+                                  std::strerror(lost_errno_) +
+                                  "; log lines are lost until it works again\n";
       [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, warning.data(), warning.size());
     }
   }

@@ -62,7 +62,8 @@ std::optional<PrivilegeTarget> resolve_privilege_target(const std::optional<std:
   }
   target.uid = pw.pw_uid;
   target.gid = pw.pw_gid;
-  if (target.uid == 0) throw ConfigError("--user", "'" + *user + "' is root: name an unprivileged user");
+  if (target.uid == 0)
+    throw ConfigError("--user", "'" + *user + "' is root: name an unprivileged user");
   if (group) {
     ::group gr{};
     ::group* found_group = nullptr;

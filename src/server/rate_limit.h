@@ -71,7 +71,7 @@ class RateLimiter {
     std::uint64_t prefix = 0;
     std::int64_t last_ns = 0;
     float tokens = 0;
-    std::uint32_t over = 0;  // requests over the limit since the bucket last had a token
+    std::uint32_t over = 0;   // requests over the limit since the bucket last had a token
     std::uint8_t family = 0;  // 0: empty
   };
   static constexpr std::size_t kWays = 4;

@@ -1,14 +1,13 @@
 #include "server/reuseport_steering.h"
 
-#include "common/unique_fd.h"
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+
+#include "common/unique_fd.h"
 
 namespace ntsd::server {
 

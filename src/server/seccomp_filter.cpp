@@ -31,6 +31,8 @@ constexpr std::uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
 // memory, the clock and the kernel's discipline state, files (certificate
 // reload, key file rotation, log reopen), name resolution for upstreams, and
 // what glibc, OpenSSL and the sanitizers call underneath.
+// One line per group of calls:
+// clang-format off
 constexpr int kAllowed[] = {
     // files
     SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_pread64, SYS_pwrite64, SYS_lseek, SYS_close,
@@ -78,6 +80,7 @@ constexpr int kAllowed[] = {
     SYS_getrandom, SYS_uname, SYS_sysinfo, SYS_prlimit64, SYS_getrlimit, SYS_getuid,
     SYS_geteuid, SYS_getgid, SYS_getegid, SYS_getresuid, SYS_getresgid, SYS_getgroups,
 };
+// clang-format on
 
 // Threads only: a clone without CLONE_THREAD would be a new process.
 constexpr std::uint32_t kThreadFlags = CLONE_VM | CLONE_THREAD;

@@ -20,14 +20,13 @@ bool notify_systemd(std::string_view state) {
   address.sun_family = AF_UNIX;
   std::memcpy(address.sun_path, path, length);
   if (path[0] == '@') address.sun_path[0] = '\0';  // an abstract socket
-  const auto address_length =
-      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
+  const auto address_length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
 
   UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return false;
   return ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
-                  reinterpret_cast<const sockaddr*>(&address), address_length) ==
-         static_cast<ssize_t>(state.size());
+                  reinterpret_cast<const sockaddr*>(&address),
+                  address_length) == static_cast<ssize_t>(state.size());
 }
 
 }  // namespace ntsd::server

@@ -51,17 +51,18 @@ SslCtxPtr make_tls_server_context(const CertificateFiles& files) {
   SSL_CTX_set_alpn_select_cb(ctx.get(), select_ntske_alpn, nullptr);
 
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), certificate_file.c_str()) != 1) {
-    throw ConfigError(files.certificate_setting, "cannot load certificate chain " + certificate_file + ": " +
-                                    take_openssl_errors());
+    throw ConfigError(
+        files.certificate_setting,
+        "cannot load certificate chain " + certificate_file + ": " + take_openssl_errors());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    throw ConfigError(files.key_setting, "cannot load private key " + private_key_file + ": " +
-                                   take_openssl_errors());
+    throw ConfigError(files.key_setting,
+                      "cannot load private key " + private_key_file + ": " + take_openssl_errors());
   }
   if (SSL_CTX_check_private_key(ctx.get()) != 1) {
     ERR_clear_error();
-    throw ConfigError(files.key_setting, private_key_file + " does not match the certificate " +
-                                   certificate_file);
+    throw ConfigError(files.key_setting,
+                      private_key_file + " does not match the certificate " + certificate_file);
   }
   return ctx;
 }

@@ -11,9 +11,9 @@
 namespace ntsd::timesource {
 
 struct GapSummary {
-  std::uint64_t count = 0;        // gaps measured
-  std::uint64_t negative = 0;     // kernel timestamp earlier than the written one (clock stepped?)
-  double median_seconds = 0.0;    // upper edge of the bucket holding the median
+  std::uint64_t count = 0;      // gaps measured
+  std::uint64_t negative = 0;   // kernel timestamp earlier than the written one (clock stepped?)
+  double median_seconds = 0.0;  // upper edge of the bucket holding the median
   double p99_seconds = 0.0;
   double max_bucket_seconds = 0.0;  // upper edge of the highest non-empty bucket
 };
@@ -29,7 +29,8 @@ class GapHistogram {
   // Adds this histogram's counts into `total` (for a sum over workers).
   void add_to(std::array<std::uint64_t, kBuckets>& total, std::uint64_t& negative) const;
 
-  static GapSummary summarize(const std::array<std::uint64_t, kBuckets>& counts, std::uint64_t negative);
+  static GapSummary summarize(const std::array<std::uint64_t, kBuckets>& counts,
+                              std::uint64_t negative);
   [[nodiscard]] GapSummary summary() const;
   static double bucket_upper_seconds(std::size_t bucket);
 

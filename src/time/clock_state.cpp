@@ -28,7 +28,8 @@ core::ServerClock ClockState::at(core::NtpTimestamp now) const {
   if (dispersion_rate > 0.0) {
     const double age = seconds_between(measured_at, now);
     if (age > 0.0) {
-      out.root_dispersion = to_ntp_short(from_ntp_short(clock.root_dispersion) + age * dispersion_rate);
+      out.root_dispersion =
+          to_ntp_short(from_ntp_short(clock.root_dispersion) + age * dispersion_rate);
     }
   }
   if (reference_is_now) out.reference_time = core::NtpTimestamp{now.raw & ~0xffffffffULL};

@@ -28,7 +28,8 @@ std::optional<KernelClockReading> read_kernel_clock(std::string& error) {
   return reading;
 }
 
-std::string kernel_unsync_reason(const KernelClockReading& reading, const KernelSettings& settings) {
+std::string kernel_unsync_reason(const KernelClockReading& reading,
+                                 const KernelSettings& settings) {
   if (reading.status & STA_UNSYNC) return "STA_UNSYNC is set";
   if (reading.state == TIME_ERROR) return "the kernel reports TIME_ERROR";
   const double maxerror = static_cast<double>(reading.maxerror_us) * 1e-6;

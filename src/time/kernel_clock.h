@@ -12,10 +12,10 @@
 namespace ntsd::timesource {
 
 struct KernelClockReading {
-  int state = 0;           // adjtimex() return value: TIME_OK, TIME_INS, ..., TIME_ERROR
-  int status = 0;          // STA_* bits
-  long maxerror_us = 0;    // maximum error, microseconds
-  long esterror_us = 0;    // estimated error, microseconds
+  int state = 0;         // adjtimex() return value: TIME_OK, TIME_INS, ..., TIME_ERROR
+  int status = 0;        // STA_* bits
+  long maxerror_us = 0;  // maximum error, microseconds
+  long esterror_us = 0;  // estimated error, microseconds
 };
 
 struct KernelSettings {

@@ -7,7 +7,7 @@
 namespace ntsd::timesource {
 
 struct PrecisionMeasurement {
-  double resolution = 0.0;  // seconds: smallest non-zero difference between two reads
+  double resolution = 0.0;    // seconds: smallest non-zero difference between two reads
   std::int8_t precision = 0;  // ceil(log2(resolution))
 };
 

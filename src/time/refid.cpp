@@ -13,7 +13,8 @@ core::ReferenceId from_ipv6(const in6_addr& address) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   core::ReferenceId id{};
-  if (EVP_Digest(address.s6_addr, sizeof address.s6_addr, digest, &length, EVP_md5(), nullptr) == 1 &&
+  if (EVP_Digest(address.s6_addr, sizeof address.s6_addr, digest, &length, EVP_md5(), nullptr) ==
+          1 &&
       length >= 4) {
     std::memcpy(id.data(), digest, 4);
   }

@@ -47,7 +47,8 @@ std::size_t field(Packet& p, std::size_t at, unsigned type, std::size_t body_len
   const std::size_t length = 4 + ((body_length + 3) / 4) * 4;
   put16(&p.bytes[at], type);
   put16(&p.bytes[at + 2], static_cast<unsigned>(length));
-  for (std::size_t i = 0; i < length - 4; ++i) p.bytes[at + 4 + i] = static_cast<std::uint8_t>(rng());
+  for (std::size_t i = 0; i < length - 4; ++i)
+    p.bytes[at + 4 + i] = static_cast<std::uint8_t>(rng());
   return at + length;
 }
 
@@ -64,7 +65,8 @@ void make(Packet& p, std::uint64_t n, std::mt19937_64& rng) {
       break;
     case 1:  // a header in a mode or version nobody answers
       header(p, (rng() % 2) ? 4 : static_cast<unsigned>(rng() % 8), 0, rng);
-      p.bytes[0] = static_cast<std::uint8_t>((p.bytes[0] & 0xF8) | (rng() % 8 == 3 ? 4 : rng() % 8));
+      p.bytes[0] =
+          static_cast<std::uint8_t>((p.bytes[0] & 0xF8) | (rng() % 8 == 3 ? 4 : rng() % 8));
       if ((p.bytes[0] & 7) == 3 && ((p.bytes[0] >> 3) & 7) >= 3 && ((p.bytes[0] >> 3) & 7) <= 4) {
         p.bytes[0] = static_cast<std::uint8_t>((4 << 3) | 4);  // never a valid client packet
       }

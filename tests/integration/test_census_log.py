@@ -35,7 +35,7 @@ def read_lines(path):
             data = f.read()
     except FileNotFoundError:
         return []
-    text = data.decode("ascii")  # the writer escapes everything else
+    text = data.decode("utf-8")  # the writer replaces bytes that are not UTF-8
     if text and not text.endswith("\n"):
         raise AssertionError("partial line at the end of %s: %r" % (path, text[-200:]))
     return [json.loads(line) for line in text.splitlines()]

@@ -301,7 +301,8 @@ class MonitoringTest(NtsdTestCase):
         server = self.start_ntsd(
             source_args=["--time-source", "upstream",
                          "--upstream", "127.0.0.1:%d" % upstream.ntp_port],
-            extra=["--metrics-listen", "127.0.0.1:0"])
+            extra=["--metrics-listen", "127.0.0.1:0",
+                   "--census-log", os.path.join(self.tmp, "census.jsonl")])
         instance = "127.0.0.1:%d" % self.metrics_port(server.proc)
         self.start_prometheus(instance)
         # A first scrape before the traffic, so that rates see the counters move.

@@ -28,11 +28,13 @@
 #include "client/ke_client.h"
 #include "client/net.h"
 #include "client/ntp_client.h"
+#include "common/json_string.h"
 #include "core/nts_client_codec.h"
 
 namespace {
 
 using namespace ntsd;
+using common::json_string;
 
 std::string to_hex(core::ByteView bytes) {
   static const char* digits = "0123456789abcdef";
@@ -50,23 +52,6 @@ core::Bytes from_hex(const std::string& hex) {
     out.push_back(static_cast<std::uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   }
   return out;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 std::string key_ids(const std::vector<core::Bytes>& cookies) {
@@ -152,8 +137,9 @@ int run_ke(const std::string& target, const std::string& ca, const std::string& 
   s.port = result.session.ntp_port;
   s.cookies = result.session.cookies;
   save(state, s);
-  std::cout << "{\"ok\":true,\"cookies\":" << s.cookies.size() << ",\"key_ids\":" << key_ids(s.cookies)
-            << ",\"ntp_server\":" << json_string(s.server) << ",\"ntp_port\":" << s.port << "}\n";
+  std::cout << "{\"ok\":true,\"cookies\":" << s.cookies.size()
+            << ",\"key_ids\":" << key_ids(s.cookies) << ",\"ntp_server\":" << json_string(s.server)
+            << ",\"ntp_port\":" << s.port << "}\n";
   return 0;
 }
 
@@ -206,10 +192,10 @@ int run_ntp(const std::string& state, const std::string& server_override, std::s
       }
       throw std::runtime_error("cannot receive");
     }
-    auto response = core::parse_nts_response({buffer.data(), static_cast<std::size_t>(got)}, *s2c,
-                                             request);
-    std::string prefix = "{\"server\":" + json_string(address.to_string()) +
-                         ",\"key_id\":" + std::to_string(key_id);
+    auto response =
+        core::parse_nts_response({buffer.data(), static_cast<std::size_t>(got)}, *s2c, request);
+    std::string prefix =
+        "{\"server\":" + json_string(address.to_string()) + ",\"key_id\":" + std::to_string(key_id);
     if (response.error == core::NtsResponseError::Nak) {
       std::cout << prefix << ",\"result\":\"nak\"}\n";
       return 3;

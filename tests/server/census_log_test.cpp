@@ -181,13 +181,10 @@ TEST(CensusLogFormat, EveryOutcomeHasItsName) {
 }
 
 TEST(CensusLogFormat, StringsAreEscaped) {
-  std::string out;
-  append_json_string(out, std::string("a\"b\\c\nd\te\x01\x7f\xff", 12));
-  EXPECT_EQ(out, R"("a\"b\\c\u000ad\u0009e\u0001\u007f\u00ff")");
   CensusRecord r = full_record();
-  r.alpn.emplace("h\"2\\,x\ny");
+  r.alpn.emplace(std::string("h\"2\\,x\ny\xff", 9));
   const std::string line = format_census_line(r);
-  EXPECT_NE(line.find(R"("alpn":"h\"2\\,x\u000ay")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("alpn":"h\"2\\,x\ny\ufffd")"), std::string::npos) << line;
   EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line, newline only at its end";
 }
 

@@ -259,10 +259,10 @@ TEST(Config, NtpServerHostAndPort) {
 }
 
 TEST(Config, SeveralNtpServersAreAdvertisedWithTheirPorts) {
-  auto config = parse({"--ntp-server", "a.example:4123", "--ntp-server", "b.example",
-                       "--ntp-server", "[2001:db8::2]:5123", "--ntp-port", "6123",
-                       "--ntp-server-choice", "round-robin"})
-                    .config;
+  auto config =
+      parse({"--ntp-server", "a.example:4123", "--ntp-server", "b.example", "--ntp-server",
+             "[2001:db8::2]:5123", "--ntp-port", "6123", "--ntp-server-choice", "round-robin"})
+          .config;
   EXPECT_EQ(config.server_choice, ServerChoice::RoundRobin);
   auto advertised = advertised_ntp_servers(config);
   ASSERT_EQ(advertised.size(), 3U);
@@ -319,8 +319,9 @@ TEST(Config, KeySettingsDefaultsFlagsAndFile) {
   auto odd = parse({"--key-rotation", "7000"}).config;
   EXPECT_EQ(keys_kept_or_default(odd), 13U);  // ceil(86400 / 7000)
 
-  auto flags = parse({"--keys", "/var/lib/ntsd/keys.toml", "--key-rotation", "4", "--keys-kept", "2"})
-                   .config;
+  auto flags =
+      parse({"--keys", "/var/lib/ntsd/keys.toml", "--key-rotation", "4", "--keys-kept", "2"})
+          .config;
   EXPECT_EQ(flags.keys_file, "/var/lib/ntsd/keys.toml");
   EXPECT_EQ(flags.key_rotation_seconds, 4U);
   EXPECT_EQ(keys_kept_or_default(flags), 2U);
@@ -435,8 +436,8 @@ TEST(Config, CertificatePairErrorsNameTheKey) {
 
 TEST(Config, ValidateChecksEveryCertificatePair) {
   auto config = parse({"--ke-listen", "127.0.0.1:1"}).config;
-  config.more_certificates.push_back(
-      {"/nonexistent/b.pem", "/nonexistent/b.key", "tls.certificates[1].cert", "tls.certificates[1].key"});
+  config.more_certificates.push_back({"/nonexistent/b.pem", "/nonexistent/b.key",
+                                      "tls.certificates[1].cert", "tls.certificates[1].key"});
   try {
     validate(config);
     FAIL() << "missing certificate file accepted";

@@ -1,10 +1,10 @@
 // How NTS-KE picks the NTP server it hands a client (server::choose_ntp_server).
+#include "server/ntp_server_choice.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
-
-#include "server/ntp_server_choice.h"
 
 namespace ntsd::server {
 namespace {
@@ -42,8 +42,8 @@ TEST(NtpServerChoice, HashSpreadsClientsOverEveryServer) {
   }
   std::set<std::size_t> v6;
   for (int i = 0; i < 64; ++i) {
-    v6.insert(choose_ntp_server(ServerChoice::Hash,
-                                addr("[2001:db8::" + std::to_string(i) + "]:1"), count, 0));
+    v6.insert(choose_ntp_server(ServerChoice::Hash, addr("[2001:db8::" + std::to_string(i) + "]:1"),
+                                count, 0));
   }
   EXPECT_EQ(v6.size(), count);
 }

@@ -1,9 +1,10 @@
 // The SO_REUSEPORT steering program (server/reuseport_steering.h), run here by
 // a small interpreter of the classic BPF instructions it uses, and how KE
 // threads share max_sessions.
-#include <gtest/gtest.h>
+#include "server/reuseport_steering.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 
 #include <array>
@@ -13,7 +14,6 @@
 #include <vector>
 
 #include "server/ke_server.h"
-#include "server/reuseport_steering.h"
 
 namespace ntsd::server {
 namespace {
@@ -31,6 +31,8 @@ std::uint32_t run(const std::vector<sock_filter>& program, const std::vector<std
             (std::uint32_t{ip[at + 2]} << 8) | ip[at + 3];
         break;
       }
+      // One instruction per line:
+      // clang-format off
       case BPF_ALU | BPF_AND | BPF_K: a &= insn.k; break;
       case BPF_ALU | BPF_XOR | BPF_X: a ^= x; break;
       case BPF_ALU | BPF_MUL | BPF_K: a *= insn.k; break;
@@ -39,6 +41,7 @@ std::uint32_t run(const std::vector<sock_filter>& program, const std::vector<std
       case BPF_MISC | BPF_TAX: x = a; break;
       case BPF_RET | BPF_A: return a;
       default: ADD_FAILURE() << "unexpected instruction " << insn.code; return ~0u;
+        // clang-format on
     }
   }
   ADD_FAILURE() << "no return";

@@ -1,14 +1,13 @@
 #include "time/clock_state.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/timex.h>
 
+#include "support/upstream_sample.h"
 #include "time/kernel_clock.h"
 #include "time/precision.h"
 #include "time/refid.h"
 #include "time/upstream.h"
-#include "support/upstream_sample.h"
 
 namespace ntsd::timesource {
 namespace {
@@ -80,9 +79,11 @@ TEST(KernelClock, SynchronisedMapsMaxErrorToDispersion) {
 
 TEST(KernelClock, LeapFlagsBecomeLeapIndicator) {
   KernelClockReading r{.state = TIME_INS, .status = STA_PLL | STA_INS, .maxerror_us = 1000};
-  EXPECT_EQ(map_kernel_clock(r, kernel_settings(), kT0).clock.leap, core::LeapIndicator::InsertSecond);
+  EXPECT_EQ(map_kernel_clock(r, kernel_settings(), kT0).clock.leap,
+            core::LeapIndicator::InsertSecond);
   r.status = STA_PLL | STA_DEL;
-  EXPECT_EQ(map_kernel_clock(r, kernel_settings(), kT0).clock.leap, core::LeapIndicator::DeleteSecond);
+  EXPECT_EQ(map_kernel_clock(r, kernel_settings(), kT0).clock.leap,
+            core::LeapIndicator::DeleteSecond);
 }
 
 TEST(KernelClock, UnsyncFlagMaxErrorOrTimeErrorMeanUnsynchronised) {
@@ -203,7 +204,8 @@ TEST(Upstream, UnsynchronisedAfterConfiguredSilenceAndRecovers) {
 
 TEST(Upstream, UnsynchronisedUpstreamIsNotGood) {
   UpstreamSelector selector(1, upstream_settings());
-  selector.add_sample(0, sample(0, 3, 0, 0, 0.001, core::LeapIndicator::Unsynchronized), {1, 2, 3, 4});
+  selector.add_sample(0, sample(0, 3, 0, 0, 0.001, core::LeapIndicator::Unsynchronized),
+                      {1, 2, 3, 4});
   EXPECT_FALSE(selector.state_at(kT0).synchronised());
   selector.add_sample(0, sample(0, 15, 0, 0, 0.001), {1, 2, 3, 4});  // we would be 16
   EXPECT_FALSE(selector.state_at(kT0).synchronised());
@@ -215,7 +217,8 @@ TEST(Upstream, UnsynchronisedUpstreamIsNotGood) {
 
 TEST(Upstream, LeapIndicatorComesFromTheUpstream) {
   UpstreamSelector selector(1, upstream_settings());
-  selector.add_sample(0, sample(0, 2, 0, 0, 0.001, core::LeapIndicator::InsertSecond), {1, 2, 3, 4});
+  selector.add_sample(0, sample(0, 2, 0, 0, 0.001, core::LeapIndicator::InsertSecond),
+                      {1, 2, 3, 4});
   EXPECT_EQ(selector.state_at(kT0).clock.leap, core::LeapIndicator::InsertSecond);
 }
 

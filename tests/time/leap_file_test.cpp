@@ -61,8 +61,8 @@ TEST(LeapFile, ExpiredFileAnnouncesNothing) {
 }
 
 TEST(LeapFile, RejectsBrokenFiles) {
-  EXPECT_THROW(parse_leap_seconds_list("3644697600 36\n"), LeapFileError);           // no expiry
-  EXPECT_THROW(parse_leap_seconds_list("#@ 4000000000\n"), LeapFileError);           // no entries
+  EXPECT_THROW(parse_leap_seconds_list("3644697600 36\n"), LeapFileError);  // no expiry
+  EXPECT_THROW(parse_leap_seconds_list("#@ 4000000000\n"), LeapFileError);  // no entries
   EXPECT_THROW(parse_leap_seconds_list("#@ 4000000000\n3644697600\n"), LeapFileError);  // no offset
   EXPECT_THROW(parse_leap_seconds_list("#@ 4000000000\n3692217600 37\n3644697600 38\n"),
                LeapFileError);  // not ascending

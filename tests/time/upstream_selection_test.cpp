@@ -1,9 +1,9 @@
 // Upstream agreement: Marzullo's intersection and the system-clock check.
 #include <gtest/gtest.h>
 
+#include "support/upstream_sample.h"
 #include "time/intersection.h"
 #include "time/upstream.h"
-#include "support/upstream_sample.h"
 
 namespace ntsd::timesource {
 namespace {

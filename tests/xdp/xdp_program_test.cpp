@@ -101,8 +101,7 @@ std::vector<SocketAddress> addresses(std::initializer_list<const char*> texts) {
 
 class XdpProgramTest : public ::testing::Test {
  protected:
-  void load(const std::vector<SocketAddress>& listen,
-            server::RateLimitSettings limit = {}) {
+  void load(const std::vector<SocketAddress>& listen, server::RateLimitSettings limit = {}) {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (CAP_BPF) to load the XDP program";
     object_ = std::make_unique<XdpObject>("test", listen, limit);
   }

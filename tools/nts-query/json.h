@@ -1,5 +1,5 @@
-// A small JSON writer for nts-query's --json output: string escaping and objects
-// whose keys keep their insertion order.
+// A small JSON writer for nts-query's --json output: objects whose keys keep
+// their insertion order (strings are escaped by common/json_string.h).
 #pragma once
 
 #include <cstdint>
@@ -8,10 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_string.h"
+
 namespace nts_query {
 
-// A JSON string literal; invalid UTF-8 becomes U+FFFD.
-std::string json_string(std::string_view s);
+using ntsd::common::json_string;
 
 // Builds one JSON object, keys in insertion order.
 class JsonObject {
