@@ -17,7 +17,7 @@ namespace ntsd::client {
 
 inline constexpr std::uint16_t kDefaultKePort = 4460;
 inline constexpr std::uint16_t kDefaultNtpPort = 123;
-inline constexpr std::size_t kMaxKeResponseSize = 64 * 1024;
+inline constexpr std::size_t kMaxKeResponseSize = std::size_t{64} * 1024;
 
 struct KeClientOptions {
   std::string host;  // name or IP literal (no brackets)

@@ -59,7 +59,8 @@ std::vector<SocketAddress> resolve(const std::string& host, std::uint16_t port, 
 
 std::string format_seconds(std::chrono::milliseconds duration) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g s", static_cast<double>(duration.count()) / 1000.0);
+  (void)std::snprintf(buffer, sizeof buffer, "%g s",
+                      static_cast<double>(duration.count()) / 1000.0);
   return buffer;
 }
 

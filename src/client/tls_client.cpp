@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -176,9 +177,7 @@ void load_trust_anchors(SSL_CTX* ctx, const TlsClientConfig& config) {
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (config.ca_file) {
     // OpenSSL reports a missing file as "system lib"; say what went wrong.
-    if (std::FILE* probe = std::fopen(config.ca_file->c_str(), "r")) {
-      std::fclose(probe);
-    } else {
+    if (access(config.ca_file->c_str(), R_OK) != 0) {
       throw ClientError("cannot load CA file " + *config.ca_file + ": " + std::strerror(errno));
     }
     if (SSL_CTX_load_verify_locations(ctx, config.ca_file->c_str(), nullptr) != 1) {
@@ -359,7 +358,7 @@ std::string TlsConnection::alpn() const {
   unsigned length = 0;
   SSL_get0_alpn_selected(ssl_.get(), &data, &length);
   if (data == nullptr) return {};
-  return std::string(reinterpret_cast<const char*>(data), length);
+  return {reinterpret_cast<const char*>(data), length};
 }
 
 std::vector<CertificateInfo> TlsConnection::peer_chain() const {

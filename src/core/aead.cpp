@@ -19,20 +19,12 @@ static_assert(2 * AES192_KEY_SIZE == 48);
 static_assert(SIV_CMAC_AES256_KEY_SIZE == kMaxAeadKeyLength);
 static_assert(kGcmSivTagLength == kAeadTagLength);
 
-// Wipes whatever key schedule the variant holds and leaves it empty.
-template <typename Variant>
-void wipe_context(Variant& context) {
-  std::visit(
-      [](auto& alternative) {
-        using T = std::decay_t<decltype(alternative)>;
-        // GcmSivCipher wipes itself (gcry_cipher_close) when the variant drops it.
-        if constexpr (!std::is_same_v<T, std::monostate> && !std::is_same_v<T, GcmSivCipher>) {
-          static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
-          secure_wipe(&alternative, sizeof alternative);
-        }
-      },
-      context);
-  context.template emplace<std::monostate>();
+// Wipes the key schedule if `context` holds a T. Nettle's contexts are plain
+// structs; GcmSivCipher wipes itself (gcry_cipher_close) when it is dropped.
+template <typename T, typename Variant>
+void wipe_if_holds(Variant& context) noexcept {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+  if (auto* held = std::get_if<T>(&context)) secure_wipe(held, sizeof *held);
 }
 
 }  // namespace
@@ -171,8 +163,14 @@ Aead& Aead::operator=(Aead&& other) noexcept {
 
 Aead::~Aead() { wipe(); }
 
-void Aead::wipe() {
-  wipe_context(context_);
+// No std::visit here: it may throw (a valueless variant), and this runs in the
+// noexcept moves and the destructor.
+void Aead::wipe() noexcept {
+  static_assert(std::variant_size_v<Context> == 5, "wipe every key schedule alternative");
+  wipe_if_holds<siv_cmac_aes128_ctx>(context_);
+  wipe_if_holds<SivCmacAes192Ctx>(context_);
+  wipe_if_holds<siv_cmac_aes256_ctx>(context_);
+  context_ = std::monostate{};
   secure_wipe(key_.data(), key_.size());
   key_length_ = 0;
 }

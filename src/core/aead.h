@@ -49,7 +49,7 @@ constexpr std::size_t aead_key_length(AeadAlgorithm algorithm) {
     case AeadAlgorithm::AesSivCmac256:
       return SIV_CMAC_AES128_KEY_SIZE;
     case AeadAlgorithm::AesSivCmac384:
-      return 2 * AES192_KEY_SIZE;
+      return std::size_t{2} * AES192_KEY_SIZE;
     case AeadAlgorithm::AesSivCmac512:
       return SIV_CMAC_AES256_KEY_SIZE;
     case AeadAlgorithm::AesGcmSiv128:
@@ -87,7 +87,7 @@ class Aead {
   static std::optional<Aead> create(AeadAlgorithm algorithm, ByteView key);
 
   // An unkeyed context (as a moved-from one): set_key() before use.
-  static Aead empty() { return Aead(); }
+  static Aead empty() { return {}; }
 
   // Keys this context for algorithm, reusing what it already holds (the GCM-SIV
   // handle) when it can, and doing nothing when it already holds this very key (the
@@ -137,7 +137,7 @@ class Aead {
   Aead() = default;
   // Expands key into context_ (algorithm and length already checked).
   bool expand_key(AeadAlgorithm algorithm, ByteView key);
-  void wipe();
+  void wipe() noexcept;
 
   AeadAlgorithm algorithm_ = AeadAlgorithm::AesSivCmac256;
   Context context_;

@@ -6,7 +6,7 @@
 
 namespace ntsd::core {
 
-void secure_wipe(void* data, std::size_t size) { OPENSSL_cleanse(data, size); }
+void secure_wipe(void* data, std::size_t size) noexcept { OPENSSL_cleanse(data, size); }
 
 // Word-wise XOR, OR-accumulated without an early exit: CRYPTO_memcmp goes byte by
 // byte (about 7 instructions a byte), and the NTP path compares two keys per request.

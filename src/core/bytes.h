@@ -86,7 +86,7 @@ class ByteReader {
 };
 
 // Overwrites memory that held key material; the compiler may not elide it.
-void secure_wipe(void* data, std::size_t size);
+void secure_wipe(void* data, std::size_t size) noexcept;
 
 // Whether two byte strings of key material are equal, in time that depends on
 // their lengths only.

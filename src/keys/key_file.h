@@ -26,7 +26,7 @@
 namespace ntsd::keys {
 
 inline constexpr std::uint32_t kKeyFileVersion = 1;
-inline constexpr std::size_t kMaxKeyFileSize = 64 * 1024;
+inline constexpr std::size_t kMaxKeyFileSize = std::size_t{64} * 1024;
 
 // A key file or key setting that cannot be used. `setting` names the flag the
 // operator should look at ("--keys", "--key-rotation"); ntsd exits 2 with

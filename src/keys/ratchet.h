@@ -75,7 +75,7 @@ class Ratchet {
 
   [[nodiscard]] std::uint32_t epoch() const { return epoch_; }
   [[nodiscard]] const MasterKey& key() const { return key_; }
-  [[nodiscard]] Ratchet copy() const { return Ratchet(epoch_, key_.copy()); }
+  [[nodiscard]] Ratchet copy() const { return {epoch_, key_.copy()}; }
 
   // Moves to `epoch`. False, and nothing changes, when epoch < this->epoch():
   // a ratchet cannot go back.

@@ -60,7 +60,7 @@ CertificateInfo describe_certificate(X509* certificate);
 enum class ExpiryState { Valid, ExpiresSoon, Expired };
 
 // Fourteen days: time for a renewal job that failed once to be noticed and run again.
-constexpr std::int64_t kExpiryWarningSeconds = 14 * 86400;
+constexpr std::int64_t kExpiryWarningSeconds = std::int64_t{14} * 86400;
 
 ExpiryState expiry_state(std::int64_t not_after, std::int64_t now,
                          std::int64_t warn_before = kExpiryWarningSeconds);

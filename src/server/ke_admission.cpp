@@ -9,7 +9,7 @@ namespace ntsd::server {
 
 namespace {
 
-constexpr std::size_t kSessionMemory = 64 * 1024;
+constexpr std::size_t kSessionMemory = std::size_t{64} * 1024;
 constexpr std::size_t kReservedDescriptors = 128;  // listeners, NTP sockets, key files, logs
 
 }  // namespace

@@ -40,7 +40,7 @@ struct KeServerSettings {
   // must arrive within it (a partial request then gets Error 1).
   std::chrono::milliseconds timeout{2000};
   // RFC 8915 §4 asks servers to accept requests of at least 1024 bytes.
-  std::size_t max_request_length = 16 * 1024;
+  std::size_t max_request_length = std::size_t{16} * 1024;
   // Sessions open at once (TLS handshake to close). A connection beyond it
   // closes the oldest session still waiting for its request, or, when none
   // waits, is closed at once. 0: default_ke_max_sessions().

@@ -41,7 +41,15 @@ class SessionDeadline {
       state->socket->cancel(ignored);
     });
   }
-  ~SessionDeadline() { disarm(); }
+  ~SessionDeadline() {
+    // Cancelling a timer only fails when the reactor is gone; a destructor must
+    // not throw, and a timer that outlives its session finds socket == nullptr.
+    try {
+      disarm();
+    } catch (...) {
+      state_->socket = nullptr;
+    }
+  }
   SessionDeadline(const SessionDeadline&) = delete;
   SessionDeadline& operator=(const SessionDeadline&) = delete;
 

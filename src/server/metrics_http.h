@@ -35,9 +35,9 @@ HttpRoute route_http_request(std::string_view head, bool& head_only);
 std::string http_response(HttpRoute route, std::string_view metrics, bool head_only);
 
 struct MetricsHttpLimits {
-  std::size_t max_request = 8 * 1024;       // request head, bytes
-  std::chrono::milliseconds timeout{2000};  // to send the request; again to read the answer
-  std::size_t max_connections = 8;          // more are closed at once
+  std::size_t max_request = std::size_t{8} * 1024;  // request head, bytes
+  std::chrono::milliseconds timeout{2000};          // to send the request; again to read the answer
+  std::size_t max_connections = 8;                  // more are closed at once
 };
 
 class MetricsHttpServer {

@@ -1,10 +1,9 @@
 #include "server/rate_limit.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <ctime>
 
 #include "core/bytes.h"
 #include "core/random.h"

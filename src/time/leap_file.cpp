@@ -122,7 +122,7 @@ std::string format_ntp_date(std::uint64_t ntp_seconds) {
   std::tm tm{};
   gmtime_r(&unix_seconds, &tm);
   char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &tm);
+  (void)std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &tm);
   return buffer;
 }
 

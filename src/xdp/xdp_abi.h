@@ -26,7 +26,7 @@ enum ntsd_xdp_counter {
 };
 
 /* One entry, set by the loader before attaching. */
-struct ntsd_xdp_config {
+struct ntsd_xdp_config {   // NOLINT(readability-identifier-naming): C, shared with the BPF program
   __u64 rate_interval_ns;  /* 1 s / rate: the bucket's refill interval per token */
   __u64 rate_tolerance_ns; /* (burst - 1) * interval */
   __u32 rate_enabled;
@@ -37,21 +37,23 @@ struct ntsd_xdp_config {
 
 /* An NTP listen address: IPv4 as ::ffff:a.b.c.d; all-zero address bytes of a
  * family (:: or ::ffff:0.0.0.0) match any address of it. */
-struct ntsd_xdp_listen_key {
+struct ntsd_xdp_listen_key {  // NOLINT(readability-identifier-naming): C, shared with the BPF
+                              // program
   __u8 address[16];
   __u16 port; /* network byte order */
   __u16 pad;
 };
 
 /* A rate-limit bucket's key: the source address's leading prefix bits. */
-struct ntsd_xdp_bucket_key {
+struct ntsd_xdp_bucket_key {  // NOLINT(readability-identifier-naming): C, shared with the BPF
+                              // program
   __u64 prefix;
   __u32 family; /* 4 or 6 */
   __u32 pad;
 };
 
 /* A generic cell rate bucket: the theoretical arrival time of the next request. */
-struct ntsd_xdp_bucket {
+struct ntsd_xdp_bucket {  // NOLINT(readability-identifier-naming): C, shared with the BPF program
   __u64 tat_ns;
   __u32 over; /* requests over the limit since the last allowed one */
   __u32 pad;
@@ -62,7 +64,7 @@ struct ntsd_xdp_bucket {
  * NTSD_XDP_RX_TIMESTAMP. The magic is last, next to the frame: user space
  * clears it after reading, so that a stale one is never taken for this frame's. */
 #define NTSD_XDP_META_MAGIC 0x6e747364U /* "ntsd" */
-struct ntsd_xdp_meta {
+struct ntsd_xdp_meta {   // NOLINT(readability-identifier-naming): C, shared with the BPF program
   __u64 rx_timestamp_ns; /* the driver's (bpf_xdp_metadata_rx_timestamp); 0: none */
   __s32 error;           /* what the kfunc returned: 0, -EOPNOTSUPP, -ENODATA */
   __u32 magic;

@@ -322,7 +322,7 @@ void XdpProgram::attach(server::XdpMode mode) {
 
 void XdpProgram::add_socket(unsigned queue, int socket_fd) {
   const __u32 key = queue;
-  const __u32 value = static_cast<__u32>(socket_fd);
+  const auto value = static_cast<__u32>(socket_fd);
   if (bpf_map_update_elem(object_->xsks_fd(), &key, &value, BPF_ANY) != 0) {
     refuse("--xdp", interface_,
            "cannot register the AF_XDP socket of queue " + std::to_string(queue), errno);

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 
@@ -46,7 +47,7 @@ int usage_error(const std::string& message) {
 
 std::chrono::milliseconds to_ms(double seconds) {
   return std::max(std::chrono::milliseconds(1),
-                  std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5)));
+                  std::chrono::milliseconds(std::llround(seconds * 1000.0)));
 }
 
 std::variant<Options, int> parse_options(int argc, char** argv) {
