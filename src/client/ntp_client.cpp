@@ -167,8 +167,7 @@ core::NtpTimestamp ntp_now() {
 }
 
 double ntp_difference(core::NtpTimestamp a, core::NtpTimestamp b) {
-  auto difference = static_cast<std::int64_t>(b.raw - a.raw);
-  return static_cast<double>(difference) / kTwoTo32;
+  return static_cast<double>(core::units_between(a, b)) / kTwoTo32;
 }
 
 std::string format_refid(const core::ReferenceId& refid, std::uint8_t stratum) {

@@ -374,7 +374,7 @@ bool make_interleaved(PendingResponse& pending, NtpTimestamp previous_transmit) 
   // A saved transmit time later than that is the compensated estimate of a
   // response whose kernel timestamp never came: this receive time is nearer.
   const NtpTimestamp receive = pending.header_.receive_time;
-  const bool after_receive = static_cast<std::int64_t>(previous_transmit.raw - receive.raw) > 0;
+  const bool after_receive = units_between(receive, previous_transmit) > 0;
   pending.interleaved_transmit_ = after_receive ? receive : previous_transmit;
   return true;
 }

@@ -37,6 +37,17 @@ struct NtpTimestamp {
   auto operator<=>(const NtpTimestamp&) const = default;
 };
 
+// b - a in NTP units (2^-32 s). Era-relative: right across an era boundary for
+// timestamps less than 68 years apart, where comparing `raw` is not.
+constexpr std::int64_t units_between(NtpTimestamp a, NtpTimestamp b) {
+  return static_cast<std::int64_t>(b.raw - a.raw);
+}
+
+// The same in nanoseconds.
+constexpr std::int64_t nanoseconds_between(NtpTimestamp a, NtpTimestamp b) {
+  return static_cast<std::int64_t>(static_cast<double>(units_between(a, b)) * 1e9 / 4294967296.0);
+}
+
 // Seconds between 1900-01-01 (NTP era 0) and 1970-01-01 (Unix epoch).
 inline constexpr std::uint64_t kNtpUnixOffset = 2208988800ULL;
 

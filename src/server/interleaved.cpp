@@ -13,10 +13,7 @@ std::uint64_t mix(std::uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// Era-relative: right across an era boundary too.
-bool later(core::NtpTimestamp a, core::NtpTimestamp b) {
-  return static_cast<std::int64_t>(a.raw - b.raw) > 0;
-}
+bool later(core::NtpTimestamp a, core::NtpTimestamp b) { return core::units_between(b, a) > 0; }
 }  // namespace
 
 ClientKey client_key(const sockaddr* address) {

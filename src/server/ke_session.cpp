@@ -42,12 +42,12 @@ class SessionDeadline {
     });
   }
   ~SessionDeadline() {
-    // Cancelling a timer only fails when the reactor is gone; a destructor must
-    // not throw, and a timer that outlives its session finds socket == nullptr.
+    // Cancelling a timer only fails when the reactor is gone, and a destructor
+    // must not throw. disarm() clears the socket before it cancels, so a timer
+    // that outlives its session finds none to cancel.
     try {
       disarm();
     } catch (...) {
-      state_->socket = nullptr;
     }
   }
   SessionDeadline(const SessionDeadline&) = delete;

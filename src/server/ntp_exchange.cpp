@@ -99,8 +99,7 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
   auto clock_read = realtime_now();
   // A transmit timestamp is never at or before the receive one, which on the
   // AF_XDP path is the batch's clock read plus the request's index in it.
-  if (static_cast<std::int64_t>(clock_read.raw - rx_time.raw) <= 0)
-    clock_read.raw = rx_time.raw + 1;
+  if (core::units_between(rx_time, clock_read) <= 0) clock_read.raw = rx_time.raw + 1;
   // Basic mode only: an interleaved answer carries the previous response's
   // (kernel) timestamp, and this one's is saved for the next as read.
   auto tx_time = clock_read;
@@ -127,8 +126,7 @@ void NtpExchange::try_interleaved(const timesource::ClientKey& client) {
 void NtpExchange::transmit_timestamp(core::NtpTimestamp clock_read,
                                      timesource::InterleavedTable::Handle handle,
                                      core::NtpTimestamp kernel) {
-  const auto diff = static_cast<std::int64_t>(kernel.raw - clock_read.raw);
-  const auto gap_ns = static_cast<std::int64_t>(static_cast<double>(diff) * 1e9 / 4294967296.0);
+  const std::int64_t gap_ns = core::nanoseconds_between(clock_read, kernel);
   if (gap_ns > kMaxPlausibleGapNs || gap_ns < -kMaxPlausibleGapNs) {
     transmit_timestamp_unmatched();
     return;

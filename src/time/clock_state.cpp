@@ -14,8 +14,7 @@ core::NtpShort to_ntp_short(double seconds) {
 double from_ntp_short(core::NtpShort value) { return static_cast<double>(value.raw) / 65536.0; }
 
 double seconds_between(core::NtpTimestamp a, core::NtpTimestamp b) {
-  const auto diff = static_cast<std::int64_t>(b.raw - a.raw);
-  return static_cast<double>(diff) / 4294967296.0;
+  return static_cast<double>(core::units_between(a, b)) / 4294967296.0;
 }
 
 core::NtpTimestamp add_seconds(core::NtpTimestamp t, double seconds) {

@@ -42,9 +42,7 @@ class ExchangeHandler final : public XdpPacketHandler {
   void before_kick() override {
     if (!sampled_) return;
     const auto now = server::realtime_now();
-    const auto diff = static_cast<std::int64_t>(now.raw - sampled_->raw);
-    exchange_.measured_gap(
-        static_cast<std::int64_t>(static_cast<double>(diff) * 1e9 / 4294967296.0));
+    exchange_.measured_gap(core::nanoseconds_between(*sampled_, now));
     sampled_.reset();
   }
 

@@ -11,8 +11,7 @@ RxTimestamp pick_rx_timestamp(const ntsd_xdp_meta& meta, core::NtpTimestamp cloc
   const timespec unix_time{static_cast<time_t>(meta.rx_timestamp_ns / 1'000'000'000U),
                            static_cast<long>(meta.rx_timestamp_ns % 1'000'000'000U)};
   const core::NtpTimestamp driver = core::to_ntp(unix_time);
-  // Era-relative: the signed difference is right across an era boundary too.
-  const auto behind = static_cast<std::int64_t>(clock_time.raw - driver.raw);
+  const std::int64_t behind = core::units_between(driver, clock_time);
   if (behind < -kDriverAheadMax || behind > kDriverBehindMax) {
     return {clock_time, RxTimestampOutcome::DriverImplausible};
   }

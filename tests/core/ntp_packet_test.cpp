@@ -57,6 +57,16 @@ TEST(NtpTimestamp, SecondsWrapIntoEraOne) {
   EXPECT_EQ(to_ntp(timespec{era_one - 1, 0}).raw, 0xffffffffULL << 32);
 }
 
+TEST(NtpTimestamp, DifferencesAreEraRelative) {
+  // One second before the end of era 0 and one second into era 1.
+  const NtpTimestamp before{0xFFFFFFFF00000000ULL};
+  const NtpTimestamp after{0x0000000100000000ULL};
+  EXPECT_EQ(units_between(before, after), std::int64_t{2} << 32);
+  EXPECT_EQ(units_between(after, before), -(std::int64_t{2} << 32));
+  EXPECT_EQ(nanoseconds_between(before, after), 2'000'000'000);
+  EXPECT_EQ(nanoseconds_between(NtpTimestamp{0}, NtpTimestamp{1ULL << 31}), 500'000'000);
+}
+
 TEST(NtpHeader, ParsesEveryFieldAtItsRfc5905Offset) {
   auto parsed = NtpHeader::parse(kSampleBytes);
   ASSERT_TRUE(parsed.has_value());
