@@ -1,30 +1,51 @@
 #include "core/aead.h"
 
-#include <nettle/nettle-meta.h>
+#include <gcrypt.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
-#include <cstring>
-#include <type_traits>
 
 namespace ntsd::core {
 
 namespace {
 
-static_assert(SIV_DIGEST_SIZE == kAeadTagLength);
-static_assert(SIV_MIN_NONCE_SIZE == 1);
-static_assert(SIV_CMAC_AES128_KEY_SIZE == 32);
-static_assert(2 * AES192_KEY_SIZE == 48);
-static_assert(SIV_CMAC_AES256_KEY_SIZE == kMaxAeadKeyLength);
-static_assert(kGcmSivTagLength == kAeadTagLength);
+// libgcrypt must be initialised once per process before its first use; a
+// function-local static makes that happen exactly once, race-free, on whichever
+// thread gets there first. No secure memory: keys live in our own wiped buffers.
+bool gcrypt_ready() {
+  static const bool ready = [] {
+    if (gcry_check_version(GCRYPT_VERSION) == nullptr) return false;
+    if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
+      gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+      gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+    }
+    return true;
+  }();
+  return ready;
+}
 
-// Wipes the key schedule if `context` holds a T. Nettle's contexts are plain
-// structs; GcmSivCipher wipes itself (gcry_cipher_close) when it is dropped.
-template <typename T, typename Variant>
-void wipe_if_holds(Variant& context) noexcept {
-  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
-  if (auto* held = std::get_if<T>(&context)) secure_wipe(held, sizeof *held);
+bool is_siv_cmac(AeadAlgorithm algorithm) { return algorithm != AeadAlgorithm::AesGcmSiv128; }
+
+struct GcryptCipher {
+  int algorithm;
+  int mode;
+};
+
+// libgcrypt's SIV mode takes the double-length key of RFC 5297 (CMAC key ‖ CTR key)
+// with the cipher of one half.
+GcryptCipher gcrypt_cipher(AeadAlgorithm algorithm) {
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      return {GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_SIV};
+    case AeadAlgorithm::AesSivCmac384:
+      return {GCRY_CIPHER_AES192, GCRY_CIPHER_MODE_SIV};
+    case AeadAlgorithm::AesSivCmac512:
+      return {GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_SIV};
+    case AeadAlgorithm::AesGcmSiv128:
+      return {GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM_SIV};
+  }
+  std::abort();  // set_key() checks the enum first
 }
 
 }  // namespace
@@ -81,153 +102,121 @@ std::optional<Aead> Aead::create(AeadAlgorithm algorithm, ByteView key) {
   return aead;
 }
 
-bool Aead::keyed() const {
-  if (const auto* gcm = std::get_if<GcmSivCipher>(&context_)) return gcm->keyed();
-  return !std::holds_alternative<std::monostate>(context_);
-}
-
 bool Aead::set_key(AeadAlgorithm algorithm, ByteView key) {
   if (key_length_ != 0 && algorithm == algorithm_ &&
       equal_secret(key, ByteView{key_.data(), key_length_})) {
-    return true;  // already expanded from this key
+    return true;  // already keyed with this key
   }
   // Reject values outside the enum before trusting aead_key_length().
   if (!aead_from_id(static_cast<std::uint16_t>(algorithm)) ||
-      key.size() != aead_key_length(algorithm)) {
-    wipe();
+      key.size() != aead_key_length(algorithm) || !gcrypt_ready()) {
+    close();
     return false;
   }
-  if (!expand_key(algorithm, key)) {
-    wipe();
+  if (handle_ != nullptr && algorithm != algorithm_) close();
+  // Re-keying an open handle costs a key expansion, not an allocation.
+  const GcryptCipher cipher = gcrypt_cipher(algorithm);
+  if (handle_ == nullptr && gcry_cipher_open(&handle_, cipher.algorithm, cipher.mode, 0) != 0) {
+    handle_ = nullptr;
+    close();
     return false;
   }
   algorithm_ = algorithm;
+  if (gcry_cipher_setkey(handle_, key.data(), key.size()) != 0) {
+    close();
+    return false;
+  }
   std::copy(key.begin(), key.end(), key_.begin());
   key_length_ = key.size();
   return true;
 }
 
-bool Aead::expand_key(AeadAlgorithm algorithm, ByteView key) {
-  // Nettle's set_key functions overwrite their whole context, so one of the same
-  // type is reused as it is; another one is wiped first.
-  auto fresh = [this]<typename T>() -> T& {
-    if (auto* held = std::get_if<T>(&context_)) return *held;
-    wipe();
-    return context_.emplace<T>();
-  };
-  switch (algorithm) {
-    case AeadAlgorithm::AesSivCmac256:
-      siv_cmac_aes128_set_key(&fresh.operator()<siv_cmac_aes128_ctx>(), key.data());
-      return true;
-    case AeadAlgorithm::AesSivCmac384: {
-      auto& ctx = fresh.operator()<SivCmacAes192Ctx>();
-      siv_cmac_set_key(&ctx.cmac_key, &ctx.cmac_cipher, &ctx.ctr_cipher, &nettle_aes192,
-                       key.data());
-      return true;
-    }
-    case AeadAlgorithm::AesSivCmac512:
-      siv_cmac_aes256_set_key(&fresh.operator()<siv_cmac_aes256_ctx>(), key.data());
-      return true;
-    case AeadAlgorithm::AesGcmSiv128: {
-      // Keep an open handle: re-keying it costs a key expansion, not an allocation.
-      auto* gcm = std::get_if<GcmSivCipher>(&context_);
-      if (gcm == nullptr) {
-        wipe();
-        gcm = &context_.emplace<GcmSivCipher>();
-      }
-      return gcm->set_key(key);
-    }
-  }
-  return false;
-}
-
 Aead::Aead(Aead&& other) noexcept
     : algorithm_(other.algorithm_),
-      context_(std::move(other.context_)),
+      handle_(other.handle_),
       key_(other.key_),
       key_length_(other.key_length_) {
-  other.wipe();
+  other.handle_ = nullptr;
+  other.close();
 }
 
 Aead& Aead::operator=(Aead&& other) noexcept {
   if (this != &other) {
-    wipe();
+    close();
     algorithm_ = other.algorithm_;
-    context_ = std::move(other.context_);
+    handle_ = other.handle_;
     key_ = other.key_;
     key_length_ = other.key_length_;
-    other.wipe();
+    other.handle_ = nullptr;
+    other.close();
   }
   return *this;
 }
 
-Aead::~Aead() { wipe(); }
+Aead::~Aead() { close(); }
 
-// No std::visit here: it may throw (a valueless variant), and this runs in the
-// noexcept moves and the destructor.
-void Aead::wipe() noexcept {
-  static_assert(std::variant_size_v<Context> == 5, "wipe every key schedule alternative");
-  wipe_if_holds<siv_cmac_aes128_ctx>(context_);
-  wipe_if_holds<SivCmacAes192Ctx>(context_);
-  wipe_if_holds<siv_cmac_aes256_ctx>(context_);
-  context_ = std::monostate{};
+void Aead::close() noexcept {
+  if (handle_ != nullptr) gcry_cipher_close(handle_);  // wipes the key schedule
+  handle_ = nullptr;
   secure_wipe(key_.data(), key_.size());
   key_length_ = 0;
 }
 
+bool Aead::start_message(ByteView nonce, ByteView associated_data) const {
+  // libgcrypt refuses a second message on a handle without a reset; the key stays.
+  if (gcry_cipher_reset(handle_) != 0) return false;
+  if (is_siv_cmac(algorithm_)) {
+    // RFC 5116's SIV: S2V over exactly two components, the associated data (even
+    // when empty: leaving it out gives another tag) and then the nonce.
+    // libgcrypt refuses a null pointer even with a zero length.
+    static constexpr std::uint8_t kNothing = 0;
+    const std::uint8_t* const ad = associated_data.empty() ? &kNothing : associated_data.data();
+    return gcry_cipher_authenticate(handle_, ad, associated_data.size()) == 0 &&
+           gcry_cipher_setiv(handle_, nonce.data(), nonce.size()) == 0;
+  }
+  if (gcry_cipher_setiv(handle_, nonce.data(), nonce.size()) != 0) return false;
+  return associated_data.empty() ||
+         gcry_cipher_authenticate(handle_, associated_data.data(), associated_data.size()) == 0;
+}
+
 void Aead::seal(ByteView nonce, ByteView associated_data, ByteView plaintext,
                 std::uint8_t* out) const {
-  if (const auto* gcm = std::get_if<GcmSivCipher>(&context_)) {
-    gcm->seal(nonce, associated_data, plaintext, out);  // checks its own preconditions
-    return;
-  }
-  if (nonce.empty()) std::abort();  // precondition; see aead.h
-  const std::size_t out_length = kAeadTagLength + plaintext.size();
-  if (const auto* c128 = std::get_if<siv_cmac_aes128_ctx>(&context_)) {
-    siv_cmac_aes128_encrypt_message(c128, nonce.size(), nonce.data(), associated_data.size(),
-                                    associated_data.data(), out_length, out, plaintext.data());
-  } else if (const auto* c192 = std::get_if<SivCmacAes192Ctx>(&context_)) {
-    siv_cmac_encrypt_message(&c192->cmac_key, &c192->cmac_cipher, &nettle_aes192, &c192->ctr_cipher,
-                             nonce.size(), nonce.data(), associated_data.size(),
-                             associated_data.data(), out_length, out, plaintext.data());
-  } else if (const auto* c256 = std::get_if<siv_cmac_aes256_ctx>(&context_)) {
-    siv_cmac_aes256_encrypt_message(c256, nonce.size(), nonce.data(), associated_data.size(),
-                                    associated_data.data(), out_length, out, plaintext.data());
-  } else {
-    std::abort();  // moved-from: no key to seal with
+  // Sealing with no key, or with a nonce we did not mean, is a caller bug.
+  if (!keyed() || !aead_accepts_nonce_length(algorithm_, nonce.size())) std::abort();
+  const bool tag_first = is_siv_cmac(algorithm_);
+  std::uint8_t* const tag = tag_first ? out : out + plaintext.size();
+  std::uint8_t* const ciphertext = tag_first ? out + kAeadTagLength : out;
+  // libgcrypt takes the whole message in one call after gcry_cipher_final().
+  if (!start_message(nonce, associated_data) || gcry_cipher_final(handle_) != 0 ||
+      gcry_cipher_encrypt(handle_, ciphertext, plaintext.size(), plaintext.data(),
+                          plaintext.size()) != 0 ||
+      gcry_cipher_gettag(handle_, tag, kAeadTagLength) != 0) {
+    std::abort();  // cannot fail on a keyed handle with valid lengths
   }
 }
 
 bool Aead::open(ByteView nonce, ByteView associated_data, ByteView sealed,
                 std::uint8_t* out) const {
-  if (const auto* gcm = std::get_if<GcmSivCipher>(&context_)) {
-    return gcm->open(nonce, associated_data, sealed, out);
-  }
-  if (nonce.empty() || sealed.size() < kAeadTagLength) return false;
-  const std::size_t plaintext_length = sealed.size() - kAeadTagLength;
-  int ok = 0;
-  if (const auto* c128 = std::get_if<siv_cmac_aes128_ctx>(&context_)) {
-    ok = siv_cmac_aes128_decrypt_message(c128, nonce.size(), nonce.data(), associated_data.size(),
-                                         associated_data.data(), plaintext_length, out,
-                                         sealed.data());
-  } else if (const auto* c192 = std::get_if<SivCmacAes192Ctx>(&context_)) {
-    ok = siv_cmac_decrypt_message(&c192->cmac_key, &c192->cmac_cipher, &nettle_aes192,
-                                  &c192->ctr_cipher, nonce.size(), nonce.data(),
-                                  associated_data.size(), associated_data.data(), plaintext_length,
-                                  out, sealed.data());
-  } else if (const auto* c256 = std::get_if<siv_cmac_aes256_ctx>(&context_)) {
-    ok = siv_cmac_aes256_decrypt_message(c256, nonce.size(), nonce.data(), associated_data.size(),
-                                         associated_data.data(), plaintext_length, out,
-                                         sealed.data());
-  } else {
-    return false;  // moved-from: nothing verifies
-  }
-  if (ok == 0) {
-    // Nettle has already written the unauthenticated decryption; do not hand it out.
-    if (plaintext_length > 0) secure_wipe(out, plaintext_length);
+  if (!keyed() || !aead_accepts_nonce_length(algorithm_, nonce.size()) ||
+      sealed.size() < kAeadTagLength) {
     return false;
   }
-  return true;
+  const std::size_t length = sealed.size() - kAeadTagLength;
+  if (!start_message(nonce, associated_data)) return false;
+  const bool tag_first = is_siv_cmac(algorithm_);
+  const std::uint8_t* const tag = tag_first ? sealed.data() : sealed.data() + length;
+  if (length == 0) {
+    // Nothing to decrypt (an NTS request without encrypted fields, the common
+    // case): checktag computes the tag and compares it in constant time, two
+    // library calls fewer than the decryption path.
+    return gcry_cipher_checktag(handle_, tag, kAeadTagLength) == 0;
+  }
+  const std::uint8_t* const ciphertext = tag_first ? sealed.data() + kAeadTagLength : sealed.data();
+  const bool ok = gcry_cipher_set_decryption_tag(handle_, tag, kAeadTagLength) == 0 &&
+                  gcry_cipher_final(handle_) == 0 &&
+                  gcry_cipher_decrypt(handle_, out, length, ciphertext, length) == 0;
+  if (!ok) secure_wipe(out, length);  // never hand out unauthenticated plaintext
+  return ok;
 }
 
 }  // namespace ntsd::core

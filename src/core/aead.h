@@ -1,21 +1,20 @@
-// AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA AEAD registry): AES-SIV-CMAC
-// (15, 16, 17) on Nettle, AES-128-GCM-SIV (30, RFC 8452) on libgcrypt.
+// AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA AEAD registry), all four on
+// libgcrypt: AES-SIV-CMAC (15, 16, 17; RFC 5297) and AES-128-GCM-SIV (30; RFC 8452,
+// which Nettle 3.8 and OpenSSL 3.0 lack). libgcrypt's SIV mode computes what
+// Nettle's siv_cmac does (the unit tests cross-check them) in about two thirds of
+// the time here, key expansion included (bench/RESULTS.md).
 #pragma once
-
-#include <nettle/aes.h>
-#include <nettle/cmac.h>
-#include <nettle/siv-cmac.h>
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "core/bytes.h"
-#include "core/gcm_siv.h"
+
+struct gcry_cipher_handle;
 
 namespace ntsd::core {
 
@@ -28,6 +27,8 @@ enum class AeadAlgorithm : std::uint16_t {
 
 inline constexpr std::size_t kAeadTagLength = 16;
 inline constexpr std::size_t kMaxAeadKeyLength = 64;
+inline constexpr std::size_t kGcmSivKeyLength = 16;
+inline constexpr std::size_t kGcmSivNonceLength = 12;  // N_MIN = N_MAX = 12
 
 // Inline: the NTP path asks both several times per request (cookie lengths).
 constexpr std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
@@ -46,14 +47,30 @@ constexpr std::optional<AeadAlgorithm> aead_from_id(std::uint16_t id) {
 }
 constexpr std::size_t aead_key_length(AeadAlgorithm algorithm) {
   switch (algorithm) {
+    // SIV-CMAC keys are two AES keys: one for CMAC, one for CTR.
     case AeadAlgorithm::AesSivCmac256:
-      return SIV_CMAC_AES128_KEY_SIZE;
+      return 32;
     case AeadAlgorithm::AesSivCmac384:
-      return std::size_t{2} * AES192_KEY_SIZE;
+      return 48;
     case AeadAlgorithm::AesSivCmac512:
-      return SIV_CMAC_AES256_KEY_SIZE;
+      return 64;
     case AeadAlgorithm::AesGcmSiv128:
       return kGcmSivKeyLength;
+  }
+  return 0;
+}
+inline constexpr std::size_t kAeadAlgorithmCount = 4;
+// 0 to 3, in the order of the enum: an index into per-algorithm tables.
+constexpr std::size_t aead_index(AeadAlgorithm algorithm) {
+  switch (algorithm) {
+    case AeadAlgorithm::AesSivCmac256:
+      return 0;
+    case AeadAlgorithm::AesSivCmac384:
+      return 1;
+    case AeadAlgorithm::AesSivCmac512:
+      return 2;
+    case AeadAlgorithm::AesGcmSiv128:
+      return 3;
   }
   return 0;
 }
@@ -72,30 +89,31 @@ std::size_t aead_min_nonce_space(AeadAlgorithm algorithm);
 // Whether a peer's nonce of this length can be used at all.
 bool aead_accepts_nonce_length(AeadAlgorithm algorithm, std::size_t length);
 
-// A keyed AEAD context. Keyed once, used for many messages; wipes its key schedule
-// when destroyed or moved from. SIV-CMAC contexts hold no heap memory; a GCM-SIV
-// one holds a libgcrypt handle, which set_key() reuses, and is not thread-safe to
-// use concurrently (SIV-CMAC contexts are: seal/open only read them).
+// A keyed AEAD context: one libgcrypt cipher handle, opened once and re-keyed
+// for many messages. Not thread-safe: libgcrypt keeps per-message state in the
+// handle, so even seal() and open(), though const, must not run concurrently on
+// one Aead; each thread needs its own. Closing the handle (destruction, move,
+// failed set_key) wipes the key schedule.
 //
 // A moved-from Aead holds no key: open() on it returns false and seal() aborts the
 // process (sealing with a wiped key would emit forgeable output). Assign a keyed
 // Aead to it to use it again.
 class Aead {
  public:
-  // nullopt when algorithm is not one of the four above or
-  // key.size() != aead_key_length(algorithm).
+  // nullopt when algorithm is not one of the four above,
+  // key.size() != aead_key_length(algorithm) or libgcrypt cannot open a handle.
   static std::optional<Aead> create(AeadAlgorithm algorithm, ByteView key);
 
   // An unkeyed context (as a moved-from one): set_key() before use.
   static Aead empty() { return {}; }
 
-  // Keys this context for algorithm, reusing what it already holds (the GCM-SIV
-  // handle) when it can, and doing nothing when it already holds this very key (the
-  // NTP path re-keys per request, and one client's requests carry the same keys;
-  // the comparison is constant-time). False, leaving it unkeyed, on the conditions
+  // Keys this context for algorithm, reusing its handle when the algorithm is the
+  // same, and doing nothing when it already holds this very key (the NTP path
+  // re-keys per request, and one client's requests carry the same keys; the
+  // comparison is constant-time). False, leaving it unkeyed, on the conditions
   // of create().
   [[nodiscard]] bool set_key(AeadAlgorithm algorithm, ByteView key);
-  [[nodiscard]] bool keyed() const;
+  [[nodiscard]] bool keyed() const { return key_length_ != 0; }
 
   Aead(const Aead&) = delete;
   Aead& operator=(const Aead&) = delete;
@@ -121,28 +139,17 @@ class Aead {
                           std::uint8_t* out) const;
 
  private:
-  // Nettle has ready-made contexts for AES-128 and AES-256 SIV; AES-192 goes through
-  // the generic siv_cmac_* functions with this struct of the same shape.
-  struct SivCmacAes192Ctx {
-    struct cmac128_key cmac_key;
-    struct aes192_ctx cmac_cipher;
-    struct aes192_ctx ctr_cipher;
-  };
-  // monostate = no key (moved from). The Nettle alternatives are trivially
-  // copyable, so a move copies the key schedule and then wipes the source; the
-  // GCM-SIV handle moves.
-  using Context = std::variant<std::monostate, siv_cmac_aes128_ctx, SivCmacAes192Ctx,
-                               siv_cmac_aes256_ctx, GcmSivCipher>;
-
   Aead() = default;
-  // Expands key into context_ (algorithm and length already checked).
-  bool expand_key(AeadAlgorithm algorithm, ByteView key);
-  void wipe() noexcept;
+  // Starts a message: associated data and nonce, in the order the algorithm's
+  // construction takes them.
+  [[nodiscard]] bool start_message(ByteView nonce, ByteView associated_data) const;
+  void close() noexcept;
 
   AeadAlgorithm algorithm_ = AeadAlgorithm::AesSivCmac256;
-  Context context_;
-  // The key the context was expanded from (key_length_ = 0 when unkeyed), kept to
-  // skip expanding it again; wiped with the context.
+  // Open for algorithm_ (possibly unkeyed after a failed set_key: then closed).
+  gcry_cipher_handle* handle_ = nullptr;
+  // The key the handle was keyed with (key_length_ = 0 when unkeyed), kept to skip
+  // keying it again; wiped with the handle.
   std::array<std::uint8_t, kMaxAeadKeyLength> key_{};
   std::size_t key_length_ = 0;
 };

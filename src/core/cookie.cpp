@@ -38,6 +38,48 @@ class WipedBuffer {
   std::array<std::uint8_t, kMaxCookiePlaintextLength> bytes_{};
 };
 
+// Each thread's keyed contexts for the master keys it used last. A handful is
+// plenty: the current key mints every cookie and opens most of them, and returning
+// clients bring cookies of a few older keys (three keys are live with the default
+// rotation). A miss re-keys the least recently used slot.
+class ThreadMasterContexts {
+ public:
+  const Aead& keyed_with(const CookieKey& key) {
+    Slot* slot = find(key.id());
+    if (slot == nullptr) slot = least_recently_used();
+    // A no-op when the slot already holds these bytes; comparing them, not just the
+    // id, keeps two keyrings that reuse an id (tests, a reloaded key file) apart.
+    if (!slot->aead.set_key(kCookieAead, key.bytes())) std::abort();  // length checked
+    slot->id = key.id();
+    slot->last_use = ++uses_;
+    return slot->aead;
+  }
+
+ private:
+  struct Slot {
+    CookieKeyId id;
+    std::uint64_t last_use = 0;
+    Aead aead = Aead::empty();
+  };
+  static constexpr std::size_t kSlots = 8;
+
+  Slot* find(CookieKeyId id) {
+    for (auto& slot : slots_) {
+      if (slot.id == id && slot.aead.keyed()) return &slot;
+    }
+    return nullptr;
+  }
+  Slot* least_recently_used() {
+    return &*std::min_element(slots_.begin(), slots_.end(),
+                              [](const Slot& a, const Slot& b) { return a.last_use < b.last_use; });
+  }
+
+  std::array<Slot, kSlots> slots_;
+  std::uint64_t uses_ = 0;
+};
+
+thread_local ThreadMasterContexts thread_master_contexts;
+
 }  // namespace
 
 std::size_t cookie_length(AeadAlgorithm algorithm) {
@@ -52,10 +94,30 @@ std::size_t max_cookie_length() {
 }
 
 std::optional<CookieKey> CookieKey::create(CookieKeyId id, ByteView key_bytes) {
-  auto aead = Aead::create(kCookieAead, key_bytes);
-  if (!aead) return std::nullopt;
-  return CookieKey(id, std::move(*aead));
+  if (key_bytes.size() != kCookieKeyLength) return std::nullopt;
+  return CookieKey(id, key_bytes);
 }
+
+CookieKey::CookieKey(CookieKeyId id, ByteView key_bytes) : id_(id) {
+  std::copy(key_bytes.begin(), key_bytes.end(), bytes_.begin());
+}
+
+CookieKey::CookieKey(CookieKey&& other) noexcept : id_(other.id_), bytes_(other.bytes_) {
+  secure_wipe(other.bytes_.data(), other.bytes_.size());
+}
+
+CookieKey& CookieKey::operator=(CookieKey&& other) noexcept {
+  if (this != &other) {
+    id_ = other.id_;
+    bytes_ = other.bytes_;
+    secure_wipe(other.bytes_.data(), other.bytes_.size());
+  }
+  return *this;
+}
+
+CookieKey::~CookieKey() { secure_wipe(bytes_.data(), bytes_.size()); }
+
+const Aead& CookieKey::aead() const { return thread_master_contexts.keyed_with(*this); }
 
 StaticCookieKeyring::StaticCookieKeyring(std::vector<CookieKey> keys) : keys_(std::move(keys)) {
   if (keys_.empty()) throw std::invalid_argument("StaticCookieKeyring: no keys");

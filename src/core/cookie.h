@@ -7,13 +7,17 @@
 //
 // The master AEAD is AES-SIV-CMAC-256 whatever the client negotiated. AES-128-GCM-SIV
 // (what chrony 4.6 seals its cookies with) was measured as the alternative for the
-// master and is slower here (libgcrypt's per-message key derivation and call
-// overhead against Nettle's SIV; bench/RESULTS.md), so the format stays the one of
-// the releases before AEAD 30: hosts of a fleet in a rolling upgrade open each
-// other's AEAD 15/16/17 cookies. The master key's schedule is expanded once per key
-// (CookieKey holds it), never per request.
+// master and is slower here (its per-message key derivation; bench/RESULTS.md), so
+// the format stays the one of the releases before AEAD 30: hosts of a fleet in a
+// rolling upgrade open each other's AEAD 15/16/17 cookies.
+//
+// A keyed libgcrypt context cannot be shared between threads, so a CookieKey holds
+// the key itself and each thread keys its own contexts for the few master keys it
+// used last (cookie.cpp): the key schedule is expanded on a thread's first use of a
+// key, never per cookie.
 #pragma once
 
+#include <array>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -42,17 +46,30 @@ std::size_t cookie_length(AeadAlgorithm algorithm);
 // Longest cookie any supported algorithm produces.
 std::size_t max_cookie_length();
 
-// One master key with its id, keyed once.
+inline constexpr std::size_t kCookieKeyLength = aead_key_length(kCookieAead);
+
+// One master key with its id. Immutable; wiped on destruction. Safe to read from
+// any number of threads.
 class CookieKey {
  public:
+  // nullopt when key_bytes is not kCookieKeyLength bytes.
   static std::optional<CookieKey> create(CookieKeyId id, ByteView key_bytes);
+  CookieKey(const CookieKey&) = delete;
+  CookieKey& operator=(const CookieKey&) = delete;
+  CookieKey(CookieKey&& other) noexcept;
+  CookieKey& operator=(CookieKey&& other) noexcept;
+  ~CookieKey();
+
   [[nodiscard]] CookieKeyId id() const { return id_; }
-  [[nodiscard]] const Aead& aead() const { return aead_; }
+  [[nodiscard]] ByteView bytes() const { return bytes_; }
+  // This thread's context keyed with this key (see above). Valid until this thread
+  // next asks any CookieKey for its context.
+  [[nodiscard]] const Aead& aead() const;
 
  private:
-  CookieKey(CookieKeyId id, Aead aead) : id_(id), aead_(std::move(aead)) {}
+  CookieKey(CookieKeyId id, ByteView key_bytes);
   CookieKeyId id_;
-  Aead aead_;
+  std::array<std::uint8_t, kCookieKeyLength> bytes_{};
 };
 
 // The master keys a server accepts cookies for, and the one it mints with.

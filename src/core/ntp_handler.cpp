@@ -291,13 +291,15 @@ NtpOutcome PendingResponse::prepare_nts(ByteView request, const ExtensionFieldLi
       !aead_accepts_nonce_length(keys.algorithm(), nts.parts.nonce.size())) {
     return decide(RequestKind::Nts, Reason::BadNonceLength);
   }
-  // Contexts kept from request to request and re-keyed: a GCM-SIV handle is opened once.
-  if (!c2s_.set_key(keys.algorithm(), keys.c2s()) || !s2c_.set_key(keys.algorithm(), keys.s2c())) {
+  keyed_index_ = aead_index(keys.algorithm());
+  KeyedPair& keyed = keyed_[keyed_index_];
+  if (!keyed.c2s.set_key(keys.algorithm(), keys.c2s()) ||
+      !keyed.s2c.set_key(keys.algorithm(), keys.s2c())) {
     return nak(Reason::MalformedCookie);
   }
   nonce_length_ = aead_nonce_length(keys.algorithm());
-  if (!c2s_.open(nts.parts.nonce, request.first(nts.authenticator->offset), nts.parts.ciphertext,
-                 plaintext_.data())) {
+  if (!keyed.c2s.open(nts.parts.nonce, request.first(nts.authenticator->offset),
+                      nts.parts.ciphertext, plaintext_.data())) {
     return nak(Reason::AuthenticatorFailed);
   }
 
@@ -409,8 +411,9 @@ std::size_t complete_response(PendingResponse& pending, NtpTimestamp transmit_ti
     std::uint8_t* nonce = field + kExtensionFieldHeaderLength + kAuthenticatorLengthsSize;
     std::memcpy(nonce, pending.nonce_.data(), nonce_length);
     std::uint8_t* ciphertext = nonce + nonce_length;
-    pending.s2c_.seal(ByteView(pending.nonce_.data(), nonce_length), ByteView(out.data(), offset),
-                      ByteView(pending.plaintext_.data(), pending.plaintext_length_), ciphertext);
+    pending.keyed_[pending.keyed_index_].s2c.seal(
+        ByteView(pending.nonce_.data(), nonce_length), ByteView(out.data(), offset),
+        ByteView(pending.plaintext_.data(), pending.plaintext_length_), ciphertext);
     const std::size_t used = static_cast<std::size_t>(ciphertext - field) + ciphertext_length;
     std::memset(field + used, 0, field_length - used);
   }

@@ -99,9 +99,15 @@ class PendingResponse {
   NtpHeader header_;                                           // all but the transmit time
   std::array<std::uint8_t, kMaxNtpPacketLength> uid_field_{};  // echoed verbatim
   std::size_t uid_field_length_ = 0;
-  // Keyed per request; a GCM-SIV handle is opened once and re-keyed.
-  Aead c2s_ = Aead::empty();
-  Aead s2c_ = Aead::empty();
+  // The request's keys, in contexts kept from request to request and re-keyed:
+  // a pair per algorithm, so that a worker opens each libgcrypt handle once, not
+  // whenever consecutive clients negotiated different AEADs.
+  struct KeyedPair {
+    Aead c2s = Aead::empty();
+    Aead s2c = Aead::empty();
+  };
+  std::array<KeyedPair, kAeadAlgorithmCount> keyed_{};
+  std::size_t keyed_index_ = 0;  // keyed_[keyed_index_] holds this request's keys
   std::array<std::uint8_t, kResponseNonceLength> nonce_{};
   std::size_t nonce_length_ = 0;
   // Decrypted request fields while verifying, then the new cookie fields.

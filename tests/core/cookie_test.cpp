@@ -438,5 +438,43 @@ TEST(GcmSivCookie, ManyThreadsShareOneKey) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+// Each thread keeps keyed contexts for a few master keys; more keys than that in
+// turn, twice over, must still mint and open with the right one every time.
+TEST(CookieMasterContexts, MoreKeysThanAThreadKeepsAllWork) {
+  std::vector<CookieKey> keys;
+  for (std::uint32_t id = 1; id <= 20; ++id) {
+    keys.push_back(cookie_key(id, counting(static_cast<std::uint8_t>(id), 32)));
+  }
+  const StaticCookieKeyring keyring(std::move(keys));
+  const NtsKeys carried = nts_keys(AeadAlgorithm::AesSivCmac256);
+  std::vector<Bytes> cookies;
+  for (int round = 0; round < 2; ++round) {
+    for (std::uint32_t id = 1; id <= 20; ++id) {
+      cookies.push_back(mint(*keyring.find(CookieKeyId{id}), carried));
+    }
+  }
+  for (const Bytes& cookie : cookies) {
+    const OpenedCookie opened = open_cookie(keyring, cookie);
+    ASSERT_TRUE(opened.keys.has_value());
+    EXPECT_TRUE(same_keys(*opened.keys, carried));
+  }
+}
+
+// Two keyrings may use one id for different keys (a key file replaced, tests): a
+// thread's context for the id must follow the bytes, not the id.
+TEST(CookieMasterContexts, SameIdWithOtherBytesIsAnotherKey) {
+  const auto first = ring(5, kMasterA);
+  const auto second = ring(5, kMasterB);
+  const NtsKeys carried = nts_keys(AeadAlgorithm::AesSivCmac256);
+  for (int i = 0; i < 3; ++i) {
+    const Bytes from_first = mint(first.current(), carried);
+    const Bytes from_second = mint(second.current(), carried);
+    EXPECT_TRUE(open_cookie(first, from_first).keys.has_value());
+    EXPECT_EQ(open_cookie(second, from_first).error, CookieError::BadTag);
+    EXPECT_TRUE(open_cookie(second, from_second).keys.has_value());
+    EXPECT_EQ(open_cookie(first, from_second).error, CookieError::BadTag);
+  }
+}
+
 }  // namespace
 }  // namespace ntsd::core

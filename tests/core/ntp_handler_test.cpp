@@ -942,7 +942,19 @@ TEST_F(NtpHandlerTest, HandlingARequestAllocatesNothing) {
   const Bytes dropped = nts_request(s, {}, {}, {{kUnknown, Bytes(12, 0)}});
   std::array<std::uint8_t, kMaxNtpPacketLength> out{};
 
-  const std::array<const Bytes*, 5> requests = {&answered, &naked, &forged, &plain, &dropped};
+  // Another client's AEAD between two requests must not reopen the handles.
+  AuthSpec gcm_siv_auth;
+  gcm_siv_auth.nonce_length = kGcmSivNonceLength;
+  gcm_siv_auth.extra_padding = 4;  // N_REQ is 12 for GCM-SIV, and fields are padded to 4
+  const Bytes other_aead = nts_request(session(AeadAlgorithm::AesGcmSiv128), {}, gcm_siv_auth);
+  const std::array<const Bytes*, 7> requests = {&answered, &naked,    &forged,    &plain,
+                                                &dropped,  &answered, &other_aead};
+  // A worker opens its libgcrypt handles on its first request of an algorithm (and
+  // this thread its cookie master's on the first cookie), never again after that.
+  for (const Bytes* request : requests) {
+    prepare(*request);
+    complete_response(pending_, kServerTx, out);
+  }
   for (const Bytes* request : requests) {
     const std::size_t before = test_support::allocations();
     const NtpOutcome d = prepare(*request);
@@ -951,6 +963,7 @@ TEST_F(NtpHandlerTest, HandlingARequestAllocatesNothing) {
     EXPECT_EQ(allocations, 0U) << reason_name(d.reason);
     EXPECT_EQ(n > 0, d.sent() != Sent::Nothing);
   }
+  EXPECT_EQ(prepare(other_aead).reason, Reason::Answered);
   EXPECT_EQ(prepare(answered).reason, Reason::Answered);
   EXPECT_EQ(pending_.cookie_count(), 4U);
 }
