@@ -48,7 +48,7 @@ format:
 	bash scripts/format.sh
 
 tidy: $(BUILD_DIR)/CMakeCache.txt
-	clang-tidy -p $(BUILD_DIR) $$(git ls-files 'src/*.cpp' 'tools/*.cpp')
+	bash scripts/tidy.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) build-sanitize build-deb

@@ -105,7 +105,7 @@ class Aead {
   static std::optional<Aead> create(AeadAlgorithm algorithm, ByteView key);
 
   // An unkeyed context (as a moved-from one): set_key() before use.
-  static Aead empty() { return {}; }
+  static Aead empty() noexcept { return {}; }
 
   // Keys this context for algorithm, reusing its handle when the algorithm is the
   // same, and doing nothing when it already holds this very key (the NTP path
