@@ -109,17 +109,20 @@ bool Aead::set_key(AeadAlgorithm algorithm, ByteView key) {
   }
   // Reject values outside the enum before trusting aead_key_length().
   if (!aead_from_id(static_cast<std::uint16_t>(algorithm)) ||
-      key.size() != aead_key_length(algorithm) || !gcrypt_ready()) {
+      key.size() != aead_key_length(algorithm)) {
     close();
     return false;
   }
   if (handle_ != nullptr && algorithm != algorithm_) close();
-  // Re-keying an open handle costs a key expansion, not an allocation.
-  const GcryptCipher cipher = gcrypt_cipher(algorithm);
-  if (handle_ == nullptr && gcry_cipher_open(&handle_, cipher.algorithm, cipher.mode, 0) != 0) {
-    handle_ = nullptr;
-    close();
-    return false;
+  // Re-keying an open handle costs a key expansion, not an allocation (nor the
+  // library's initialisation check).
+  if (handle_ == nullptr) {
+    const GcryptCipher cipher = gcrypt_cipher(algorithm);
+    if (!gcrypt_ready() || gcry_cipher_open(&handle_, cipher.algorithm, cipher.mode, 0) != 0) {
+      handle_ = nullptr;
+      close();
+      return false;
+    }
   }
   algorithm_ = algorithm;
   if (gcry_cipher_setkey(handle_, key.data(), key.size()) != 0) {
