@@ -23,11 +23,13 @@ namespace ntsd::xdp {
 
 namespace {
 
-// UMEM: 4096 frames of 2 KiB (8 MiB per socket), half on the fill ring, half
-// for replies in flight; the rings hold 2048 descriptors each.
+// UMEM: 4096 frames of 2 KiB (8 MiB per socket): the first half receives (on
+// the fill ring), the second half carries replies; the rings hold 2048
+// descriptors each.
 constexpr std::uint32_t kFrameSize = 2048;
 constexpr std::uint32_t kFrames = 4096;
 constexpr std::uint32_t kRingSize = 2048;
+constexpr std::uint32_t kRxFrames = kRingSize;
 // Frames per batch: also the most a copy-mode sendto() kick transmits.
 constexpr std::uint32_t kBatchSize = 32;
 // Kicks tried while the TX ring is full before the remaining replies are dropped.
@@ -42,10 +44,11 @@ constexpr int kTxFullRetries = 8;
 // In copy mode the kernel has just written the frame on the CPU that received
 // it, so the first touch of each of its cache lines misses. Fetching the next
 // request's lines (and its metadata in front) while this one is answered hides
-// that behind the work.
+// that behind the work. For reading only: a request frame this CPU never
+// writes is cheaper for the receiving CPU to take back for the next request.
 void prefetch_frame(const std::uint8_t* frame, std::size_t length) {
-  __builtin_prefetch(frame - sizeof(ntsd_xdp_meta), 1);
-  for (std::size_t at = 0; at < length; at += 64) __builtin_prefetch(frame + at, 1);
+  __builtin_prefetch(frame - sizeof(ntsd_xdp_meta), 0);
+  for (std::size_t at = 0; at < length; at += 64) __builtin_prefetch(frame + at, 0);
 }
 
 }  // namespace
@@ -101,10 +104,10 @@ XskWorker::XskWorker(XdpProgram& program, unsigned queue, std::unique_ptr<XdpPac
     munmap(area_, size);
     throw;
   }
-  free_frames_.reserve(kFrames);
-  for (std::uint32_t i = 0; i < kFrames; ++i) free_frames_.push_back(std::uint64_t{i} * kFrameSize);
+  rx_free_.reserve(kRxFrames);
+  tx_free_.reserve(kFrames - kRxFrames);
+  for (std::uint32_t i = 0; i < kFrames; ++i) recycle(std::uint64_t{i} * kFrameSize);
   pending_.reserve(kBatchSize);
-  request_.resize(core::kMaxNtpPacketLength + 1);
   refill();
 }
 
@@ -233,12 +236,22 @@ bool XskWorker::serve_batch() {
     const core::NtpTimestamp clock_time = batch_clock_time(batch_read, i);
     const core::NtpTimestamp rx_time =
         driver_timestamps_ ? receive_time(frame, clock_time) : clock_time;
-    const std::size_t length = answer(frame, desc->len, room, rx_time);
-    if (length == 0) {
-      recycle(address);
+    if (tx_free_.empty()) reclaim_completions();
+    if (tx_free_.empty()) {
+      // Every reply frame is on the TX ring or in the kernel: as if the ring were full.
+      tx_ring_full_.fetch_add(1, std::memory_order_relaxed);
     } else {
-      pending_.push_back({address, static_cast<std::uint32_t>(length)});
+      const std::uint64_t reply_address = tx_free_.back();
+      tx_free_.pop_back();
+      auto* reply = static_cast<std::uint8_t*>(xsk_umem__get_data(area_, reply_address));
+      const std::size_t length = answer(frame, desc->len, room, rx_time, reply);
+      if (length == 0) {
+        recycle(reply_address);
+      } else {
+        pending_.push_back({reply_address, static_cast<std::uint32_t>(length)});
+      }
     }
+    recycle(address);
   }
   xsk_ring_cons__release(&rings_->rx, taken);
   rx_packets_.fetch_add(taken, std::memory_order_relaxed);
@@ -246,26 +259,28 @@ bool XskWorker::serve_batch() {
   return true;
 }
 
-std::size_t XskWorker::answer(std::uint8_t* frame, std::uint32_t length, std::size_t room,
-                              core::NtpTimestamp rx_time) {
-  const auto parsed = parse_udp_frame({frame, std::min<std::size_t>(length, room)});
+// The reply is written into its own frame: the request's frame is only read
+// here, and the reply's is only touched by this CPU (it writes the reply, the
+// kernel copies it out on this CPU when kicked), so no cache line of either
+// travels back and forth between this CPU and the one that received the request.
+std::size_t XskWorker::answer(const std::uint8_t* request, std::uint32_t length, std::size_t room,
+                              core::NtpTimestamp rx_time, std::uint8_t* reply) {
+  const auto parsed = parse_udp_frame({request, std::min<std::size_t>(length, room)});
   if (!parsed.frame) {
     invalid_frames_.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
   const UdpFrame& udp = *parsed.frame;
-  // The request is copied out, the reply written where it was: one copy, and
-  // the handler never reads what it is writing. One byte more than the largest
-  // request shows an oversized one as such.
-  const std::size_t request_length = std::min(udp.payload_length, request_.size());
-  std::memcpy(request_.data(), frame + udp.payload_offset, request_length);
   const std::size_t out_room =
-      std::min<std::size_t>(room - udp.payload_offset, core::kMaxNtpPacketLength);
-  const std::size_t reply = handler_->handle(
-      {request_.data(), request_length}, reinterpret_cast<const sockaddr*>(&udp.peer),
-      udp.peer_length, rx_time, {frame + udp.payload_offset, out_room});
-  if (reply == 0) return 0;
-  return build_reply({frame, room}, udp, reply);
+      std::min<std::size_t>(kFrameSize - udp.payload_offset, core::kMaxNtpPacketLength);
+  const std::size_t payload =
+      handler_->handle({request + udp.payload_offset, udp.payload_length},
+                       reinterpret_cast<const sockaddr*>(&udp.peer), udp.peer_length, rx_time,
+                       {reply + udp.payload_offset, out_room});
+  if (payload == 0) return 0;
+  // The request's headers, turned around in the reply's frame.
+  std::memcpy(reply, request, udp.payload_offset);
+  return build_reply({reply, kFrameSize}, udp, payload);
 }
 
 // The driver's timestamp from the metadata the program wrote in front of the
@@ -370,22 +385,27 @@ void XskWorker::reclaim_completions() {
 }
 
 void XskWorker::refill() {
-  const auto available = static_cast<std::uint32_t>(free_frames_.size());
+  const auto available = static_cast<std::uint32_t>(rx_free_.size());
   const std::uint32_t count = xsk_prod_nb_free(&rings_->fill, available);
   const std::uint32_t n = std::min(count, available);
   if (n == 0) return;
   std::uint32_t index = 0;
   if (xsk_ring_prod__reserve(&rings_->fill, n, &index) != n) return;
   for (std::uint32_t i = 0; i < n; ++i) {
-    *xsk_ring_prod__fill_addr(&rings_->fill, index + i) = free_frames_.back();
-    free_frames_.pop_back();
+    *xsk_ring_prod__fill_addr(&rings_->fill, index + i) = rx_free_.back();
+    rx_free_.pop_back();
   }
   xsk_ring_prod__submit(&rings_->fill, n);
 }
 
 void XskWorker::recycle(std::uint64_t address) {
-  // Never more than the UMEM holds: a frame comes back once per time it left.
-  if (free_frames_.size() < kFrames) free_frames_.push_back(address - address % kFrameSize);
+  const std::uint64_t frame = address / kFrameSize;
+  // Never more than a pool holds: a frame comes back once per time it left.
+  if (frame < kRxFrames) {
+    if (rx_free_.size() < kRxFrames) rx_free_.push_back(frame * kFrameSize);
+  } else if (frame < kFrames) {
+    if (tx_free_.size() < kFrames - kRxFrames) tx_free_.push_back(frame * kFrameSize);
+  }
 }
 
 }  // namespace ntsd::xdp

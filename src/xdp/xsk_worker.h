@@ -88,8 +88,8 @@ class XskWorker {
   void create_socket(const std::string& interface, bool zero_copy);
   void run();
   bool serve_batch();
-  std::size_t answer(std::uint8_t* frame, std::uint32_t length, std::size_t room,
-                     core::NtpTimestamp rx_time);
+  std::size_t answer(const std::uint8_t* request, std::uint32_t length, std::size_t room,
+                     core::NtpTimestamp rx_time, std::uint8_t* reply);
   core::NtpTimestamp receive_time(std::uint8_t* frame, core::NtpTimestamp clock_time);
   void log_first_timestamp(const char* what, int error);
   void transmit(unsigned count);
@@ -110,10 +110,12 @@ class XskWorker {
   xsk_umem* umem_ = nullptr;
   xsk_socket* socket_ = nullptr;
   bool zero_copy_ = false;
-  std::vector<std::uint64_t> free_frames_;  // capacity fixed at construction
-  std::vector<Pending> pending_;            // replies of the current batch
-  std::vector<std::uint8_t> request_;       // the request, copied out of the frame
-  std::uint32_t in_flight_ = 0;             // replies on the TX ring not yet completed
+  // Two pools, by frame index: requests arrive in RX frames (fill ring), replies
+  // leave in TX frames. Capacities fixed at construction.
+  std::vector<std::uint64_t> rx_free_;
+  std::vector<std::uint64_t> tx_free_;
+  std::vector<Pending> pending_;  // replies of the current batch
+  std::uint32_t in_flight_ = 0;   // replies on the TX ring not yet completed
   UniqueFd stop_fd_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};  // checked between batches, the eventfd wakes poll()
