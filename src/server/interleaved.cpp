@@ -59,15 +59,21 @@ core::NtpTimestamp InterleavedTable::unique_receive(const ClientKey& client,
   return rx;
 }
 
-void InterleavedTable::prefetch(const ClientKey& client, core::NtpTimestamp rx) const {
-  const auto* first = reinterpret_cast<const char*>(&entries_[bucket(client, rx) * kWays]);
+InterleavedTable::Slot InterleavedTable::slot(const ClientKey& client,
+                                              core::NtpTimestamp rx) const {
+  return Slot{client, rx, bucket(client, rx) * kWays};
+}
+
+void InterleavedTable::prefetch(const Slot& exchange) const {
+  const auto* first = reinterpret_cast<const char*>(&entries_[exchange.first]);
   for (std::size_t at = 0; at < kWays * sizeof(Entry); at += 64) __builtin_prefetch(first + at, 1);
   __builtin_prefetch(first + kWays * sizeof(Entry) - 1, 1);
 }
 
-InterleavedTable::Handle InterleavedTable::save(const ClientKey& client, core::NtpTimestamp rx,
-                                                core::NtpTimestamp tx) {
-  const std::size_t first = bucket(client, rx) * kWays;
+InterleavedTable::Handle InterleavedTable::save(const Slot& exchange, core::NtpTimestamp tx) {
+  const ClientKey& client = exchange.client;
+  const core::NtpTimestamp rx = exchange.rx;
+  const std::size_t first = exchange.first;
   std::size_t victim = first;
   for (std::size_t i = first; i < first + kWays; ++i) {
     const Entry& e = entries_[i];

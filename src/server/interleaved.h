@@ -49,12 +49,22 @@ class InterleavedTable {
   // than every one saved (the usual case: receive timestamps only grow).
   [[nodiscard]] core::NtpTimestamp unique_receive(const ClientKey& client,
                                                   core::NtpTimestamp rx) const;
-  // Starts fetching the bucket save() and unique_receive() will touch for this
-  // exchange: the table is larger than the caches, so that touch misses unless
-  // the fetch overlaps other work (the request's cryptography).
-  void prefetch(const ClientKey& client, core::NtpTimestamp rx) const;
+  // An exchange about to be saved, with its bucket: hashed once per request.
+  struct Slot {
+    ClientKey client;
+    core::NtpTimestamp rx;
+    std::size_t first = 0;  // the bucket's first entry
+  };
+  [[nodiscard]] Slot slot(const ClientKey& client, core::NtpTimestamp rx) const;
+  // Starts fetching the bucket save() will touch for this exchange: the table
+  // is larger than the caches, so that touch misses unless the fetch overlaps
+  // other work (the request's cryptography).
+  void prefetch(const Slot& exchange) const;
   // Saves the exchange; evicts the oldest entry of the bucket when it is full.
-  Handle save(const ClientKey& client, core::NtpTimestamp rx, core::NtpTimestamp tx);
+  Handle save(const Slot& exchange, core::NtpTimestamp tx);
+  Handle save(const ClientKey& client, core::NtpTimestamp rx, core::NtpTimestamp tx) {
+    return save(slot(client, rx), tx);
+  }
   // Replaces the transmit timestamp of a saved exchange (the kernel's arrived);
   // false when the entry has been evicted since.
   bool update_transmit(Handle handle, core::NtpTimestamp tx);
