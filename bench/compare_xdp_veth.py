@@ -20,7 +20,11 @@ else running on those CPUs is charged too: run it on an otherwise idle machine
 
 Environment: DURATION (s per measured run, default 4), REPEAT (default 3), WARMUP
 (s of unmeasured load before each server's first run of a kind, default 1; 0: none),
-XDP_MODE (native|generic|auto, default auto), OUT. Addresses 10.202.1.1/.2 exist
+XDP_MODE (native|generic|auto, default auto), OUT, ORDER (rounds|servers, default
+rounds). In rounds, each of the REPEAT rounds starts the three servers in turn and
+measures one NTS and one plain run of each, so that all three see the same minutes
+of a shared machine; the ratios are then also given per round, and their median.
+With servers, each server is started once and measured REPEAT times before the next. Addresses 10.202.1.1/.2 exist
 only inside the namespaces; the namespaces are removed at exit, however it exits.
 """
 
@@ -47,6 +51,7 @@ DURATION = float(os.environ.get("DURATION", "4"))
 REPEAT = int(os.environ.get("REPEAT", "3"))
 WARMUP = float(os.environ.get("WARMUP", "1"))
 XDP_MODE = os.environ.get("XDP_MODE", "auto")
+ORDER = os.environ.get("ORDER", "rounds")
 OUT = os.path.abspath(os.environ.get("OUT", os.path.join(BUILD, "compare-xdp-veth")))
 SERVER, CLIENT = "10.202.1.1", "10.202.1.2"
 TAG = str(os.getpid() % 100000)
@@ -76,7 +81,12 @@ def run(argv, check=True):
 
 
 def estimated_seconds():
-    per_kind = WARMUP + (RUN_OVERHEAD if WARMUP > 0 else 0) + REPEAT * (DURATION + RUN_OVERHEAD)
+    warmup = WARMUP + (RUN_OVERHEAD if WARMUP > 0 else 0)
+    run_seconds = DURATION + RUN_OVERHEAD
+    if ORDER == "rounds":
+        per_start = SERVER_OVERHEAD + len(KINDS) * (warmup + run_seconds)
+        return REPEAT * len(SERVERS) * per_start + 5
+    per_kind = warmup + REPEAT * run_seconds
     return len(SERVERS) * (SERVER_OVERHEAD + len(KINDS) * per_kind) + 5
 
 
@@ -185,8 +195,9 @@ def generate(nts, cert, duration):
             "answered": answered, "load": load}
 
 
-def measure_server(kind, work, cert, key):
-    """REPEAT measured runs of each kind against one server process."""
+def measure_server(kind, work, cert, key, repeat=None):
+    """`repeat` (default REPEAT) measured runs of each kind against one server process."""
+    repeat = REPEAT if repeat is None else repeat
     proc = start_server(kind, work, cert, key)
     results = {}
     try:
@@ -194,7 +205,7 @@ def measure_server(kind, work, cert, key):
             if WARMUP > 0:
                 generate(nts, cert, WARMUP)
             runs = []
-            for r in range(REPEAT):
+            for r in range(repeat):
                 runs.append(generate(nts, cert, DURATION))
                 log(kind, "nts" if nts else "plain", r + 1, runs[-1])
             results[nts] = runs
@@ -208,7 +219,13 @@ def measure_server(kind, work, cert, key):
     return results, summary
 
 
+def check_order():
+    if ORDER not in ("rounds", "servers"):
+        sys.exit("compare-xdp-veth: ORDER must be rounds or servers, not %r" % ORDER)
+
+
 def check_tools():
+    check_order()
     if os.geteuid() != 0:
         sys.exit("compare-xdp-veth: needs root (network namespaces, XDP)")
     if (os.cpu_count() or 1) < 2:
@@ -236,14 +253,17 @@ def main():
     run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
          "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=bench",
          "-addext", "subjectAltName=IP:" + SERVER])
-    results, xdp = {}, None
+    results, xdp = {(kind, nts): [] for kind in SERVERS for nts in KINDS}, None
+    # rounds: every server once per round; servers: each server REPEAT times in a row.
+    schedule = ([(kind, 1) for _ in range(REPEAT) for kind in SERVERS] if ORDER == "rounds"
+                else [(kind, REPEAT) for kind in SERVERS])
     try:
         make_network()
-        for kind in SERVERS:
-            by_kind, summary = measure_server(kind, work, cert, key)
+        for kind, repeat in schedule:
+            by_kind, summary = measure_server(kind, work, cert, key, repeat)
             xdp = summary or xdp
             for nts, runs in by_kind.items():
-                results[(kind, nts)] = runs
+                results[(kind, nts)] += runs
     finally:
         remove_network()
     elapsed = time.monotonic() - started
@@ -270,8 +290,25 @@ def table(results):
     for nts in KINDS:
         chrony, sockets, xdp = (median_range(results[(k, nts)])[0] for k in SERVERS)
         lines.append("- %s: ntsd --xdp / chronyd = **%.2f**, ntsd --xdp / ntsd sockets = **%.2f**, "
-                     "ntsd sockets / chronyd = %.2f" % ("NTS" if nts else "plain", xdp / chrony,
-                                                        xdp / sockets, sockets / chrony))
+                     "ntsd sockets / chronyd = %.2f (ratios of the medians)" % (
+                         "NTS" if nts else "plain", xdp / chrony, xdp / sockets, sockets / chrony))
+    if ORDER == "rounds":
+        lines.append("")
+        lines.append("Per round (the three servers measured within minutes of each other), "
+                     "median and range of the round's ratios:")
+        lines.append("")
+        for nts in KINDS:
+            chrony, sockets, xdp = ([r["us_per_answer"] for r in results[(k, nts)]]
+                                    for k in SERVERS)
+            cells = []
+            for name, ratios in (
+                    ("ntsd --xdp / chronyd", [x / c for x, c in zip(xdp, chrony)]),
+                    ("ntsd --xdp / ntsd sockets", [x / s for x, s in zip(xdp, sockets)]),
+                    ("ntsd sockets / chronyd", [s / c for s, c in zip(sockets, chrony)])):
+                cells.append("%s %.2f (%.2f–%.2f; rounds: %s)" % (
+                    name, statistics.median(ratios), min(ratios), max(ratios),
+                    " ".join("%.2f" % r for r in ratios)))
+            lines.append("- %s: %s" % ("NTS" if nts else "plain", "; ".join(cells)))
     return lines
 
 
@@ -298,8 +335,8 @@ def report(results, xdp, elapsed, background):
         "## The veth comparison with `--xdp` (%s, commit %s)" % (now, commit), "",
         "- **Machine**: %d CPUs, %s, Linux %s; %s." % (os.cpu_count(), cpu, platform.release(),
                                                      chrony),
-        "- **Command**: `sudo DURATION=%g REPEAT=%d WARMUP=%g XDP_MODE=%s "
-        "bench/compare_xdp_veth.py %s` (%.1f min)" % (DURATION, REPEAT, WARMUP, XDP_MODE,
+        "- **Command**: `sudo DURATION=%g REPEAT=%d WARMUP=%g XDP_MODE=%s ORDER=%s "
+        "bench/compare_xdp_veth.py %s` (%.1f min)" % (DURATION, REPEAT, WARMUP, XDP_MODE, ORDER,
                                                       os.path.relpath(BUILD, ROOT), elapsed / 60),
         "- **Before the run**: %.1f %% of the CPUs busy (2 s sample)." % (background * 100),
         "- **ntsd --xdp**: %s mode, copy mode sockets (veth); receive timestamps: %s." % (
@@ -340,6 +377,7 @@ def write_outputs(results, xdp, elapsed, background):
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "xdp-veth.json"), "w") as f:
         json.dump({"duration": DURATION, "repeat": REPEAT, "warmup": WARMUP, "xdp": xdp,
+                   "order": ORDER,
                    "elapsed_s": elapsed, "background_busy": background,
                    "runs": [{"server": k, "nts": nts, "runs": runs}
                             for (k, nts), runs in results.items()]}, f, indent=1)
