@@ -22,7 +22,7 @@ struct KeServer::Impl {
 
 KeServer::KeServer(std::shared_ptr<const CertificateStore> certificates, KeServerSettings settings,
                    const keys::PublishedKeyring& keyring)
-    : impl_(std::make_unique<Impl>(certificates, std::move(settings), keyring)) {}
+    : impl_(std::make_unique<Impl>(std::move(certificates), std::move(settings), keyring)) {}
 
 KeServer::~KeServer() { stop(); }
 

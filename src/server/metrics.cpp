@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <utility>
 
 #include "common/version.h"
 #include "core/ntp_outcome.h"
@@ -81,8 +82,9 @@ void render_buckets(Writer& w, std::string_view name, std::string_view label_nam
                     const std::array<std::uint64_t, N>& counts, Name bucket_name,
                     std::string_view extra_labels = "") {
   for (std::size_t i = 0; i < N; ++i) {
-    std::string labels = label(label_name, bucket_name(i));
-    if (!extra_labels.empty()) labels = std::string(extra_labels) + "," + labels;
+    std::string labels(extra_labels);
+    if (!labels.empty()) labels += ',';
+    labels += label(label_name, bucket_name(i));
     w.sample(name, labels, counts[i]);
   }
 }
@@ -369,7 +371,7 @@ KeMetrics ke_metrics(const KeServerCounters& c) {
 }
 
 MetricsCollector::MetricsCollector(Sources sources)
-    : sources_(sources),
+    : sources_(std::move(sources)),
       start_time_seconds_(
           std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
               .count()) {}

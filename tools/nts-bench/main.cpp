@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,7 +95,7 @@ class CostMeter {
     };
     if (json) {
       out += fmt::format(
-          ", \"wall_s\": {:.3f}, \"client_cpu_s\": {:.3f}, \"client_cpu_us_per_{}\": {:.3f}", wall_,
+          R"(, "wall_s": {:.3f}, "client_cpu_s": {:.3f}, "client_cpu_us_per_{}": {:.3f})", wall_,
           self_cpu_, per_name, per_us(self_cpu_));
       out += fmt::format(
           ", \"machine_busy_cores\": {:.3f}, \"machine_steal_cores\": {:.3f}, "
@@ -106,11 +108,11 @@ class CostMeter {
             *server_cpu_, *server_cpu_ / wall_, per_name, per_us(*server_cpu_));
       }
       if (sched_) {
-        out += fmt::format(", \"server_sched_run_s\": {:.3f}, \"server_runq_wait_s\": {:.3f}",
+        out += fmt::format(R"(, "server_sched_run_s": {:.3f}, "server_runq_wait_s": {:.3f})",
                            sched_->run_s, sched_->wait_s);
       }
       if (memory_) {
-        out += fmt::format(", \"server_rss_kib\": {}, \"server_hwm_kib\": {}", memory_->rss_kib,
+        out += fmt::format(R"(, "server_rss_kib": {}, "server_hwm_kib": {})", memory_->rss_kib,
                            memory_->hwm_kib);
       }
       return;
@@ -265,10 +267,10 @@ int run_ke_bench(const Args& a, std::optional<pid_t> pid) {
   auto p = percentiles(r.latency_ns);
   std::string out;
   if (a.json) {
-    out = fmt::format(
-        "{{\"mode\": \"ke\", \"concurrency\": {}, \"sessions\": {}, \"failed\": {}, \"rate\": "
-        "{:.1f}",
-        a.concurrency, r.sessions, r.failed, static_cast<double>(r.sessions) / r.seconds);
+    out = fmt::format(R"({{"mode": "ke", "concurrency": {}, "sessions": {}, "failed": {}, "rate": )"
+                      "{:.1f}",
+                      a.concurrency, r.sessions, r.failed,
+                      static_cast<double>(r.sessions) / r.seconds);
     out += latency_json(p);
     cost.print(true, r.sessions, "session", out);
     out += "}\n";
@@ -382,10 +384,7 @@ int run_ntp_bench(const Args& a, std::optional<pid_t> pid) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::signal(SIGPIPE, SIG_IGN);
+int run(int argc, char** argv) {
   CLI::App app{"nts-bench: load generator for NTS-KE, NTS NTP and plain NTP servers"};
   app.require_subcommand(1);
   Args args;
@@ -409,10 +408,22 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  return ke->parsed() ? run_ke_bench(args, pid) : run_ntp_bench(args, pid);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  (void)std::signal(SIGPIPE, SIG_IGN);
+  // One line on stderr and status 1 for whatever the run throws, not std::terminate.
   try {
-    return ke->parsed() ? run_ke_bench(args, pid) : run_ntp_bench(args, pid);
+    return run(argc, argv);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "nts-bench: {}\n", e.what());
-    return 1;
+    std::fputs("nts-bench: ", stderr);
+    std::fputs(e.what(), stderr);
+    std::fputs("\n", stderr);
+  } catch (...) {
+    std::fputs("nts-bench: unexpected error\n", stderr);
   }
+  return 1;
 }

@@ -350,6 +350,7 @@ NtpLoadResult run_ntp_load(const NtpLoadOptions& options) {
   auto duration_ns = static_cast<std::uint64_t>(options.duration.count() * 1e9);
   std::uint64_t start = realtime_ns() + 1'000'000;  // every thread starts together
   std::vector<std::thread> running;
+  running.reserve(threads.size());
   for (auto& t : threads) {
     running.emplace_back([&t, start, duration_ns] {
       while (realtime_ns() < start) {

@@ -17,6 +17,7 @@ std::string json_array(const std::vector<std::string>& items_json) {
 
 std::string json_strings(const std::vector<std::string>& values) {
   std::vector<std::string> items;
+  items.reserve(values.size());
   for (const auto& value : values) items.push_back(json_string(value));
   return json_array(items);
 }

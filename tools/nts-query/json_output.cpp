@@ -83,6 +83,7 @@ std::string exchange_json(const NtpExchangeResult& e) {
 
 std::string warnings_json(const std::vector<Warning>& warnings) {
   std::vector<std::string> items;
+  items.reserve(warnings.size());
   for (const auto& w : warnings) {
     items.push_back(JsonObject().string("kind", w.kind).string("message", w.message).str());
   }

@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <variant>
 
 #include "json_output.h"
@@ -16,10 +17,9 @@
 #include "report.h"
 #include "text_output.h"
 
-int main(int argc, char** argv) {
-  // OpenSSL writes to sockets with write(2); a reset peer must not kill us.
-  std::signal(SIGPIPE, SIG_IGN);
+namespace {
 
+int run(int argc, char** argv) {
   auto parsed = nts_query::parse_options(argc, argv);
   if (const int* status = std::get_if<int>(&parsed)) return *status;
   const auto& options = std::get<nts_query::Options>(parsed);
@@ -30,7 +30,10 @@ int main(int argc, char** argv) {
   } else {
     nts_query::print_report_text(report);
   }
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0) {
+    fmt::print(stderr, "nts-query: cannot write the report to standard output\n");
+    return 1;
+  }
   if (!options.json) {
     for (const auto& warning : report.warnings)
       fmt::print(stderr, "nts-query: warning: {}\n", warning.message);
@@ -40,4 +43,23 @@ int main(int argc, char** argv) {
     return 1;
   }
   return options.fail_on_warning && !report.warnings.empty() ? 3 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // OpenSSL writes to sockets with write(2); a reset peer must not kill us.
+  (void)std::signal(SIGPIPE, SIG_IGN);
+  // Whatever escapes (memory exhausted, an output error) ends in one line on
+  // stderr and status 1, as every other failure does, not in std::terminate.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fputs("nts-query: ", stderr);
+    std::fputs(e.what(), stderr);
+    std::fputs("\n", stderr);
+  } catch (...) {
+    std::fputs("nts-query: unexpected error\n", stderr);
+  }
+  return 1;
 }
