@@ -15,15 +15,13 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <csignal>
-#include <cstdio>
-#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "client/ke_client.h"
 #include "client/net.h"
+#include "common/guarded_main.h"
 #include "ke_load.h"
 #include "ntp_load.h"
 #include "proc_stats.h"
@@ -414,16 +412,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  (void)std::signal(SIGPIPE, SIG_IGN);
-  // One line on stderr and status 1 for whatever the run throws, not std::terminate.
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fputs("nts-bench: ", stderr);
-    std::fputs(e.what(), stderr);
-    std::fputs("\n", stderr);
-  } catch (...) {
-    std::fputs("nts-bench: unexpected error\n", stderr);
-  }
-  return 1;
+  return ntsd::common::guarded_main("nts-bench", [&] { return run(argc, argv); });
 }

@@ -7,11 +7,10 @@
 
 #include <fmt/core.h>
 
-#include <csignal>
 #include <cstdio>
-#include <exception>
 #include <variant>
 
+#include "common/guarded_main.h"
 #include "json_output.h"
 #include "options.h"
 #include "report.h"
@@ -48,18 +47,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // OpenSSL writes to sockets with write(2); a reset peer must not kill us.
-  (void)std::signal(SIGPIPE, SIG_IGN);
-  // Whatever escapes (memory exhausted, an output error) ends in one line on
-  // stderr and status 1, as every other failure does, not in std::terminate.
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fputs("nts-query: ", stderr);
-    std::fputs(e.what(), stderr);
-    std::fputs("\n", stderr);
-  } catch (...) {
-    std::fputs("nts-query: unexpected error\n", stderr);
-  }
-  return 1;
+  return ntsd::common::guarded_main("nts-query", [&] { return run(argc, argv); });
 }
