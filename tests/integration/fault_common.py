@@ -43,6 +43,19 @@ def faketime_preload():
     return asan + ":" + FAKETIME_LIB if asan else FAKETIME_LIB
 
 
+def remove_faketime_segments(pid):
+    """libfaketime (0.9.10) gives each process it is preloaded in a shared memory
+    segment and a semaphore named after its pid (/dev/shm/faketime_shm_PID,
+    sem.faketime_sem_PID) and removes them when the process exits normally. A
+    SIGKILL leaves them behind, and a later `faketime` that gets the same pid then
+    fails (sem_open: File exists): remove them once such a process is gone."""
+    for name in ("faketime_shm_%d" % pid, "sem.faketime_sem_%d" % pid):
+        try:
+            os.unlink(os.path.join("/dev/shm", name))
+        except FileNotFoundError:
+            pass
+
+
 class FakeClock:
     """A clock offset file for libfaketime; set() takes effect at the next clock read."""
 

@@ -24,8 +24,8 @@ import time
 import tomllib
 import unittest
 
-from fault_common import (faketime_preload, metrics_port, require_faketime, scrape,
-                          start_ntp_ntsd)
+from fault_common import (faketime_preload, metrics_port, remove_faketime_segments,
+                          require_faketime, scrape, start_ntp_ntsd)
 from ntsd_harness import NtsdTestCase, ntp_query, wait_until
 
 KEY_ARGS = ["--key-rotation", "1", "--keys-kept", "1"]
@@ -132,6 +132,7 @@ class StorageFaultTest(NtsdTestCase):
             time.sleep(rng.uniform(0.01, 0.3))
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+            remove_faketime_segments(proc.pid)
             kills += 1
             doc = read_key_file(keys_file)  # complete and well-formed after every kill
             if epoch is not None:

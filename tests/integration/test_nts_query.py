@@ -207,6 +207,18 @@ class NtsQueryTest(NtsdTestCase):
                                      r"TLS [0-9.]+ ms, NTS-KE [0-9.]+ ms, first NTP [0-9.]+ ms$")
         self.assertNotIn("warning", res.stderr)
 
+    def test_report_that_cannot_be_written_fails_with_exit_1(self):
+        # Every exchange authenticates, but standard output is a full device: the
+        # report is lost, so the query must not say success.
+        ntsd = self.start_ntsd()
+        self.require_file(self.nts_query_bin, "nts-query")
+        with open("/dev/full", "w") as full:
+            res = subprocess.run([self.nts_query_bin, "127.0.0.1:%d" % ntsd.ke_port, "--ca",
+                                  self.cert, "--timeout", "5"], stdout=full,
+                                 stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertRegex(res.stderr, r"^nts-query: ")
+
     def test_certificate_expiring_soon_warns(self):
         self.cert, self.key = make_short_cert(os.path.join(self.tmp, "short"), days=5)
         ntsd = self.start_ntsd()
