@@ -3,6 +3,7 @@
 #include <gcrypt.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdlib>
 
@@ -26,27 +27,6 @@ bool gcrypt_ready() {
 }
 
 bool is_siv_cmac(AeadAlgorithm algorithm) { return algorithm != AeadAlgorithm::AesGcmSiv128; }
-
-struct GcryptCipher {
-  int algorithm;
-  int mode;
-};
-
-// libgcrypt's SIV mode takes the double-length key of RFC 5297 (CMAC key ‖ CTR key)
-// with the cipher of one half.
-GcryptCipher gcrypt_cipher(AeadAlgorithm algorithm) {
-  switch (algorithm) {
-    case AeadAlgorithm::AesSivCmac256:
-      return {GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_SIV};
-    case AeadAlgorithm::AesSivCmac384:
-      return {GCRY_CIPHER_AES192, GCRY_CIPHER_MODE_SIV};
-    case AeadAlgorithm::AesSivCmac512:
-      return {GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_SIV};
-    case AeadAlgorithm::AesGcmSiv128:
-      return {GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM_SIV};
-  }
-  std::abort();  // set_key() checks the enum first
-}
 
 }  // namespace
 
@@ -113,22 +93,30 @@ bool Aead::set_key(AeadAlgorithm algorithm, ByteView key) {
     close();
     return false;
   }
-  if (handle_ != nullptr && algorithm != algorithm_) close();
-  // Re-keying an open handle costs a key expansion, not an allocation (nor the
-  // library's initialisation check).
-  if (handle_ == nullptr) {
-    const GcryptCipher cipher = gcrypt_cipher(algorithm);
-    if (!gcrypt_ready() || gcry_cipher_open(&handle_, cipher.algorithm, cipher.mode, 0) != 0) {
-      handle_ = nullptr;
+  if (is_siv_cmac(algorithm)) {
+    if (handle_ != nullptr) close();
+    if (!siv_.set_key(key)) {
+      close();
+      return false;
+    }
+  } else {
+    siv_.clear();
+    // Re-keying an open handle costs a key expansion, not an allocation (nor the
+    // library's initialisation check).
+    if (handle_ == nullptr) {
+      if (!gcrypt_ready() ||
+          gcry_cipher_open(&handle_, GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM_SIV, 0) != 0) {
+        handle_ = nullptr;
+        close();
+        return false;
+      }
+    }
+    if (gcry_cipher_setkey(handle_, key.data(), key.size()) != 0) {
       close();
       return false;
     }
   }
   algorithm_ = algorithm;
-  if (gcry_cipher_setkey(handle_, key.data(), key.size()) != 0) {
-    close();
-    return false;
-  }
   std::copy(key.begin(), key.end(), key_.begin());
   key_length_ = key.size();
   return true;
@@ -136,6 +124,7 @@ bool Aead::set_key(AeadAlgorithm algorithm, ByteView key) {
 
 Aead::Aead(Aead&& other) noexcept
     : algorithm_(other.algorithm_),
+      siv_(std::move(other.siv_)),
       handle_(other.handle_),
       key_(other.key_),
       key_length_(other.key_length_) {
@@ -147,6 +136,7 @@ Aead& Aead::operator=(Aead&& other) noexcept {
   if (this != &other) {
     close();
     algorithm_ = other.algorithm_;
+    siv_ = std::move(other.siv_);
     handle_ = other.handle_;
     key_ = other.key_;
     key_length_ = other.key_length_;
@@ -159,24 +149,16 @@ Aead& Aead::operator=(Aead&& other) noexcept {
 Aead::~Aead() { close(); }
 
 void Aead::close() noexcept {
+  siv_.clear();
   if (handle_ != nullptr) gcry_cipher_close(handle_);  // wipes the key schedule
   handle_ = nullptr;
   secure_wipe(key_.data(), key_.size());
   key_length_ = 0;
 }
 
-bool Aead::start_message(ByteView nonce, ByteView associated_data) const {
+bool Aead::start_gcm_siv(ByteView nonce, ByteView associated_data) const {
   // libgcrypt refuses a second message on a handle without a reset; the key stays.
   if (gcry_cipher_reset(handle_) != 0) return false;
-  if (is_siv_cmac(algorithm_)) {
-    // RFC 5116's SIV: S2V over exactly two components, the associated data (even
-    // when empty: leaving it out gives another tag) and then the nonce.
-    // libgcrypt refuses a null pointer even with a zero length.
-    static constexpr std::uint8_t kNothing = 0;
-    const std::uint8_t* const ad = associated_data.empty() ? &kNothing : associated_data.data();
-    return gcry_cipher_authenticate(handle_, ad, associated_data.size()) == 0 &&
-           gcry_cipher_setiv(handle_, nonce.data(), nonce.size()) == 0;
-  }
   if (gcry_cipher_setiv(handle_, nonce.data(), nonce.size()) != 0) return false;
   return associated_data.empty() ||
          gcry_cipher_authenticate(handle_, associated_data.data(), associated_data.size()) == 0;
@@ -186,14 +168,19 @@ void Aead::seal(ByteView nonce, ByteView associated_data, ByteView plaintext,
                 std::uint8_t* out) const {
   // Sealing with no key, or with a nonce we did not mean, is a caller bug.
   if (!keyed() || !aead_accepts_nonce_length(algorithm_, nonce.size())) std::abort();
-  const bool tag_first = is_siv_cmac(algorithm_);
-  std::uint8_t* const tag = tag_first ? out : out + plaintext.size();
-  std::uint8_t* const ciphertext = tag_first ? out + kAeadTagLength : out;
-  // libgcrypt takes the whole message in one call after gcry_cipher_final().
-  if (!start_message(nonce, associated_data) || gcry_cipher_final(handle_) != 0 ||
-      gcry_cipher_encrypt(handle_, ciphertext, plaintext.size(), plaintext.data(),
-                          plaintext.size()) != 0 ||
-      gcry_cipher_gettag(handle_, tag, kAeadTagLength) != 0) {
+  if (is_siv_cmac(algorithm_)) {
+    // RFC 5116's SIV: S2V over exactly two strings, the associated data (even
+    // when empty: leaving it out gives another tag) and then the nonce.
+    const std::array<ByteView, 2> strings{associated_data, nonce};
+    siv_.seal(strings, plaintext, out);
+    return;
+  }
+  // GCM-SIV: ciphertext ‖ tag. libgcrypt takes the whole message in one call
+  // after gcry_cipher_final().
+  if (!start_gcm_siv(nonce, associated_data) || gcry_cipher_final(handle_) != 0 ||
+      gcry_cipher_encrypt(handle_, out, plaintext.size(), plaintext.data(), plaintext.size()) !=
+          0 ||
+      gcry_cipher_gettag(handle_, out + plaintext.size(), kAeadTagLength) != 0) {
     std::abort();  // cannot fail on a keyed handle with valid lengths
   }
 }
@@ -204,20 +191,17 @@ bool Aead::open(ByteView nonce, ByteView associated_data, ByteView sealed,
       sealed.size() < kAeadTagLength) {
     return false;
   }
-  const std::size_t length = sealed.size() - kAeadTagLength;
-  if (!start_message(nonce, associated_data)) return false;
-  const bool tag_first = is_siv_cmac(algorithm_);
-  const std::uint8_t* const tag = tag_first ? sealed.data() : sealed.data() + length;
-  if (length == 0) {
-    // Nothing to decrypt (an NTS request without encrypted fields, the common
-    // case): checktag computes the tag and compares it in constant time, two
-    // library calls fewer than the decryption path.
-    return gcry_cipher_checktag(handle_, tag, kAeadTagLength) == 0;
+  if (is_siv_cmac(algorithm_)) {
+    const std::array<ByteView, 2> strings{associated_data, nonce};
+    return siv_.open(strings, sealed, out);
   }
-  const std::uint8_t* const ciphertext = tag_first ? sealed.data() + kAeadTagLength : sealed.data();
+  const std::size_t length = sealed.size() - kAeadTagLength;
+  if (!start_gcm_siv(nonce, associated_data)) return false;
+  const std::uint8_t* const tag = sealed.data() + length;
+  if (length == 0) return gcry_cipher_checktag(handle_, tag, kAeadTagLength) == 0;
   const bool ok = gcry_cipher_set_decryption_tag(handle_, tag, kAeadTagLength) == 0 &&
                   gcry_cipher_final(handle_) == 0 &&
-                  gcry_cipher_decrypt(handle_, out, length, ciphertext, length) == 0;
+                  gcry_cipher_decrypt(handle_, out, length, sealed.data(), length) == 0;
   if (!ok) secure_wipe(out, length);  // never hand out unauthenticated plaintext
   return ok;
 }

@@ -1,8 +1,6 @@
-// AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA AEAD registry), all four on
-// libgcrypt: AES-SIV-CMAC (15, 16, 17; RFC 5297) and AES-128-GCM-SIV (30; RFC 8452,
-// which Nettle 3.8 and OpenSSL 3.0 lack). libgcrypt's SIV mode computes what
-// Nettle's siv_cmac does (the unit tests cross-check them) in about two thirds of
-// the time here, key expansion included (bench/RESULTS.md).
+// AEAD algorithms NTS negotiates (RFC 8915 §5.1, IANA AEAD registry): AES-SIV-CMAC
+// (15, 16, 17; RFC 5297) in siv_cmac.h, on Nettle's AES, and AES-128-GCM-SIV (30;
+// RFC 8452, which Nettle 3.8 and OpenSSL 3.0 lack) on libgcrypt.
 #pragma once
 
 #include <array>
@@ -13,6 +11,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/siv_cmac.h"
 
 struct gcry_cipher_handle;
 
@@ -89,11 +88,11 @@ std::size_t aead_min_nonce_space(AeadAlgorithm algorithm);
 // Whether a peer's nonce of this length can be used at all.
 bool aead_accepts_nonce_length(AeadAlgorithm algorithm, std::size_t length);
 
-// A keyed AEAD context: one libgcrypt cipher handle, opened once and re-keyed
-// for many messages. Not thread-safe: libgcrypt keeps per-message state in the
-// handle, so even seal() and open(), though const, must not run concurrently on
-// one Aead; each thread needs its own. Closing the handle (destruction, move,
-// failed set_key) wipes the key schedule.
+// A keyed AEAD context, keyed once for many messages: a SivCmacKey, or for
+// GCM-SIV one libgcrypt cipher handle. Not thread-safe: libgcrypt keeps
+// per-message state in the handle, so even seal() and open(), though const, must
+// not run concurrently on one Aead; each thread needs its own. Unkeying it
+// (destruction, move, failed set_key) wipes the key schedules.
 //
 // A moved-from Aead holds no key: open() on it returns false and seal() aborts the
 // process (sealing with a wiped key would emit forgeable output). Assign a keyed
@@ -140,13 +139,14 @@ class Aead {
 
  private:
   Aead() = default;
-  // Starts a message: associated data and nonce, in the order the algorithm's
-  // construction takes them.
-  [[nodiscard]] bool start_message(ByteView nonce, ByteView associated_data) const;
+  // Starts a GCM-SIV message on the handle: nonce, then associated data.
+  [[nodiscard]] bool start_gcm_siv(ByteView nonce, ByteView associated_data) const;
   void close() noexcept;
 
   AeadAlgorithm algorithm_ = AeadAlgorithm::AesSivCmac256;
-  // Open for algorithm_ (possibly unkeyed after a failed set_key: then closed).
+  // AES-SIV-CMAC: keyed while key_length_ != 0.
+  SivCmacKey siv_;
+  // GCM-SIV: open for algorithm_ (possibly unkeyed after a failed set_key: then closed).
   gcry_cipher_handle* handle_ = nullptr;
   // The key the handle was keyed with (key_length_ = 0 when unkeyed), kept to skip
   // keying it again; wiped with the handle.

@@ -11,7 +11,7 @@
 // the format stays the one of the releases before AEAD 30: hosts of a fleet in a
 // rolling upgrade open each other's AEAD 15/16/17 cookies.
 //
-// A keyed libgcrypt context cannot be shared between threads, so a CookieKey holds
+// A keyed AEAD context cannot be shared between threads, so a CookieKey holds
 // the key itself and each thread keys its own contexts for the few master keys it
 // used last (cookie.cpp): the key schedule is expanded on a thread's first use of a
 // key, never per cookie.

@@ -100,8 +100,8 @@ class PendingResponse {
   std::array<std::uint8_t, kMaxNtpPacketLength> uid_field_{};  // echoed verbatim
   std::size_t uid_field_length_ = 0;
   // The request's keys, in contexts kept from request to request and re-keyed:
-  // a pair per algorithm, so that a worker opens each libgcrypt handle once, not
-  // whenever consecutive clients negotiated different AEADs.
+  // a pair per algorithm, so that a worker opens each libgcrypt handle (GCM-SIV)
+  // once, not whenever consecutive clients negotiated different AEADs.
   struct KeyedPair {
     Aead c2s = Aead::empty();
     Aead s2c = Aead::empty();

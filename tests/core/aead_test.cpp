@@ -1,10 +1,10 @@
 // AES-SIV-CMAC through core::Aead: published vectors, an independent cross-check
 // against OpenSSL's SIV, tampering, empty inputs and move semantics.
 //
-// RFC 5297's appendix vectors cannot be used: A.1 has no nonce and A.2 has two
-// associated-data strings, and Nettle's message API (which Aead wraps) takes exactly
-// one AD string plus a nonce of at least one byte. The vectors in
-// /work/shared/test-vectors/aes-siv-cmac.md, in the shape NTS uses, replace them.
+// RFC 5297's appendix vectors cannot be used here: A.1 has no nonce and A.2 has two
+// associated-data strings, and Aead takes exactly one AD string plus a nonce of at
+// least one byte. The vectors in /work/shared/test-vectors/aes-siv-cmac.md, in the
+// shape NTS uses, replace them; siv_cmac_test.cpp runs A.1 and A.2 on the mode itself.
 #include "core/aead.h"
 
 #include <gtest/gtest.h>
