@@ -8,7 +8,10 @@ namespace ntsd::core {
 // compiler cannot remove. OPENSSL_cleanse stores 8 bytes at a time, and the NTP
 // path wipes keys, cookie plaintexts and the SIV scratch of four messages per
 // NTS request.
-void secure_wipe(void* data, std::size_t size) noexcept { explicit_bzero(data, size); }
+void secure_wipe(void* data, std::size_t size) noexcept {
+  if (size == 0) return;  // glibc declares the pointer non-null, even for no bytes
+  explicit_bzero(data, size);
+}
 
 // Word-wise XOR, OR-accumulated without an early exit: CRYPTO_memcmp goes byte by
 // byte (about 7 instructions a byte), and the NTP path compares two keys per request.

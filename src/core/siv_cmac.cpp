@@ -272,8 +272,7 @@ void SivCmacKey::seal(std::span<const ByteView> strings, ByteView plaintext,
   ctr(out, plaintext.data(), plaintext.size(), out + kBlock, scratch);
 }
 
-bool SivCmacKey::open(std::span<const ByteView> strings, ByteView sealed,
-                      std::uint8_t* out) const {
+bool SivCmacKey::open(std::span<const ByteView> strings, ByteView sealed, std::uint8_t* out) const {
   if (!keyed() || strings.size() > kMaxSivStrings || sealed.size() < kBlock ||
       sealed.size() - kBlock > kMaxPlaintext) {
     return false;

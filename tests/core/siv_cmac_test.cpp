@@ -237,8 +237,8 @@ TEST(SivCmacLimits, OpenRefusesTooManyStringsShortInputAndNoKey) {
   const Bytes sealed = seal(siv, std::span<const ByteView>(too_many).first(kMaxSivStrings), one);
   std::array<std::uint8_t, 64> out{};
   EXPECT_FALSE(siv.open(too_many, sealed, out.data()));
-  EXPECT_TRUE(siv.open(std::span<const ByteView>(too_many).first(kMaxSivStrings), sealed,
-                       out.data()));
+  EXPECT_TRUE(
+      siv.open(std::span<const ByteView>(too_many).first(kMaxSivStrings), sealed, out.data()));
   EXPECT_FALSE(siv.open({}, ByteView(sealed).first(kSivBlockLength - 1), out.data()));
   const SivCmacKey unkeyed;
   EXPECT_FALSE(unkeyed.open({}, sealed, out.data()));
