@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 
 #include "core/ntp_handler.h"
 #include "server/config.h"
@@ -81,6 +82,7 @@ XskWorker::XskWorker(XdpProgram& program, unsigned queue, std::unique_ptr<XdpPac
       driver_timestamps_(program.rx_timestamps().driver),
       handler_(std::move(handler)),
       rings_(std::make_unique<Rings>()),
+      frames_(kFrameSize, kFrames, kRxFrames),
       stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!stop_fd_.valid()) refuse(program.interface(), queue, "eventfd", errno);
   const std::size_t size = std::size_t{kFrames} * kFrameSize;
@@ -104,9 +106,6 @@ XskWorker::XskWorker(XdpProgram& program, unsigned queue, std::unique_ptr<XdpPac
     munmap(area_, size);
     throw;
   }
-  rx_free_.reserve(kRxFrames);
-  tx_free_.reserve(kFrames - kRxFrames);
-  for (std::uint32_t i = 0; i < kFrames; ++i) recycle(std::uint64_t{i} * kFrameSize);
   pending_.reserve(kBatchSize);
   refill();
 }
@@ -236,22 +235,24 @@ bool XskWorker::serve_batch() {
     const core::NtpTimestamp clock_time = batch_clock_time(batch_read, i);
     const core::NtpTimestamp rx_time =
         driver_timestamps_ ? receive_time(frame, clock_time) : clock_time;
-    if (tx_free_.empty()) reclaim_completions();
-    if (tx_free_.empty()) {
+    std::optional<std::uint64_t> reply_address = frames_.take_reply();
+    if (!reply_address) {
+      reclaim_completions();
+      reply_address = frames_.take_reply();
+    }
+    if (!reply_address) {
       // Every reply frame is on the TX ring or in the kernel: as if the ring were full.
       tx_ring_full_.fetch_add(1, std::memory_order_relaxed);
     } else {
-      const std::uint64_t reply_address = tx_free_.back();
-      tx_free_.pop_back();
-      auto* reply = static_cast<std::uint8_t*>(xsk_umem__get_data(area_, reply_address));
+      auto* reply = static_cast<std::uint8_t*>(xsk_umem__get_data(area_, *reply_address));
       const std::size_t length = answer(frame, desc->len, room, rx_time, reply);
       if (length == 0) {
-        recycle(reply_address);
+        frames_.give_back(*reply_address);
       } else {
-        pending_.push_back({reply_address, static_cast<std::uint32_t>(length)});
+        pending_.push_back({*reply_address, static_cast<std::uint32_t>(length)});
       }
     }
-    recycle(address);
+    frames_.give_back(address);
   }
   xsk_ring_cons__release(&rings_->rx, taken);
   rx_packets_.fetch_add(taken, std::memory_order_relaxed);
@@ -344,7 +345,7 @@ void XskWorker::transmit(unsigned count) {
       kick();
       reclaim_completions();
       if (++retries <= kTxFullRetries) continue;
-      for (unsigned k = sent; k < count; ++k) recycle(pending_[k].address);
+      for (unsigned k = sent; k < count; ++k) frames_.give_back(pending_[k].address);
       tx_ring_full_.fetch_add(count - sent, std::memory_order_relaxed);
       break;
     }
@@ -378,34 +379,22 @@ void XskWorker::reclaim_completions() {
   std::uint32_t index = 0;
   const std::uint32_t done = xsk_ring_cons__peek(&rings_->completion, kRingSize, &index);
   for (std::uint32_t i = 0; i < done; ++i) {
-    recycle(*xsk_ring_cons__comp_addr(&rings_->completion, index + i));
+    frames_.give_back(*xsk_ring_cons__comp_addr(&rings_->completion, index + i));
   }
   if (done > 0) xsk_ring_cons__release(&rings_->completion, done);
   in_flight_ -= std::min(in_flight_, done);
 }
 
 void XskWorker::refill() {
-  const auto available = static_cast<std::uint32_t>(rx_free_.size());
-  const std::uint32_t count = xsk_prod_nb_free(&rings_->fill, available);
-  const std::uint32_t n = std::min(count, available);
+  const auto available = static_cast<std::uint32_t>(frames_.free_requests());
+  const std::uint32_t n = std::min(xsk_prod_nb_free(&rings_->fill, available), available);
   if (n == 0) return;
   std::uint32_t index = 0;
   if (xsk_ring_prod__reserve(&rings_->fill, n, &index) != n) return;
   for (std::uint32_t i = 0; i < n; ++i) {
-    *xsk_ring_prod__fill_addr(&rings_->fill, index + i) = rx_free_.back();
-    rx_free_.pop_back();
+    *xsk_ring_prod__fill_addr(&rings_->fill, index + i) = frames_.take_request();
   }
   xsk_ring_prod__submit(&rings_->fill, n);
-}
-
-void XskWorker::recycle(std::uint64_t address) {
-  const std::uint64_t frame = address / kFrameSize;
-  // Never more than a pool holds: a frame comes back once per time it left.
-  if (frame < kRxFrames) {
-    if (rx_free_.size() < kRxFrames) rx_free_.push_back(frame * kFrameSize);
-  } else if (frame < kFrames) {
-    if (tx_free_.size() < kFrames - kRxFrames) tx_free_.push_back(frame * kFrameSize);
-  }
 }
 
 }  // namespace ntsd::xdp

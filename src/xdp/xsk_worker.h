@@ -1,6 +1,7 @@
 // One AF_XDP socket on one receive queue and the thread that serves it: frames
-// from the RX ring, replies built in place in the same UMEM frame, sent through
-// the TX ring (sendto() kicks), frames returned through the completion ring.
+// from the RX ring, each reply built in a UMEM frame of its own (umem_frames.h),
+// sent through the TX ring (sendto() kicks), frames returned through the
+// completion ring.
 #pragma once
 
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include "common/unique_fd.h"
 #include "core/ntp_packet.h"
 #include "server/ntp_exchange.h"
+#include "xdp/umem_frames.h"
 
 struct xsk_socket;
 struct xsk_umem;
@@ -98,7 +100,6 @@ class XskWorker {
   std::uint32_t tx_unsent();
   void reclaim_completions();
   void refill();
-  void recycle(std::uint64_t address);
 
   unsigned queue_;
   std::string interface_;
@@ -110,10 +111,7 @@ class XskWorker {
   xsk_umem* umem_ = nullptr;
   xsk_socket* socket_ = nullptr;
   bool zero_copy_ = false;
-  // Two pools, by frame index: requests arrive in RX frames (fill ring), replies
-  // leave in TX frames. Capacities fixed at construction.
-  std::vector<std::uint64_t> rx_free_;
-  std::vector<std::uint64_t> tx_free_;
+  UmemFrames frames_;             // request frames (fill ring) and reply frames (TX ring)
   std::vector<Pending> pending_;  // replies of the current batch
   std::uint32_t in_flight_ = 0;   // replies on the TX ring not yet completed
   UniqueFd stop_fd_;
