@@ -2,8 +2,7 @@
 
 namespace ntsd::xdp {
 
-UmemFrames::UmemFrames(std::uint32_t frame_size, std::uint32_t frames,
-                       std::uint32_t request_frames)
+UmemFrames::UmemFrames(std::uint32_t frame_size, std::uint32_t frames, std::uint32_t request_frames)
     : frame_size_(frame_size), frames_(frames), request_frames_(request_frames) {
   requests_.reserve(request_frames_);
   replies_.reserve(frames_ - request_frames_);

@@ -53,8 +53,8 @@ TEST(UmemFrames, FramesGoBackToTheirOwnPool) {
 
 TEST(UmemFrames, AFullPoolAndAddressesOutsideTheUmemAreIgnored) {
   UmemFrames frames(kSize, kFrames, kRequests);
-  frames.give_back(0);                            // a request frame that never left
-  frames.give_back(10240);                        // a reply frame that never left
+  frames.give_back(0);                               // a request frame that never left
+  frames.give_back(10240);                           // a reply frame that never left
   frames.give_back(std::uint64_t{kFrames} * kSize);  // one past the UMEM
   frames.give_back(~std::uint64_t{0});
   EXPECT_EQ(frames.free_requests(), kRequests);
