@@ -22,12 +22,7 @@ namespace ntsd::core {
 namespace {
 
 using test_support::hex;
-
-Bytes random_bytes(std::mt19937& rng, std::size_t n) {
-  Bytes out(n);
-  for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  return out;
-}
+using test_support::random_bytes;
 
 struct Vector {
   const char* key;

@@ -24,6 +24,7 @@ namespace {
 
 using test_support::counting;
 using test_support::hex;
+using test_support::random_bytes;
 
 SivCmacKey keyed(ByteView key) {
   SivCmacKey siv;
@@ -42,12 +43,6 @@ std::optional<Bytes> open(const SivCmacKey& siv, std::span<const ByteView> strin
   Bytes out(sealed.size() >= kSivBlockLength ? sealed.size() - kSivBlockLength : 0, 0xee);
   out.reserve(1);  // a non-null destination even for an empty plaintext
   if (!siv.open(strings, sealed, out.data())) return std::nullopt;
-  return out;
-}
-
-Bytes random_bytes(std::mt19937& rng, std::size_t length) {
-  Bytes out(length);
-  for (auto& byte : out) byte = static_cast<std::uint8_t>(rng());
   return out;
 }
 

@@ -1,11 +1,12 @@
 // Byte strings for test vectors: from hex (a bad digit or an odd length fails the
-// test) and counting runs (first, first+1, ...).
+// test), counting runs (first, first+1, ...) and seeded pseudo-random bytes.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <string_view>
 
 #include "core/bytes.h"
@@ -30,6 +31,13 @@ inline core::Bytes hex(std::string_view text) {
 inline core::Bytes counting(std::uint8_t first, std::size_t count) {
   core::Bytes out(count);
   for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<std::uint8_t>(first + i);
+  return out;
+}
+
+// From a generator the test seeds itself, so that a failure replays.
+inline core::Bytes random_bytes(std::mt19937& rng, std::size_t count) {
+  core::Bytes out(count);
+  for (auto& byte : out) byte = static_cast<std::uint8_t>(rng());
   return out;
 }
 
