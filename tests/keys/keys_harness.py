@@ -18,7 +18,7 @@ import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from ntsd_harness import (NtsdTestCase, binary, free_port, host_port, ntp_query,
-                          tcp_accepts)
+                          tcp_accepts, wait_until)
 
 
 def epoch_of(t, rotation):
@@ -69,6 +69,13 @@ class Instance:
     @property
     def ke_target(self):
         return "127.0.0.1:%d" % self.ke_port
+
+    def start_log(self, timeout=10.0):
+        """Its stderr once the start summary is complete ("cookie keys: ..." is its
+        last line). The ports accept before the summary is written, so a check of
+        the log right after start_instance() can race it (seen under the sanitizers)."""
+        return wait_until(lambda: "cookie keys:" in self.proc.stderr() and self.proc.stderr(),
+                          timeout) or self.proc.stderr()
 
 
 class KeysTestCase(NtsdTestCase):
