@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace ntsd::core {
 
@@ -74,17 +75,7 @@ struct SivCmacKey::Scratch {
   ~Scratch() { secure_wipe(this, sizeof *this); }
 };
 
-SivCmacKey::SivCmacKey(SivCmacKey&& other) noexcept
-    : cipher_(other.cipher_),
-      mac_context_(other.mac_context_),
-      ctr_context_(other.ctr_context_),
-      ctr_key_(other.ctr_key_),
-      ctr_ready_(other.ctr_ready_),
-      subkey1_(other.subkey1_),
-      subkey2_(other.subkey2_),
-      zero_mac_(other.zero_mac_) {
-  other.clear();
-}
+SivCmacKey::SivCmacKey(SivCmacKey&& other) noexcept { *this = std::move(other); }
 
 SivCmacKey& SivCmacKey::operator=(SivCmacKey&& other) noexcept {
   if (this != &other) {
@@ -147,14 +138,17 @@ void SivCmacKey::s2v(std::span<const ByteView> strings, ByteView plaintext, Scra
                      std::uint8_t* tag) const {
   const Vec k1 = load(subkey1_.data());
   const Vec k2 = load(subkey2_.data());
-  // CMAC's last block of a string whose last `rest` (0 to 16) bytes start at p.
-  auto last_block = [&](const std::uint8_t* p, std::size_t rest) {
-    if (rest == kBlock) return load(p) ^ k1;
+  // pad(): the `rest` (0 to 15) bytes at p, then 0x80, then zeros.
+  auto padded = [&](const std::uint8_t* p, std::size_t rest) {
     std::uint8_t* staging = scratch.staging.data();
     std::memset(staging, 0, kBlock);
     if (rest > 0) std::memcpy(staging, p, rest);
     staging[rest] = 0x80;
-    return load(staging) ^ k2;
+    return load(staging);
+  };
+  // CMAC's last block of a string whose last `rest` (0 to 16) bytes start at p.
+  auto last_block = [&](const std::uint8_t* p, std::size_t rest) {
+    return rest == kBlock ? load(p) ^ k1 : padded(p, rest) ^ k2;
   };
 
   // One CMAC chain per string, and one for the plaintext's leading blocks that
@@ -219,17 +213,14 @@ void SivCmacKey::s2v(std::span<const ByteView> strings, ByteView plaintext, Scra
     }
   } else {
     // T = dbl(D) xor pad(plaintext): one complete block, completed with K1.
-    std::uint8_t* staging = scratch.staging.data();
-    std::memset(staging, 0, kBlock);
-    if (!plaintext.empty()) std::memcpy(staging, plaintext.data(), plaintext.size());
-    staging[plaintext.size()] = 0x80;
-    absorb(load(staging) ^ dbl(d) ^ k1);
+    absorb(padded(plaintext.data(), plaintext.size()) ^ dbl(d) ^ k1);
   }
   store(tag, mac);
 }
 
 void SivCmacKey::ctr(const std::uint8_t* tag, const std::uint8_t* in, std::size_t length,
                      std::uint8_t* out, Scratch& scratch) const {
+  if (length == 0) return;
   // Q = V with the top bits of its last two 32-bit words cleared (RFC 5297 §2.5).
   std::array<std::uint8_t, kBlock> counter{};
   std::memcpy(counter.data(), tag, kBlock);
@@ -238,7 +229,6 @@ void SivCmacKey::ctr(const std::uint8_t* tag, const std::uint8_t* in, std::size_
   std::uint32_t low = 0;
   std::memcpy(&low, counter.data() + 12, sizeof low);
   low = __builtin_bswap32(low);
-  if (length == 0) return;
   if (!ctr_ready_) {
     cipher_->set_encrypt_key(ctr_context_.data(), ctr_key_.data());
     ctr_ready_ = true;
