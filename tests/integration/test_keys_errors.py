@@ -59,7 +59,7 @@ class KeyFileErrorTest(KeysTestCase):
 
     def test_control_the_good_file_starts(self):
         inst = self.start_instance("ntsd", self.keys_file, ke=False, rotation=self.ROTATION)
-        self.assertIn("from " + self.keys_file, inst.start_log())
+        self.assertIn("from " + self.keys_file, inst.proc.stderr())
 
     def test_corrupt_file(self):
         self._write(self.good.replace('key = "', 'key = "zz'))
@@ -107,14 +107,14 @@ class KeyFileErrorTest(KeysTestCase):
     def test_ntp_only_needs_no_certificate_and_opens_no_tcp_socket(self):
         inst = self.start_instance("ntsd", self.keys_file, ke=False, rotation=self.ROTATION)
         self.assertNotIn("--cert", inst.proc.argv)
-        self.assertNotIn("NTS-KE listening", inst.start_log())
+        self.assertNotIn("NTS-KE listening", inst.proc.stderr())
         self.assertEqual(tcp_listen_inodes(inst.proc.pid), set())
         self.assertGreater(len(socket_inodes(inst.proc.pid)), 0)  # the UDP socket is there
 
     def test_ke_only_opens_no_udp_socket(self):
         inst = self.start_instance("ntsd", self.keys_file, ntp=False, rotation=self.ROTATION,
                                    ntp_servers=("ntp.example",))
-        self.assertIn("serving NTS-KE only", inst.start_log())
+        self.assertIn("serving NTS-KE only", inst.proc.stderr())
         self.assertEqual(udp_inodes(inst.proc.pid), set())
         self.assertNotEqual(tcp_listen_inodes(inst.proc.pid), set())
 

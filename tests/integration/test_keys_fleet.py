@@ -49,8 +49,8 @@ class KeyFleetTest(KeysTestCase):
                                  ntp_servers=("127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2),
                                  extra=("--ntp-server-choice", "round-robin"))
         for inst in (ntp1, ntp2):
-            self.assertIn("serving NTP only", inst.start_log())
-        self.assertIn("serving NTS-KE only", ke.start_log())
+            self.assertIn("serving NTP only", inst.proc.stderr())
+        self.assertIn("serving NTS-KE only", ke.proc.stderr())
 
         # Epoch a: two KE sessions, handed one NTP server each (round robin).
         a = wait_for_epoch_offset(R, 0.3)

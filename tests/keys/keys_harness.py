@@ -70,13 +70,6 @@ class Instance:
     def ke_target(self):
         return "127.0.0.1:%d" % self.ke_port
 
-    def start_log(self, timeout=10.0):
-        """Its stderr once the start summary is complete ("cookie keys: ..." is its
-        last line). The ports accept before the summary is written, so a check of
-        the log right after start_instance() can race it (seen under the sanitizers)."""
-        return wait_until(lambda: "cookie keys:" in self.proc.stderr() and self.proc.stderr(),
-                          timeout) or self.proc.stderr()
-
 
 class KeysTestCase(NtsdTestCase):
     ROTATION = 3
@@ -130,6 +123,10 @@ class KeysTestCase(NtsdTestCase):
                     _, reply = ntp_query("127.0.0.1", np_, timeout=0.3)
                     ntp_ok = reply is not None and reply.mode == 4
                 if ke_ok and ntp_ok:
+                    # The ports accept before the start summary is logged; its last
+                    # line ("cookie keys: ...") is there before a test reads the log.
+                    wait_until(lambda: "cookie keys:" in proc.stderr(),
+                               max(0.0, deadline - time.monotonic()))
                     return Instance(proc, kp, np_, keys_file)
                 time.sleep(0.05)
             last = proc
