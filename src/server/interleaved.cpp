@@ -2,18 +2,21 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace ntsd::timesource {
 
 namespace {
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+
+// A receive timestamp this far before the newest saved one: the clock was
+// stepped back (reorderings stay far below it; a driver's timestamp is used
+// only up to a second behind the clock read, xdp/rx_timestamp.h).
+constexpr std::int64_t kStepBackUnits = std::int64_t{1} << 32;  // 1 s in 32.32
 
 bool later(core::NtpTimestamp a, core::NtpTimestamp b) { return core::units_between(b, a) > 0; }
+
 }  // namespace
 
 ClientKey client_key(const sockaddr* address) {
@@ -27,74 +30,63 @@ ClientKey client_key(const sockaddr* address) {
   return key;
 }
 
-InterleavedTable::InterleavedTable(std::size_t capacity) {
-  std::size_t buckets = 1;
-  while (buckets * kWays < capacity) buckets <<= 1;
-  entries_.resize(buckets * kWays);
-  bucket_mask_ = buckets - 1;
-}
+InterleavedTable::InterleavedTable(std::size_t capacity)
+    : entries_(std::bit_ceil(std::max<std::size_t>(capacity, 1))), mask_(entries_.size() - 1) {}
 
-std::size_t InterleavedTable::bucket(const ClientKey& client, core::NtpTimestamp rx) const {
-  std::uint64_t a = 0, b = 0;
-  std::memcpy(&a, client.address.data(), 8);
-  std::memcpy(&b, client.address.data() + 8, 8);
-  const std::uint64_t h = mix(mix(a ^ client.family) ^ b) ^ mix(rx.raw);
-  return static_cast<std::size_t>(mix(h)) & bucket_mask_;
+std::uint64_t InterleavedTable::oldest() const {
+  const std::uint64_t ring_start =
+      next_sequence_ > entries_.size() ? next_sequence_ - entries_.size() : 1;
+  return std::max(ring_start, first_sequence_);
 }
 
 const InterleavedTable::Entry* InterleavedTable::find(const ClientKey& client,
                                                       core::NtpTimestamp rx) const {
-  const std::size_t first = bucket(client, rx) * kWays;
-  for (std::size_t i = first; i < first + kWays; ++i) {
-    const Entry& e = entries_[i];
-    if (e.sequence != 0 && e.rx == rx && e.client == client) return &e;
+  const std::uint64_t first = oldest();
+  const std::uint64_t end = next_sequence_;
+  if (first == end || later(rx, newest_rx_)) return nullptr;
+  // The first exchange not received before rx, as if the ring were in time
+  // order: a binary search whose step is a conditional move, not a branch the
+  // processor could only guess.
+  std::uint64_t low = first;
+  for (std::uint64_t n = end - first; n > 1; n -= n / 2) {
+    low = later(rx, at(low + n / 2).rx) ? low + n / 2 : low;
+  }
+  if (later(rx, at(low).rx)) ++low;
+  auto is_it = [&](const Entry& e) { return e.rx == rx && e.client == client; };
+  if (low < end && is_it(at(low))) return &at(low);
+  // A reordered exchange sits near its place in time order, on either side.
+  const std::uint64_t from = low - std::min(low - first, kReorderReach);
+  const std::uint64_t to = std::min(end, low + kReorderReach + 1);
+  for (std::uint64_t sequence = from; sequence < to; ++sequence) {
+    if (is_it(at(sequence))) return &at(sequence);
   }
   return nullptr;
 }
 
 core::NtpTimestamp InterleavedTable::unique_receive(const ClientKey& client,
                                                     core::NtpTimestamp rx) const {
-  if (next_sequence_ == 1 || later(rx, newest_rx_)) return rx;
+  if (oldest() == next_sequence_ || later(rx, newest_rx_)) return rx;
   while (find(client, rx) != nullptr) ++rx.raw;
   return rx;
 }
 
-InterleavedTable::Slot InterleavedTable::slot(const ClientKey& client,
-                                              core::NtpTimestamp rx) const {
-  return Slot{client, rx, bucket(client, rx) * kWays};
-}
-
-void InterleavedTable::prefetch(const Slot& exchange) const {
-  const auto* first = reinterpret_cast<const char*>(&entries_[exchange.first]);
-  for (std::size_t at = 0; at < kWays * sizeof(Entry); at += 64) __builtin_prefetch(first + at, 1);
-  __builtin_prefetch(first + kWays * sizeof(Entry) - 1, 1);
-}
-
-InterleavedTable::Handle InterleavedTable::save(const Slot& exchange, core::NtpTimestamp tx) {
-  const ClientKey& client = exchange.client;
-  const core::NtpTimestamp rx = exchange.rx;
-  const std::size_t first = exchange.first;
-  std::size_t victim = first;
-  for (std::size_t i = first; i < first + kWays; ++i) {
-    const Entry& e = entries_[i];
-    if (e.sequence == 0 || (e.rx == rx && e.client == client)) {
-      victim = i;
-      break;
-    }
-    if (e.sequence < entries_[victim].sequence) victim = i;
+InterleavedTable::Handle InterleavedTable::save(const ClientKey& client, core::NtpTimestamp rx,
+                                                core::NtpTimestamp tx) {
+  if (oldest() == next_sequence_ || later(rx, newest_rx_)) {
+    newest_rx_ = rx;
+  } else if (core::units_between(rx, newest_rx_) > kStepBackUnits) {
+    first_sequence_ = next_sequence_;
+    newest_rx_ = rx;
   }
-  Entry& e = entries_[victim];
-  if (e.sequence != 0 && !(e.rx == rx && e.client == client)) ++evictions_;
-  e.client = client;
-  e.rx = rx;
-  e.tx = tx;
-  if (next_sequence_ == 1 || later(rx, newest_rx_)) newest_rx_ = rx;
-  e.sequence = next_sequence_++;
-  return Handle{static_cast<std::uint32_t>(victim), e.sequence};
+  const std::uint64_t sequence = next_sequence_++;
+  Entry& e = entries_[sequence & mask_];
+  if (e.sequence != 0 && e.sequence >= first_sequence_) ++evictions_;
+  e = Entry{client, rx, tx, sequence};
+  return Handle{static_cast<std::uint32_t>(sequence & mask_), sequence};
 }
 
 bool InterleavedTable::update_transmit(Handle handle, core::NtpTimestamp tx) {
-  if (handle.sequence == 0 || handle.index >= entries_.size()) return false;
+  if (handle.sequence < first_sequence_ || handle.index >= entries_.size()) return false;
   Entry& e = entries_[handle.index];
   if (e.sequence != handle.sequence) return false;
   e.tx = tx;

@@ -1,13 +1,19 @@
 // Interleaved mode bookkeeping (RFC 9769), sans-I/O: for recent responses, the
 // server's receive timestamp of the request and the transmit timestamp of the
 // response (first the one written into it, then the kernel's, once known),
-// keyed by client address and receive timestamp. A client in interleaved mode
-// names its previous exchange by putting our receive timestamp of it in its
-// origin field; a request whose origin is not a receive timestamp we saved for
-// that client address is answered in basic mode.
+// with the client's address. A client in interleaved mode names its previous
+// exchange by putting our receive timestamp of it in its origin field; a
+// request whose origin is not a receive timestamp we saved for that client
+// address is answered in basic mode.
 //
-// Bounded memory, no allocation after construction: a set-associative table
-// (4 entries per bucket); a new entry replaces the oldest of its bucket.
+// Bounded memory, no allocation after construction: a ring of exchanges in the
+// order they were saved, which is the order of their receive timestamps but
+// for small reorderings (a socket's packets stamped on different CPUs, or a
+// driver's timestamp beside a clock read). Every request saves one, and a save
+// writes next to the previous one, in a cache line already at hand however
+// many clients there are. Only interleaved-mode requests look one up: a binary
+// search by receive timestamp, then a look at the entries around the place
+// found, for the reordered ones.
 #pragma once
 
 #include <sys/socket.h>
@@ -34,63 +40,59 @@ ClientKey client_key(const sockaddr* address);
 
 class InterleavedTable {
  public:
-  static constexpr std::size_t kWays = 4;
-
   struct Handle {
     std::uint32_t index = 0;
     std::uint64_t sequence = 0;  // 0: nothing saved
   };
 
-  // Room for at least `capacity` entries (rounded up to a power of two buckets).
+  // Room for at least `capacity` exchanges (rounded up to a power of two).
   explicit InterleavedTable(std::size_t capacity);
 
   // `rx`, or the next value after it not yet saved for this client: every saved
-  // receive timestamp names one exchange. Without a probe when `rx` is later
+  // receive timestamp names one exchange. Without a search when `rx` is later
   // than every one saved (the usual case: receive timestamps only grow).
   [[nodiscard]] core::NtpTimestamp unique_receive(const ClientKey& client,
                                                   core::NtpTimestamp rx) const;
-  // An exchange about to be saved, with its bucket: hashed once per request.
-  struct Slot {
-    ClientKey client;
-    core::NtpTimestamp rx;
-    std::size_t first = 0;  // the bucket's first entry
-  };
-  [[nodiscard]] Slot slot(const ClientKey& client, core::NtpTimestamp rx) const;
-  // Starts fetching the bucket save() will touch for this exchange: the table
-  // is larger than the caches, so that touch misses unless the fetch overlaps
-  // other work (the request's cryptography).
-  void prefetch(const Slot& exchange) const;
-  // Saves the exchange; evicts the oldest entry of the bucket when it is full.
-  Handle save(const Slot& exchange, core::NtpTimestamp tx);
-  Handle save(const ClientKey& client, core::NtpTimestamp rx, core::NtpTimestamp tx) {
-    return save(slot(client, rx), tx);
-  }
+  // Saves the exchange in place of the oldest one once the ring is full. A
+  // receive timestamp more than a second before the newest saved one means the
+  // clock was stepped back: the exchanges saved before are forgotten, since a
+  // search by time could no longer find its way among them.
+  Handle save(const ClientKey& client, core::NtpTimestamp rx, core::NtpTimestamp tx);
   // Replaces the transmit timestamp of a saved exchange (the kernel's arrived);
-  // false when the entry has been evicted since.
+  // false when the entry has been overwritten or forgotten since.
   bool update_transmit(Handle handle, core::NtpTimestamp tx);
   // The transmit timestamp of the response to the request this client sent and
-  // we received at `origin`, if still saved.
+  // we received at `origin`, if still saved and found.
   [[nodiscard]] std::optional<core::NtpTimestamp> lookup(const ClientKey& client,
                                                          core::NtpTimestamp origin) const;
 
   [[nodiscard]] std::size_t capacity() const { return entries_.size(); }
+  // Saved exchanges overwritten by newer ones while still searchable.
   [[nodiscard]] std::uint64_t evictions() const { return evictions_; }
+
+  // How far (in entries) a reordered exchange may sit from its place in time
+  // order and still be found.
+  static constexpr std::uint64_t kReorderReach = 16;
 
  private:
   struct Entry {
     ClientKey client;
     core::NtpTimestamp rx;
     core::NtpTimestamp tx;
-    std::uint64_t sequence = 0;  // 0: empty; else insertion order
+    std::uint64_t sequence = 0;  // 0: empty; else the save's number
   };
-  [[nodiscard]] std::size_t bucket(const ClientKey& client, core::NtpTimestamp rx) const;
+  [[nodiscard]] const Entry& at(std::uint64_t sequence) const { return entries_[sequence & mask_]; }
+  // The first sequence still searchable; next_sequence_ when there is none.
+  [[nodiscard]] std::uint64_t oldest() const;
   [[nodiscard]] const Entry* find(const ClientKey& client, core::NtpTimestamp rx) const;
 
   std::vector<Entry> entries_;
-  std::size_t bucket_mask_ = 0;
+  std::uint64_t mask_ = 0;
   std::uint64_t next_sequence_ = 1;
-  // The latest receive timestamp saved (era-relative order); valid once
-  // next_sequence_ > 1.
+  // Exchanges saved before this one were forgotten (the clock was stepped back).
+  std::uint64_t first_sequence_ = 1;
+  // The latest receive timestamp saved (era-relative order); valid while
+  // oldest() < next_sequence_.
   core::NtpTimestamp newest_rx_{};
   std::uint64_t evictions_ = 0;
 };

@@ -81,12 +81,7 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
 
   const auto client = timesource::client_key(peer);
   // Every saved receive timestamp names one exchange (RFC 9769).
-  timesource::InterleavedTable::Slot exchange;
-  if (interleaved_) {
-    rx_time = table_.unique_receive(client, rx_time);
-    exchange = table_.slot(client, rx_time);
-    table_.prefetch(exchange);  // for save() below, after the cryptography
-  }
+  if (interleaved_) rx_time = table_.unique_receive(client, rx_time);
   const auto outcome = core::prepare_response(
       request, rx_time, clock_->at(rx_time), *keyring_, random_, pending_,
       verdict == RateVerdict::Kiss ? core::Reply::RateKiss : core::Reply::Normal);
@@ -109,7 +104,7 @@ core::NtpOutcome NtpExchange::handle(core::ByteView request, const sockaddr* pee
   reply.length = core::complete_response(pending_, tx_time, out);
   reply.transmit = tx_time;
   reply.clock_read = clock_read;
-  if (interleaved_ && answered) reply.handle = table_.save(exchange, tx_time);
+  if (interleaved_ && answered) reply.handle = table_.save(client, rx_time, tx_time);
   reply.interleaved_client = interleaved_client;
   return done(outcome);
 }

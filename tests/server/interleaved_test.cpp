@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace ntsd::timesource {
 namespace {
 
@@ -94,40 +97,106 @@ TEST(Interleaved, ReceiveTimestampsStayUniqueAcrossTheEraBoundary) {
 }
 
 TEST(Interleaved, EvictsTheOldestAndStaysBounded) {
-  InterleavedTable table(InterleavedTable::kWays);  // one bucket
-  ASSERT_EQ(table.capacity(), InterleavedTable::kWays);
+  InterleavedTable table(4);
+  ASSERT_EQ(table.capacity(), 4u);
   auto client = v4("192.0.2.1");
   std::vector<InterleavedTable::Handle> handles;
-  for (std::uint64_t i = 0; i < InterleavedTable::kWays + 1; ++i) {
+  for (std::uint64_t i = 0; i < 5; ++i) {
     handles.push_back(
         table.save(client, core::NtpTimestamp{kRx1.raw + i}, core::NtpTimestamp{kTx1.raw + i}));
   }
   EXPECT_FALSE(table.lookup(client, kRx1)) << "the oldest entry must be gone";
-  for (std::uint64_t i = 1; i < InterleavedTable::kWays + 1; ++i) {
+  for (std::uint64_t i = 1; i < 5; ++i) {
     EXPECT_TRUE(table.lookup(client, core::NtpTimestamp{kRx1.raw + i})) << i;
   }
   EXPECT_EQ(table.evictions(), 1u);
   // A late kernel timestamp for the evicted exchange must not land on its successor.
   EXPECT_FALSE(table.update_transmit(handles[0], kTx1Kernel));
-  for (std::uint64_t i = 1; i < InterleavedTable::kWays + 1; ++i) {
+  for (std::uint64_t i = 1; i < 5; ++i) {
     EXPECT_EQ(table.lookup(client, core::NtpTimestamp{kRx1.raw + i})->raw, kTx1.raw + i);
   }
+}
+
+TEST(Interleaved, CapacityIsRoundedUpToAPowerOfTwo) {
+  EXPECT_EQ(InterleavedTable(1000).capacity(), 1024u);
+  EXPECT_EQ(InterleavedTable(1024).capacity(), 1024u);
+  EXPECT_EQ(InterleavedTable(0).capacity(), 1u);
 }
 
 TEST(Interleaved, ManyClientsNeverExceedCapacity) {
   InterleavedTable table(1000);
   const std::size_t capacity = table.capacity();
-  EXPECT_GE(capacity, 1000u);
-  EXPECT_LT(capacity, 2000u + InterleavedTable::kWays);
+  std::vector<ClientKey> clients;
   for (std::uint32_t i = 0; i < 100000; ++i) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(0x0A000000 + i);
-    table.save(client_key(reinterpret_cast<const sockaddr*>(&a)), core::NtpTimestamp{kRx1.raw + i},
-               kTx1);
+    clients.push_back(client_key(reinterpret_cast<const sockaddr*>(&a)));
+    table.save(clients.back(), core::NtpTimestamp{kRx1.raw + 16 * std::uint64_t{i}},
+               core::NtpTimestamp{kTx1.raw + i});
   }
   EXPECT_EQ(table.capacity(), capacity);
-  EXPECT_GE(table.evictions(), 100000u - capacity);
+  EXPECT_EQ(table.evictions(), 100000u - capacity);
+  // Exactly the newest `capacity` exchanges are found, each for its own client only.
+  for (std::uint32_t i = 0; i < 100000; ++i) {
+    const core::NtpTimestamp rx{kRx1.raw + 16 * std::uint64_t{i}};
+    const auto found = table.lookup(clients[i], rx);
+    if (i < 100000 - capacity) {
+      EXPECT_FALSE(found) << i;
+    } else {
+      ASSERT_TRUE(found) << i;
+      EXPECT_EQ(found->raw, kTx1.raw + i);
+      EXPECT_FALSE(table.lookup(clients[i - 1], rx)) << i;
+      EXPECT_FALSE(table.lookup(clients[i], core::NtpTimestamp{rx.raw + 1})) << i;
+    }
+  }
+}
+
+// A socket's packets may be stamped on several CPUs and arrive slightly out of
+// order: those exchanges are found as well, up to kReorderReach entries away
+// from their place in time order.
+TEST(Interleaved, ReorderedExchangesAreFound) {
+  InterleavedTable table(256);
+  auto client = v4("192.0.2.1");
+  auto rx = [](std::uint64_t i) { return core::NtpTimestamp{kRx1.raw + 1000 * i}; };
+  // Saved in time order but for pairs swapped, and one exchange kReorderReach late.
+  std::vector<std::uint64_t> order;
+  for (std::uint64_t i = 0; i < 200; i += 2) {
+    order.push_back(i + 1);
+    order.push_back(i);
+  }
+  const std::uint64_t late = 100;
+  order.erase(std::find(order.begin(), order.end(), late));
+  order.insert(std::find(order.begin(), order.end(), late + 1) + InterleavedTable::kReorderReach,
+               late);
+  for (std::uint64_t i : order) table.save(client, rx(i), core::NtpTimestamp{kTx1.raw + i});
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    const auto found = table.lookup(client, rx(i));
+    ASSERT_TRUE(found) << i;
+    EXPECT_EQ(found->raw, kTx1.raw + i);
+  }
+}
+
+TEST(Interleaved, AClockSteppedBackForgetsTheExchangesBefore) {
+  InterleavedTable table(64);
+  auto client = v4("192.0.2.1");
+  const auto before = table.save(client, kRx2, kTx1);
+  // Half a second back is a reordering, not a step: both are kept.
+  const core::NtpTimestamp half_back{kRx2.raw - (std::uint64_t{1} << 31)};
+  table.save(client, half_back, kTx1);
+  EXPECT_TRUE(table.lookup(client, kRx2));
+  EXPECT_TRUE(table.lookup(client, half_back));
+  // A second and more: the clock was stepped back.
+  const core::NtpTimestamp stepped{kRx2.raw - (std::uint64_t{3} << 32)};
+  const auto after = table.save(client, stepped, kTx1Kernel);
+  EXPECT_FALSE(table.lookup(client, kRx2));
+  EXPECT_FALSE(table.lookup(client, half_back));
+  EXPECT_FALSE(table.update_transmit(before, kTx1Kernel));
+  EXPECT_EQ(table.lookup(client, stepped), std::optional<core::NtpTimestamp>(kTx1Kernel));
+  EXPECT_TRUE(table.update_transmit(after, kTx1));
+  EXPECT_EQ(table.evictions(), 0u);
+  // The unique receive timestamp only looks among the exchanges kept.
+  EXPECT_EQ(table.unique_receive(client, kRx2), kRx2);
 }
 
 }  // namespace
