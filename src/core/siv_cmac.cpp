@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "core/aes_key_schedule.h"
+
 namespace ntsd::core {
 
 namespace {
@@ -112,7 +114,7 @@ bool SivCmacKey::set_key(ByteView key) {
     return false;
   }
   const std::size_t half = key.size() / 2;
-  cipher->set_encrypt_key(mac_context_.data(), key.data());
+  expand_aes_key(cipher, mac_context_.data(), key.data());
   // The CTR key is expanded when a message first has bytes to encrypt: most
   // NTS requests have none, and the NTP path re-keys per client.
   std::copy(key.begin() + static_cast<std::ptrdiff_t>(half), key.end(), ctr_key_.begin());
@@ -230,7 +232,7 @@ void SivCmacKey::ctr(const std::uint8_t* tag, const std::uint8_t* in, std::size_
   std::memcpy(&low, counter.data() + 12, sizeof low);
   low = __builtin_bswap32(low);
   if (!ctr_ready_) {
-    cipher_->set_encrypt_key(ctr_context_.data(), ctr_key_.data());
+    expand_aes_key(cipher_, ctr_context_.data(), ctr_key_.data());
     ctr_ready_ = true;
   }
   std::uint8_t* stream = scratch.stream.data();
