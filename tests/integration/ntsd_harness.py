@@ -487,8 +487,12 @@ class NtsdTestCase(HarnessTestCase):
             else:
                 argv += list(source_args)
             argv += list(extra)
-            proc = self.spawn("ntsd", argv)
-            state = self._wait_ready(proc, hosts, ke_port, ntp_port, ready_timeout)
+            notify = self._readiness_socket()
+            env = None
+            if notify is not None:
+                env = dict(os.environ, NOTIFY_SOCKET="@" + notify.getsockname()[1:].decode())
+            proc = self.spawn("ntsd", argv, env=env)
+            state = self._wait_ready(proc, hosts, ke_port, ntp_port, ready_timeout, notify)
             if state == "ready":
                 return Ntsd(proc, ke_port, ntp_port, hosts, stratum, refid)
             last = proc
@@ -496,16 +500,45 @@ class NtsdTestCase(HarnessTestCase):
             if state == "exited" and ("in use" in err or "eaddrinuse" in err):
                 continue  # lost a port race; pick new ports
             break
-        self.fail("ntsd did not become ready (KE TCP accepting and NTP answering) "
+        self.fail("ntsd did not become ready (READY=1 sent, KE TCP accepting and NTP answering) "
                   "within %ss:\n%s" % (ready_timeout, last.logs() if last else ""))
 
-    def _wait_ready(self, proc, hosts, ke_port, ntp_port, timeout):
+    def _readiness_socket(self):
+        """A socket for ntsd's READY=1 (sd_notify's protocol), which it sends once its
+        start summary is logged: ports that answer come earlier, so a test reading the
+        log right after start would race ntsd's last lines.  None when the test set
+        NOTIFY_SOCKET itself (it then reads the notifications)."""
+        if "NOTIFY_SOCKET" in os.environ:
+            return None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        # Abstract (no file): reachable after ntsd dropped to another user (--user).
+        sock.bind("\0ntsd-test-ready-%d-%s" % (os.getpid(), os.urandom(6).hex()))
+        sock.setblocking(False)
+        return sock
+
+    @staticmethod
+    def _notified_ready(proc, notify):
+        if notify is None:
+            return True
+        try:
+            while True:
+                if notify.recv(256) == b"READY=1":
+                    return True
+        except BlockingIOError:
+            pass
+        # A notification ntsd could not send (it says so) leaves the ports as the signal.
+        return "could not notify systemd" in proc.stderr()
+
+    def _wait_ready(self, proc, hosts, ke_port, ntp_port, timeout, notify=None):
         deadline = time.monotonic() + timeout
         pending_tcp = set(hosts)
         pending_udp = set(hosts)
+        ready = False
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 return "exited"
+            ready = ready or self._notified_ready(proc, notify)
             for h in list(pending_tcp):
                 if tcp_accepts(h, ke_port, timeout=0.3):
                     pending_tcp.discard(h)
@@ -513,7 +546,7 @@ class NtsdTestCase(HarnessTestCase):
                 _, reply = ntp_query(h, ntp_port, timeout=0.3)
                 if reply is not None and reply.mode == 4:
                     pending_udp.discard(h)
-            if not pending_tcp and not pending_udp:
+            if ready and not pending_tcp and not pending_udp:
                 return "ready"
             time.sleep(0.05)
         return "timeout"
