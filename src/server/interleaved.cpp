@@ -65,7 +65,6 @@ const InterleavedTable::Entry* InterleavedTable::find(const ClientKey& client,
 
 core::NtpTimestamp InterleavedTable::unique_receive(const ClientKey& client,
                                                     core::NtpTimestamp rx) const {
-  if (oldest() == next_sequence_ || later(rx, newest_rx_)) return rx;
   while (find(client, rx) != nullptr) ++rx.raw;
   return rx;
 }
