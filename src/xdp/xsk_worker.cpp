@@ -263,7 +263,6 @@ bool XskWorker::serve_batch() {
     frames_.give_back(address);
   }
   xsk_ring_cons__release(&rings_->rx, taken);
-  receiving_ -= std::min(receiving_, taken);
   rx_packets_.fetch_add(taken, std::memory_order_relaxed);
   transmit(static_cast<unsigned>(pending_.size()));
   return true;
@@ -395,9 +394,12 @@ void XskWorker::reclaim_completions() {
 }
 
 void XskWorker::refill() {
-  if (receiving_ >= kReceiving) return;
-  const auto wanted =
-      std::min(kReceiving - receiving_, static_cast<std::uint32_t>(frames_.free_requests()));
+  // Every request frame not in the pool is with the kernel: a frame taken off
+  // the RX ring goes back to the pool within the same batch.
+  const auto free = static_cast<std::uint32_t>(frames_.free_requests());
+  const std::uint32_t receiving = kRxFrames - free;
+  if (receiving >= kReceiving) return;
+  const std::uint32_t wanted = std::min(kReceiving - receiving, free);
   const std::uint32_t n = std::min(xsk_prod_nb_free(&rings_->fill, wanted), wanted);
   if (n == 0) return;
   std::uint32_t index = 0;
@@ -406,7 +408,6 @@ void XskWorker::refill() {
     *xsk_ring_prod__fill_addr(&rings_->fill, index + i) = frames_.take_request();
   }
   xsk_ring_prod__submit(&rings_->fill, n);
-  receiving_ += n;
 }
 
 }  // namespace ntsd::xdp

@@ -114,7 +114,6 @@ class XskWorker {
   UmemFrames frames_;             // request frames (fill ring) and reply frames (TX ring)
   std::vector<Pending> pending_;  // replies of the current batch
   std::uint32_t in_flight_ = 0;   // replies on the TX ring not yet completed
-  std::uint32_t receiving_ = 0;   // request frames given to the kernel, not back off the RX ring
   UniqueFd stop_fd_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};  // checked between batches, the eventfd wakes poll()
