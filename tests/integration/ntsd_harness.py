@@ -487,11 +487,7 @@ class NtsdTestCase(HarnessTestCase):
             else:
                 argv += list(source_args)
             argv += list(extra)
-            notify = self._readiness_socket()
-            env = None
-            if notify is not None:
-                env = dict(os.environ, NOTIFY_SOCKET="@" + notify.getsockname()[1:].decode())
-            proc = self.spawn("ntsd", argv, env=env)
+            proc, notify = self.spawn_notifying("ntsd", argv)
             state = self._wait_ready(proc, hosts, ke_port, ntp_port, ready_timeout, notify)
             if state == "ready":
                 return Ntsd(proc, ke_port, ntp_port, hosts, stratum, refid)
@@ -502,6 +498,15 @@ class NtsdTestCase(HarnessTestCase):
             break
         self.fail("ntsd did not become ready (READY=1 sent, KE TCP accepting and NTP answering) "
                   "within %ss:\n%s" % (ready_timeout, last.logs() if last else ""))
+
+    def spawn_notifying(self, name, argv, env=None):
+        """Spawns ntsd with NOTIFY_SOCKET naming a fresh readiness socket; returns the
+        process and the socket, for notified_ready()."""
+        notify = self._readiness_socket()
+        if notify is not None:
+            env = dict(os.environ if env is None else env,
+                       NOTIFY_SOCKET="@" + notify.getsockname()[1:].decode())
+        return self.spawn(name, argv, env=env), notify
 
     def _readiness_socket(self):
         """A socket for ntsd's READY=1 (sd_notify's protocol), which it sends once its
@@ -518,7 +523,7 @@ class NtsdTestCase(HarnessTestCase):
         return sock
 
     @staticmethod
-    def _notified_ready(proc, notify):
+    def notified_ready(proc, notify):
         if notify is None:
             return True
         try:
@@ -538,7 +543,7 @@ class NtsdTestCase(HarnessTestCase):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 return "exited"
-            ready = ready or self._notified_ready(proc, notify)
+            ready = ready or self.notified_ready(proc, notify)
             for h in list(pending_tcp):
                 if tcp_accepts(h, ke_port, timeout=0.3):
                     pending_tcp.discard(h)

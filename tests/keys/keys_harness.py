@@ -18,7 +18,7 @@ import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from ntsd_harness import (NtsdTestCase, binary, free_port, host_port, ntp_query,
-                          tcp_accepts, wait_until)
+                          tcp_accepts)
 
 
 def epoch_of(t, rotation):
@@ -108,25 +108,25 @@ class KeysTestCase(NtsdTestCase):
             argv += ["--key-rotation", str(rotation), "--keys-kept", str(kept),
                      "--stratum", "2", "--refid", "TEST", "--log-level", "debug"]
             argv += list(extra)
-            proc = self.spawn(name, argv, env=env)
+            proc, notify = self.spawn_notifying(name, argv, env)
             deadline = time.monotonic() + ready_timeout
             state = "timeout"
             ke_ok = not ke
             ntp_ok = not ntp
+            ready = False
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     state = "exited"
                     break
+                # The ports accept before the start summary is logged; READY=1
+                # follows its last line, so a test reads a complete start log.
+                ready = ready or self.notified_ready(proc, notify)
                 if not ke_ok:
                     ke_ok = tcp_accepts("127.0.0.1", kp, timeout=0.3)
                 if not ntp_ok:
                     _, reply = ntp_query("127.0.0.1", np_, timeout=0.3)
                     ntp_ok = reply is not None and reply.mode == 4
-                if ke_ok and ntp_ok:
-                    # The ports accept before the start summary is logged; its last
-                    # line ("cookie keys: ...") is there before a test reads the log.
-                    wait_until(lambda: "cookie keys:" in proc.stderr(),
-                               max(0.0, deadline - time.monotonic()))
+                if ke_ok and ntp_ok and ready:
                     return Instance(proc, kp, np_, keys_file)
                 time.sleep(0.05)
             last = proc
